@@ -1,0 +1,216 @@
+"""Embedded log engine: one SQLite file per stream under a data directory (the default).
+
+Built on the ``eventsourcing`` library's ``SQLiteApplicationRecorder`` (WAL journal, one
+transaction per batch): each event is stored with ``originator_id`` = ``chargePointId``,
+``originator_version`` = its sequence within that charge point (so a charge point's history
+is an index lookup and its order is enforced by the recorder's unique key), ``topic`` = the
+event ``type`` and ``state`` = the JSON envelope. The notification id is the position.
+
+What we added on top of the library (it has no push subscription on SQLite):
+
+* group commit: concurrent appenders are queued and written by one writer task in one
+  transaction, then all are acknowledged — acknowledge after durable (a committed WAL
+  transaction survives ``kill -9``);
+* in-process notification for catch-up subscriptions (plus a slow poll so other processes'
+  appends are seen too);
+* timestamp reads by binary search over notification ids (``recordedAt`` is monotonic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from chargelog.domain.envelope import Event, utcnow
+from chargelog.domain.log import START, Position, PositionNotAvailable, Record
+
+#: Largest number of events written in one SQLite transaction.
+MAX_BATCH = 5000
+#: How often an idle subscription re-reads the file, for appends by other processes (s).
+POLL_INTERVAL_S = 0.5
+
+
+class _Stream:
+    """One stream's recorder, writer queue and wake-up signal."""
+
+    def __init__(self, path: Path) -> None:
+        self.datastore = SQLiteDatastore(str(path), originator_id_type="text", pool_size=4)
+        self.recorder = SQLiteApplicationRecorder(self.datastore, events_table_name="events")
+        self.recorder.create_table()
+        self.versions: dict[str, int] = {}
+        self.queue: asyncio.Queue[tuple[list[Event], asyncio.Future[list[Position]]]] = asyncio.Queue()
+        self.appended = asyncio.Condition()
+        self.generation = 0
+        self.last_recorded: datetime | None = None
+        self.writer: asyncio.Task[None] | None = None
+
+
+class EmbeddedLog:
+    """The :class:`~chargelog.domain.log.EventLog` port on SQLite files in ``data_dir/log``.
+
+    One partition (0) per stream. Shared by the tasks of one process; one writing process
+    per data directory (other processes may read and follow).
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.dir = Path(data_dir) / "log"
+        self._streams: dict[str, _Stream] = {}
+
+    async def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        for stream in self._streams.values():
+            if stream.writer:
+                stream.writer.cancel()
+            stream.datastore.close()
+        self._streams.clear()
+
+    def _stream(self, name: str) -> _Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            stream = self._streams[name] = _Stream(self.dir / f"{name}.sqlite")
+        return stream
+
+    # -- appending ------------------------------------------------------------------------
+
+    async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
+        if not events:
+            return []
+        s = self._stream(stream)
+        if s.writer is None or s.writer.done():
+            s.writer = asyncio.create_task(self._write_loop(s), name=f"embedded-log-writer-{stream}")
+        done: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
+        await s.queue.put((list(events), done))
+        return await done
+
+    async def _write_loop(self, s: _Stream) -> None:
+        while True:
+            batch = [await s.queue.get()]
+            count = len(batch[0][0])
+            while not s.queue.empty() and count < MAX_BATCH:
+                item = s.queue.get_nowait()
+                batch.append(item)
+                count += len(item[0])
+            try:
+                ids = await asyncio.to_thread(self._write, s, [e for events, _ in batch for e in events])
+            except Exception as exc:  # noqa: BLE001 - every waiting appender gets the error
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            i = 0
+            for events, fut in batch:
+                if not fut.done():
+                    fut.set_result([Position({0: n}) for n in ids[i : i + len(events)]])
+                i += len(events)
+            async with s.appended:
+                s.generation += 1
+                s.appended.notify_all()
+
+    def _write(self, s: _Stream, events: list[Event]) -> list[int]:
+        """Runs in a worker thread: one transaction for the whole batch."""
+        try:
+            return self._insert(s, events)
+        except sqlite3.IntegrityError:
+            s.versions.clear()  # another process appended: reload versions once
+            return self._insert(s, events)
+
+    def _insert(self, s: _Stream, events: list[Event]) -> list[int]:
+        versions = dict(s.versions)
+        last = s.last_recorded
+        stored = []
+        for event in events:
+            now = utcnow()
+            if last is not None and now <= last:
+                now = last + timedelta(microseconds=1)
+            last = now
+            event = event.model_copy(update={"recordedAt": now})
+            key = event.chargePointId
+            version = versions.get(key)
+            if version is None:
+                latest = s.recorder.select_events(key, desc=True, limit=1)
+                version = latest[0].originator_version if latest else 0
+            versions[key] = version + 1
+            stored.append(StoredEvent(key, version + 1, event.type, event.encode()))
+        ids = s.recorder.insert_events(stored)
+        assert ids is not None and len(ids) == len(stored)
+        s.versions.update(versions)
+        s.last_recorded = last
+        return list(ids)
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def latest(self, stream: str) -> Position:
+        s = self._stream(stream)
+        return Position({0: await asyncio.to_thread(s.recorder.max_notification_id) or 0})
+
+    async def read(
+        self, stream: str, after: Position = START, *, limit: int | None = None,
+        until: Position | None = None, types: Sequence[str] = (),
+    ) -> list[Record]:
+        """See the port. ``types`` optionally keeps only those event types (an index scan)."""
+        s = self._stream(stream)
+        start = after.get(0)
+        end = (await self.latest(stream)).get(0)
+        if start > end or set(after.offsets) - {0}:
+            raise PositionNotAvailable(f"position {after} is beyond the end of stream {stream!r} ({end})")
+        stop = min(end, until.get(0)) if until is not None else end
+        if stop <= start:
+            return []
+        rows = await asyncio.to_thread(
+            s.recorder.select_notifications, start + 1, limit or (stop - start), stop, tuple(types)
+        )
+        return [self._record(n) for n in rows]
+
+    @staticmethod
+    def _record(n: Notification) -> Record:
+        position = Position({0: n.id})
+        return Record(Event.decode(n.state, str(position)), 0, n.id - 1, position)
+
+    async def position_at(self, stream: str, timestamp: datetime) -> Position:
+        s = self._stream(stream)
+
+        def search() -> int:
+            lo, hi = 1, s.recorder.max_notification_id() or 0
+            answer = hi + 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                n = s.recorder.select_notifications(mid, 1)[0]
+                if self._record(n).event.recordedAt >= timestamp:
+                    answer, hi = mid, mid - 1
+                else:
+                    lo = mid + 1
+            return answer - 1
+
+        return Position({0: await asyncio.to_thread(search)})
+
+    async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+        s = self._stream(stream)
+        position = after
+        while True:
+            seen = s.generation
+            records = await self.read(stream, position, limit=1000)
+            for record in records:
+                yield record
+                position = record.position
+            if records:
+                continue
+            async with s.appended:
+                try:
+                    await asyncio.wait_for(s.appended.wait_for(lambda: s.generation != seen), POLL_INTERVAL_S)
+                except TimeoutError:
+                    pass
+
+    async def history(self, stream: str, charge_point_id: str) -> list[Event]:
+        """Every event of one charge point in order (an index lookup, for audits)."""
+        s = self._stream(stream)
+        rows = await asyncio.to_thread(s.recorder.select_events, charge_point_id)
+        return [Event.decode(r.state) for r in rows]

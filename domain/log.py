@@ -1,0 +1,161 @@
+"""The log port: what the rest of chargelog needs of an append-only event log.
+
+Two engines implement it (``chargelog.adapters.log.embedded`` and ``…kafka``) and one
+contract suite (``tests/test_log_contract.py``) runs against both. Rules (issue 2, DESIGN.md):
+
+* ``append`` returns only when every event is durable, with each event's position.
+* Events with the same ``chargePointId`` are totally ordered, in append order.
+* Positions are opaque resume tokens: a :class:`Position` says how many records of each
+  partition have been seen; ``str(position)`` and :meth:`Position.parse` round-trip; they are
+  compared component-wise (a partial order that is total on one partition).
+* ``subscribe(after)`` replays every record after ``after`` and then goes live, with no gap
+  and no duplicate inside one subscription, while others keep appending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .envelope import Event
+
+#: The streams chargelog writes. ``source``: what was said (OCPP frames, commands,
+#: connection events). ``domain``: what it meant (domain events, for clients and analysts).
+SOURCE = "source"
+DOMAIN = "domain"
+
+
+class InvalidPosition(ValueError):
+    """A position string that is not one this log wrote (malformed, or of another engine)."""
+
+
+class PositionNotAvailable(LookupError):
+    """The log no longer holds (or never held) the records a position points at."""
+
+
+@dataclass(frozen=True, order=False)
+class Position:
+    """How far a reader has got: ``offsets[partition]`` = number of records of that
+    partition already seen (so it is also the offset of the next one to read).
+
+    The embedded engine has one partition (0). String form: ``"0-12.1-7"``; the empty
+    position (nothing seen) is ``"0"``-free: ``""`` parses to it.
+    """
+
+    offsets: Mapping[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offsets", {p: o for p, o in sorted(self.offsets.items()) if o > 0})
+
+    def __str__(self) -> str:
+        return ".".join(f"{p}-{o}" for p, o in self.offsets.items()) or "0-0"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """Inverse of ``str()``. Raises :class:`InvalidPosition` for anything else."""
+        try:
+            pairs = [part.split("-") for part in text.split(".")] if text else []
+            offsets = {int(p): int(o) for p, o in pairs}
+        except (ValueError, TypeError) as exc:
+            raise InvalidPosition(f"not a log position: {text!r}") from exc
+        if any(p < 0 or o < 0 for p, o in offsets.items()):
+            raise InvalidPosition(f"not a log position: {text!r}")
+        return cls(offsets)
+
+    def get(self, partition: int) -> int:
+        """Records of ``partition`` already seen (0 when absent)."""
+        return self.offsets.get(partition, 0)
+
+    def advanced(self, partition: int, next_offset: int) -> Position:
+        """A copy with ``partition`` moved to ``next_offset`` (never moves backwards)."""
+        merged = dict(self.offsets)
+        merged[partition] = max(next_offset, merged.get(partition, 0))
+        return Position(merged)
+
+    def merged(self, other: Position) -> Position:
+        """The component-wise maximum of two positions."""
+        merged = dict(self.offsets)
+        for p, o in other.offsets.items():
+            merged[p] = max(o, merged.get(p, 0))
+        return Position(merged)
+
+    @property
+    def total(self) -> int:
+        """Records seen over all partitions (for progress and counts)."""
+        return sum(self.offsets.values())
+
+    def __le__(self, other: Position) -> bool:
+        return all(o <= other.get(p) for p, o in self.offsets.items())
+
+    def __lt__(self, other: Position) -> bool:
+        return self <= other and self != other
+
+    def __ge__(self, other: Position) -> bool:
+        return other <= self
+
+    def __gt__(self, other: Position) -> bool:
+        return other < self
+
+    def covers(self, record: Record) -> bool:
+        """True when ``record`` is among what this position has seen."""
+        return self.get(record.partition) > record.offset
+
+
+START = Position()
+
+
+@dataclass(frozen=True)
+class Record:
+    """An event as read from the log: where it is (``partition``, ``offset``) and the
+    resume token just past it (``position``: a subscription's progress including it)."""
+
+    event: Event
+    partition: int
+    offset: int
+    position: Position
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """An append-only, partitioned event log. All methods are coroutine-safe for the tasks
+    of one process. Raises ``OSError``/engine errors when the log is unreachable."""
+
+    async def start(self) -> None:
+        """Open files or connections; idempotent."""
+
+    async def close(self) -> None:
+        """Flush and release resources."""
+
+    async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
+        """Append ``events`` (in order) and return, once all are durable, the position just
+        past each one. ``recordedAt`` is set by the log. An empty batch returns ``[]``."""
+        ...
+
+    async def read(
+        self, stream: str, after: Position = START, *, limit: int | None = None,
+        until: Position | None = None,
+    ) -> list[Record]:
+        """Records after ``after`` up to ``until`` (default: the end when called), at most
+        ``limit`` of them. Raises :class:`PositionNotAvailable` if ``after`` lies before the
+        log's retained start or beyond its end."""
+        ...
+
+    async def position_at(self, stream: str, timestamp: datetime) -> Position:
+        """The position before the first record whose ``recordedAt`` >= ``timestamp``."""
+        ...
+
+    async def latest(self, stream: str) -> Position:
+        """The position just past the last durable record."""
+        ...
+
+    def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+        """Catch-up subscription: every record after ``after``, then live records, forever,
+        without gap or duplicate. Close it with ``aclose()``."""
+        ...
+
+
+async def append_one(log: EventLog, stream: str, event: Event) -> Position:
+    """Append a single event; returns its position once durable."""
+    return (await log.append(stream, [event]))[0]
