@@ -1,0 +1,85 @@
+"""All of chargelog's settings in one pydantic-settings model.
+
+Precedence: explicit keyword arguments (CLI flags) > ``CHARGELOG_*`` environment variables >
+the file named by ``CHARGELOG_CONFIG`` (TOML or JSON) > defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field is also ``CHARGELOG_<FIELD>`` (upper case) in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHARGELOG_", extra="ignore")
+
+    # -- log --------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".chargelog"), description="Embedded log, read models, registries.")
+    log: str = Field("embedded", description="'embedded' or 'kafka://HOST:PORT[,HOST:PORT]'.")
+    topic_prefix: str = Field("chargelog", description="Kafka topic = '{prefix}.{stream}'.")
+    partitions: int = Field(8, ge=1, description="Partitions for new Kafka topics.")
+    gateway_id: str = Field("", description="This process's gateway id (default: host:pid).")
+
+    # -- OCPP central system (issue 3) ---------------------------------------------------
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = 9000
+    ocpp_path_prefix: str = Field("/ocpp", description="Charge points connect to {prefix}/{chargePointId} and /{chargePointId}.")
+    heartbeat_interval_s: int = Field(300, ge=1, description="Heartbeat interval sent in BootNotification.conf (s).")
+    offline_after_heartbeats: float = Field(3.0, gt=0, description="Offline after this many heartbeat intervals without a frame.")
+    registration_policy: Literal["accept", "pending", "registry"] = "accept"
+    unknown_charge_points: Literal["register", "refuse"] = "register"
+    id_tag_policy: Literal["accept-all", "registry"] = "accept-all"
+    basic_auth: bool = Field(False, description="OCPP security profile 1: HTTP Basic auth required.")
+    tls_cert: Path | None = Field(None, description="Profile 2: serve wss:// with this certificate (PEM).")
+    tls_key: Path | None = None
+    command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
+    max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
+
+    # -- client API (issues 5, 6) ----------------------------------------------------------
+    api_host: str = "0.0.0.0"
+    api_port: int = 8082
+    jwt_secret: str = Field("change-me-dev-secret", description="HS256 secret.")
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_public_key: Path | None = Field(None, description="RS256 public key (PEM).")
+    registry_file: Path | None = Field(None, description="Sites, charge points, id tags, tariffs (TOML/JSON).")
+
+    # -- process ------------------------------------------------------------------------
+    roles: list[Literal["gateway", "api", "projections"]] = Field(
+        default_factory=lambda: ["gateway", "api", "projections"])
+    simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
+
+    @property
+    def is_kafka(self) -> bool:
+        return self.log.startswith("kafka://")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """'HOST:PORT[,…]' from ``log``; raises ValueError when the log is not Kafka."""
+        if not self.is_kafka:
+            raise ValueError(f"log {self.log!r} is not kafka://HOST:PORT")
+        return self.log.removeprefix("kafka://").rstrip("/")
+
+
+def _file_values() -> dict[str, Any]:
+    path = os.environ.get("CHARGELOG_CONFIG")
+    if not path:
+        return {}
+    text = Path(path).read_text()
+    return json.loads(text) if path.endswith(".json") else tomllib.loads(text)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from file < environment < ``overrides`` (CLI flags; ``None`` values ignored)."""
+    env_or_default = Settings()
+    file_values = {k: v for k, v in _file_values().items() if f"CHARGELOG_{k.upper()}" not in os.environ}
+    merged = {**env_or_default.model_dump(exclude_unset=True), **file_values}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**merged)
