@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README, second command; .ci/run runs exactly this).
+#
+# Creates .venv with the project and its test extras, starts the Kafka broker
+# (infra/kafka.sh) and a throw-away PostgreSQL (infra/postgres.sh), runs the whole pytest
+# suite against them (both log engines), and stops both servers again.
+# Extra arguments go to pytest, e.g.  bash infra/test.sh -k ocpp
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q '.[test]'
+
+started_kafka=""
+if ! infra/kafka.sh status >/dev/null 2>&1; then infra/kafka.sh start; started_kafka=1; fi
+started_pg=""
+if ! infra/postgres.sh status >/dev/null 2>&1; then started_pg=1; fi
+export CHARGELOG_TEST_POSTGRES_DSN="$(infra/postgres.sh start | tail -1)"
+cleanup() {
+  [ -n "$started_kafka" ] && infra/kafka.sh stop || true
+  [ -n "$started_pg" ] && infra/postgres.sh stop || true
+}
+trap cleanup EXIT
+
+ulimit -n 65536 2>/dev/null || true
+# Run from tests/ so that the installed package (not the source tree) is what is tested.
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
