@@ -24,5 +24,5 @@ cleanup() {
 trap cleanup EXIT
 
 ulimit -n 65536 2>/dev/null || true
-# Run from tests/ so that the installed package (not the source tree) is what is tested.
+# Tests import chargelog from .venv (the source tree resolves to the same layers).
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -50,11 +50,13 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_public_key: Path | None = Field(None, description="RS256 public key (PEM).")
     registry_file: Path | None = Field(None, description="Sites, charge points, id tags, tariffs (TOML/JSON).")
+    api_max_message_bytes: int = Field(1_048_576, description="Largest client WebSocket message (bytes); mobile-websocket-api.md §10.")
 
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
+    simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
 
     @property
     def is_kafka(self) -> bool:

@@ -1,0 +1,136 @@
+"""Composition root: builds the roles ``chargelog serve`` runs from one :class:`Settings`.
+
+Roles (issue 7): ``gateway`` (OCPP 1.6-J central system, port 9000), ``api`` (client
+dialects + REST, port 8082), ``projections`` (translator to domain events + read models).
+All three share one log engine; on Kafka each role can run in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from chargelog.adapters.config import Settings
+from chargelog.adapters.log import open_log
+from chargelog.domain.log import EventLog
+
+logger = logging.getLogger("chargelog")
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Runtime:
+    """Starts and stops the configured roles in dependency order.
+
+    ``await start()`` returns once every role listens; ``await stop()`` shuts down in reverse
+    order (stop accepting, finish in-flight acknowledgements, close sockets with 1001).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log: EventLog = open_log(settings)
+        self.registry: Any = None
+        self.gateway: Any = None
+        self.worker: Any = None
+        self.read_models: Any = None
+        self.fleet: Any = None
+        self._api: _Uvicorn | None = None
+        self._api_task: asyncio.Task[None] | None = None
+
+    @property
+    def api_port(self) -> int | None:
+        """The bound client API port (useful with api_port=0)."""
+        if self._api is None or not self._api.servers:
+            return None
+        return self._api.servers[0].sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        from chargelog.adapters.registry import LiveRegistry
+
+        roles = set(self.settings.roles)
+        await self.log.start()
+        self.registry = LiveRegistry(self.log)
+        if self.settings.registry_file:
+            from chargelog.adapters.registry import apply_registry_changes, load_registry_file
+
+            await apply_registry_changes(self.log, load_registry_file(self.settings.registry_file))
+        await self.registry.start()
+        if "projections" in roles:
+            from chargelog.projections.runner import ProjectionWorker
+
+            self.worker = ProjectionWorker(self.log, self.settings, self.registry)
+            await self.worker.start()
+        if "gateway" in roles:
+            from chargelog.adapters.ocpp.gateway import OcppGateway
+
+            self.gateway = OcppGateway(self.log, self.settings, self.registry)
+            await self.gateway.start()
+        if "api" in roles:
+            await self._start_api()
+        if self.settings.simulate and self.gateway is not None:
+            from chargelog.adapters.simulator import Fleet
+
+            host = "127.0.0.1"
+            url = f"ws://{host}:{self.gateway.port}{self.settings.ocpp_path_prefix}"
+            self.fleet = Fleet(url, self.settings.simulate, auto_transactions=True,
+                               meter_interval_s=self.settings.simulate_meter_interval_s)
+            await self.fleet.start()
+
+    async def _start_api(self) -> None:
+        from chargelog.adapters.api.app import create_app
+
+        if self.worker is not None:
+            self.read_models = self.worker.read_models
+        else:
+            from chargelog.projections.runner import follow_read_models
+
+            self.read_models = await follow_read_models(self.log, self.settings, self.registry)
+        app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
+        config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
+                                log_level="warning", lifespan="on", ws="websockets",
+                                ws_max_size=self.settings.api_max_message_bytes)
+        self._api = _Uvicorn(config)
+        self._api_task = asyncio.create_task(self._api.serve(), name="client-api")
+        while not self._api.started:
+            if self._api_task.done():
+                self._api_task.result()
+                raise RuntimeError("client API exited during start-up")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.stop()
+        if self._api is not None and self._api_task is not None:
+            self._api.should_exit = True
+            await self._api_task
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.registry is not None:
+            await self.registry.stop()
+        await self.log.close()
+
+    async def run_until_signal(self) -> None:
+        """Start, wait for SIGTERM or SIGINT, stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
