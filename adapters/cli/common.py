@@ -1,0 +1,41 @@
+"""Flags shared by sub-commands that open the log, and their translation to Settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from pydantic import ValidationError
+
+from chargelog.adapters.config import Settings, load_settings
+
+from .main import UserError
+
+
+def add_log_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log``, ``--data-dir``, ``--config``, ``--topic-prefix``."""
+    parser.add_argument("--log", help="'embedded' (default) or kafka://HOST:PORT (env CHARGELOG_LOG)")
+    parser.add_argument("--data-dir", help="data directory (env CHARGELOG_DATA_DIR; default ./.chargelog)")
+    parser.add_argument("--topic-prefix", help="Kafka topic prefix (env CHARGELOG_TOPIC_PREFIX)")
+    parser.add_argument("--config", help="settings file, TOML or JSON (env CHARGELOG_CONFIG)")
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the config file < environment < the flags in ``args`` and ``extra``.
+
+    Raises :class:`UserError` (one line) for invalid values or an unreadable file."""
+    if getattr(args, "config", None):
+        os.environ["CHARGELOG_CONFIG"] = args.config
+    flags = {"log": getattr(args, "log", None), "data_dir": getattr(args, "data_dir", None),
+             "topic_prefix": getattr(args, "topic_prefix", None), **extra}
+    try:
+        settings = load_settings(**flags)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"invalid setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read settings file: {exc}") from None
+    if not (settings.log == "embedded" or settings.is_kafka):
+        raise UserError(f"--log must be 'embedded' or kafka://HOST:PORT, not {settings.log!r}")
+    return settings
