@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_public_key: Path | None = Field(None, description="RS256 public key (PEM).")
     registry_file: Path | None = Field(None, description="Sites, charge points, id tags, tariffs (TOML/JSON).")
+    api_rate_per_s: float = Field(10.0, gt=0, description="Client messages per second per connection (mobile spec section 10).")
+    api_rate_burst: int = Field(10, ge=1, description="Messages a connection may send at once before the rate applies.")
+    api_max_message_bytes: int = Field(1_048_576, ge=1, description="Largest client message (bytes; mobile spec section 10: 1 MB).")
+    api_ping_timeout_s: float = Field(60.0, gt=0, description="Close a client connection after this long without a message (s; mobile spec section 10).")
+    api_outcome_timeout_s: float = Field(90.0, gt=0, description="How long a command's outcome is followed on the domain stream (s).")
+    api_subscriber_queue: int = Field(10_000, ge=1, description="Live events buffered per subscriber before it falls back to reading the log.")
     api_max_message_bytes: int = Field(1_048_576, description="Largest client WebSocket message (bytes); mobile-websocket-api.md §10.")
 
     # -- process ------------------------------------------------------------------------
