@@ -103,6 +103,11 @@ class Position:
         return self.get(record.partition) > record.offset
 
 
+class LogUnavailable(ConnectionError):
+    """The log cannot be reached (e.g. no Kafka broker answers at the configured address
+    within the engine's connect timeout). The message names the address."""
+
+
 START = Position()
 
 

@@ -19,8 +19,9 @@ What we added on top of the library (it has no push subscription on SQLite):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -154,9 +155,10 @@ class EmbeddedLog:
 
     async def read(
         self, stream: str, after: Position = START, *, limit: int | None = None,
-        until: Position | None = None, types: Sequence[str] = (),
+        until: Position | None = None, types: Sequence[str] = (), charge_point_id: str | None = None,
     ) -> list[Record]:
-        """See the port. ``types`` optionally keeps only those event types (an index scan)."""
+        """See the port. ``types`` optionally keeps only those event types (a scan in SQLite,
+        no decoding), ``charge_point_id`` only that charge point (a primary-key index lookup)."""
         s = self._stream(stream)
         start = after.get(0)
         end = (await self.latest(stream)).get(0)
@@ -165,10 +167,33 @@ class EmbeddedLog:
         stop = min(end, until.get(0)) if until is not None else end
         if stop <= start:
             return []
-        rows = await asyncio.to_thread(
-            s.recorder.select_notifications, start + 1, limit or (stop - start), stop, tuple(types)
-        )
+        if charge_point_id is not None:
+            rows = await asyncio.to_thread(
+                self._select_charge_point, s, charge_point_id, start, stop, limit or (stop - start), tuple(types))
+        else:
+            rows = await asyncio.to_thread(
+                s.recorder.select_notifications, start + 1, limit or (stop - start), stop, tuple(types)
+            )
         return [self._record(n) for n in rows]
+
+    @staticmethod
+    def _select_charge_point(
+        s: _Stream, charge_point_id: str, start: int, stop: int, limit: int, types: tuple[str, ...],
+    ) -> list[Notification]:
+        """Rows of one charge point with ``start`` < notification id <= ``stop`` (uses the
+        recorder's (originator_id, originator_version) primary key)."""
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM "
+               f"{s.recorder.events_table_name} WHERE originator_id=? AND rowid>? AND rowid<=? ")
+        params: list[object] = [charge_point_id, start, stop]
+        if types:
+            sql += f"AND topic IN ({','.join('?' * len(types))}) "
+            params += types
+        sql += "ORDER BY originator_version LIMIT ?"
+        params.append(limit)
+        with s.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [Notification(id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3],
+                                 state=row[4]) for row in c.fetchall()]
 
     @staticmethod
     def _record(n: Notification) -> Record:
@@ -208,6 +233,19 @@ class EmbeddedLog:
                     await asyncio.wait_for(s.appended.wait_for(lambda: s.generation != seen), POLL_INTERVAL_S)
                 except TimeoutError:
                     pass
+
+    async def group_subscribe(
+        self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],
+        on_revoked: Callable[[set[int]], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Record]:
+        """The consumer-group subscription of the Kafka engine with one member: this process
+        holds partition 0 for good. Awaits ``start_positions({0})`` (the positions the worker
+        stored with its read model) and subscribes from there; ``group_id`` and ``on_revoked``
+        are accepted for the same signature and unused."""
+        start = await start_positions({0})
+        async with contextlib.aclosing(self.subscribe(stream, start)) as records:
+            async for record in records:
+                yield record
 
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:
         """Every event of one charge point in order (an index lookup, for audits)."""

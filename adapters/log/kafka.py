@@ -1,0 +1,444 @@
+"""Apache Kafka log engine (aiokafka): the :class:`~chargelog.domain.log.EventLog` port for
+more than one machine (issue 2, item 5; ../shared/DESIGN.md "The log is the system of
+record").
+
+Mapping (see docs/log-engines.md):
+
+* stream ``s`` → topic ``{topic_prefix}.{s}``, created with ``partitions`` partitions when
+  missing (stream ``txids``: always 1 partition, so its offsets are a total order);
+* record key = ``chargePointId`` (UTF-8), so one charge point's events share a partition and
+  are totally ordered; value = the JSON envelope; header ``type`` = the event type (filters
+  skip records without decoding them); record timestamp (CreateTime, ms) = ``recordedAt``,
+  which the engine sets at append time, truncated to whole milliseconds so the two agree;
+* producer: idempotent, ``acks="all"`` — ``append`` returns once the broker has the records
+  on every in-sync replica (acknowledge after durable);
+* a :class:`~chargelog.domain.log.Position` is a per-partition offset vector
+  ``{partition: next offset}``; ``latest`` = the end offsets (high watermarks);
+  ``position_at`` = ``offsets_for_times``;
+* ``group_subscribe``: a Kafka consumer group for projection workers; the worker's own store
+  holds the authoritative positions (``start_positions``), committed offsets are only for lag
+  visibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+
+from chargelog.domain.envelope import Event, utcnow
+from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
+
+log = logging.getLogger(__name__)
+
+#: Streams whose topic always has exactly one partition (contracts.md: ``txids``).
+SINGLE_PARTITION_STREAMS = frozenset({"txids"})
+#: How long ``start`` (and a new reader) may take to reach the broker before
+#: :class:`LogUnavailable` (s).
+CONNECT_TIMEOUT_S = 10.0
+#: A bounded ``read`` gives up with :class:`LogUnavailable` after this long without a record (s).
+READ_STALL_TIMEOUT_S = 30.0
+#: Started reader consumers kept for reuse by ``read``/``latest``/``position_at``.
+READER_POOL_SIZE = 4
+#: TopicAlreadyExists (Kafka protocol error code).
+_TOPIC_ALREADY_EXISTS = 36
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _to_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, rounded up (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    whole, rest = divmod(moment - _EPOCH, _MS)
+    return max(0, whole + (1 if rest else 0))
+
+
+StartPositions = Callable[[set[int]], Awaitable[Position]]
+OnRevoked = Callable[[set[int]], Awaitable[None]]
+
+
+class KafkaLog:
+    """The log port on Apache Kafka at ``bootstrap`` (``"HOST:PORT[,HOST:PORT]"``).
+
+    ``partitions``: partition count for topics this engine creates; ``replication_factor``:
+    their replication (1 for the single-node broker of ``infra/kafka.sh``). Raises
+    :class:`~chargelog.domain.log.LogUnavailable` (naming ``bootstrap``) from ``start`` when
+    no broker answers within :data:`CONNECT_TIMEOUT_S`.
+    """
+
+    def __init__(
+        self, bootstrap: str, *, topic_prefix: str = "chargelog", partitions: int = 8,
+        replication_factor: int = 1,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic_prefix = topic_prefix
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._topics: dict[str, list[int]] = {}
+        self._topic_lock = asyncio.Lock()
+        self._readers: list[AIOKafkaConsumer] = []
+        self._last_recorded = _EPOCH
+        self._partitioner = DefaultPartitioner()
+
+    def topic(self, stream: str) -> str:
+        """The Kafka topic of ``stream``: ``{topic_prefix}.{stream}``."""
+        return f"{self.topic_prefix}.{stream}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def _connect(self, client: Any) -> None:
+        """Start an aiokafka client within the connect timeout or raise LogUnavailable."""
+        try:
+            await asyncio.wait_for(client.start(), CONNECT_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+            raise LogUnavailable(
+                f"Kafka broker not reachable at {self.bootstrap} within {CONNECT_TIMEOUT_S:g} s: "
+                f"{type(exc).__name__}: {exc}") from exc
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
+            linger_ms=0, max_batch_size=256 * 1024, client_id="chargelog",
+        )
+        await self._connect(producer)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
+        try:
+            await self._connect(admin)
+        except LogUnavailable:
+            await producer.stop()
+            raise
+        self._producer, self._admin = producer, admin
+
+    async def close(self) -> None:
+        readers, self._readers = self._readers, []
+        for consumer in readers:
+            await consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    def _started(self) -> tuple[AIOKafkaProducer, AIOKafkaAdminClient]:
+        if self._producer is None or self._admin is None:
+            raise RuntimeError("KafkaLog.start() was not awaited")
+        return self._producer, self._admin
+
+    async def _partitions(self, stream: str) -> list[int]:
+        """The partition ids of ``stream``'s topic, creating the topic when missing."""
+        known = self._topics.get(stream)
+        if known is not None:
+            return known
+        producer, admin = self._started()
+        async with self._topic_lock:
+            if stream not in self._topics:
+                topic = self.topic(stream)
+                count = 1 if stream in SINGLE_PARTITION_STREAMS else self.partitions
+                response = await admin.create_topics([NewTopic(topic, count, self.replication_factor)])
+                for name, code, *message in response.topic_errors:
+                    if code not in (0, _TOPIC_ALREADY_EXISTS):
+                        raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
+                                             f"error {code} {message}")
+                self._topics[stream] = sorted(await producer.partitions_for(topic))
+            return self._topics[stream]
+
+    # -- appending ---------------------------------------------------------------------
+
+    def _stamp(self) -> datetime:
+        """``recordedAt`` for the next event: now, whole ms, never before the previous one."""
+        now = utcnow()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if now < self._last_recorded:
+            now = self._last_recorded
+        self._last_recorded = now
+        return now
+
+    async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
+        """See the port. All records are handed to the producer first, then all
+        acknowledgements awaited (``acks="all"``); raises ``KafkaError`` if any failed."""
+        if not events:
+            return []
+        producer, _ = self._started()
+        await self._partitions(stream)
+        topic = self.topic(stream)
+        sent = []
+        for event in events:
+            recorded = self._stamp()
+            event = event.model_copy(update={"recordedAt": recorded})
+            sent.append(await producer.send(
+                topic, event.encode(), key=event.chargePointId.encode(),
+                timestamp_ms=_to_ms(recorded), headers=[("type", event.type.encode())],
+            ))
+        acks = await asyncio.gather(*sent)
+        return [Position({ack.partition: ack.offset + 1}) for ack in acks]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _consumer(self, **extra: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="chargelog",
+            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024, **extra,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
+        """A started group-less consumer from the pool, returned to it afterwards."""
+        self._started()
+        consumer = self._readers.pop() if self._readers else None
+        if consumer is None:
+            consumer = self._consumer(fetch_max_wait_ms=100)
+            await self._connect(consumer)
+        ok = False
+        try:
+            yield consumer
+            ok = True
+        finally:
+            if ok and len(self._readers) < READER_POOL_SIZE and self._producer is not None:
+                consumer.unsubscribe()
+                self._readers.append(consumer)
+            else:
+                await consumer.stop()
+
+    async def _bounds(
+        self, consumer: AIOKafkaConsumer, stream: str,
+    ) -> tuple[list[TopicPartition], dict[int, int], dict[int, int]]:
+        """The topic's partitions with their log start and end (high watermark) offsets."""
+        topic = self.topic(stream)
+        tps = [TopicPartition(topic, p) for p in await self._partitions(stream)]
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        return tps, {tp.partition: o for tp, o in begin.items()}, {tp.partition: o for tp, o in end.items()}
+
+    def _check(self, stream: str, after: Position, begin: dict[int, int], end: dict[int, int]) -> None:
+        """Raise PositionNotAvailable unless every component of ``after`` lies in
+        [log start offset, end offset] of an existing partition."""
+        for p, o in after.offsets.items():
+            if p not in end:
+                raise PositionNotAvailable(
+                    f"position {after} names partition {p}; stream {stream!r} has partitions "
+                    f"{sorted(end)}")
+            if o > end[p]:
+                raise PositionNotAvailable(
+                    f"position {after} is beyond the end of stream {stream!r} (partition {p} ends at {end[p]})")
+        for p, start in begin.items():
+            if after.get(p) < start:
+                raise PositionNotAvailable(
+                    f"position {after} is before the start of stream {stream!r} (partition {p} starts at {start})")
+
+    @staticmethod
+    def _decode(message: ConsumerRecord, progress: Position) -> Record:
+        """A record whose decode errors name the position just past it (as ``append`` returned)."""
+        here = Position({message.partition: message.offset + 1})
+        return Record(Event.decode(message.value, str(here)), message.partition, message.offset, progress)
+
+    @staticmethod
+    def _wanted(message: ConsumerRecord, types: frozenset[bytes], key: bytes | None) -> bool:
+        if key is not None and message.key != key:
+            return False
+        if not types:
+            return True
+        for name, value in message.headers or ():
+            if name == "type":
+                return value in types
+        return True  # no header (not written by this engine): decode and let the caller see it
+
+    def partition_of(self, partitions: list[int], charge_point_id: str) -> int:
+        """The partition the producer's default (murmur2) partitioner gives ``charge_point_id``."""
+        return self._partitioner(charge_point_id.encode(), partitions, partitions)
+
+    async def read(
+        self, stream: str, after: Position = START, *, limit: int | None = None,
+        until: Position | None = None, types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> list[Record]:
+        """See the port. ``types`` keeps only those event types and ``charge_point_id`` only
+        that charge point (only its partition is read); ``limit`` counts kept records. Each
+        record's ``position`` is the read's progress vector (``after`` advanced past it), so the
+        last one resumes the next page. Records of different partitions are interleaved in
+        fetch order; within a partition, in offset order."""
+        async with self._reader() as consumer:
+            tps, begin, end = await self._bounds(consumer, stream)
+            self._check(stream, after, begin, end)
+            if charge_point_id is not None:
+                only = self.partition_of([tp.partition for tp in tps], charge_point_id)
+                tps = [tp for tp in tps if tp.partition == only]
+            stop = {tp.partition: min(end[tp.partition], until.get(tp.partition)) if until is not None
+                    else end[tp.partition] for tp in tps}
+            pending = [tp for tp in tps if after.get(tp.partition) < stop[tp.partition]]
+            if not pending or limit == 0:
+                return []
+            consumer.assign(pending)
+            for tp in pending:
+                consumer.seek(tp, after.get(tp.partition))
+            type_set = frozenset(t.encode() for t in types)
+            key = charge_point_id.encode() if charge_point_id is not None else None
+            progress = after
+            records: list[Record] = []
+            while pending and (limit is None or len(records) < limit):
+                batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000))
+                if not batches:
+                    raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
+                                         f"while reading stream {stream!r}")
+                for tp, messages in batches.items():
+                    p, last = tp.partition, stop[tp.partition]
+                    for message in messages:
+                        if message.offset >= last or (limit is not None and len(records) >= limit):
+                            break
+                        progress = progress.advanced(p, message.offset + 1)
+                        if self._wanted(message, type_set, key):
+                            records.append(self._decode(message, progress))
+                    if progress.get(p) >= last:
+                        pending.remove(tp)
+            return records
+
+    async def history(self, stream: str, charge_point_id: str) -> list[Event]:
+        """Every event of one charge point in order (a scan of its partition, for audits)."""
+        return [r.event for r in await self.read(stream, charge_point_id=charge_point_id)]
+
+    async def latest(self, stream: str) -> Position:
+        async with self._reader() as consumer:
+            _, _, end = await self._bounds(consumer, stream)
+        return Position(end)
+
+    async def position_at(self, stream: str, timestamp: datetime) -> Position:
+        """See the port: per partition, ``offsets_for_times`` at ``timestamp`` rounded up to a
+        whole ms (``recordedAt`` is whole ms, so this is exact); the end offset where none."""
+        target = _to_ms(timestamp)
+        async with self._reader() as consumer:
+            tps, _, end = await self._bounds(consumer, stream)
+            found = await consumer.offsets_for_times({tp: target for tp in tps})
+        return Position({tp.partition: found[tp].offset if found.get(tp) else end[tp.partition] for tp in tps})
+
+    async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+        """See the port. One consumer per subscription, assigned every partition (as the
+        topic has at subscription time) and seeked to ``after``; each record's ``position`` is
+        the subscription's whole progress vector. Raises PositionNotAvailable as ``read``."""
+        consumer = self._consumer(fetch_max_wait_ms=200)
+        await self._connect(consumer)
+        try:
+            tps, begin, end = await self._bounds(consumer, stream)
+            self._check(stream, after, begin, end)
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, after.get(tp.partition))
+            progress = after
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        if message.offset < progress.get(tp.partition):
+                            continue
+                        progress = progress.advanced(tp.partition, message.offset + 1)
+                        yield self._decode(message, progress)
+        finally:
+            await consumer.stop()
+
+    # -- consumer groups ---------------------------------------------------------------
+
+    async def group_subscribe(
+        self, stream: str, group_id: str, start_positions: StartPositions,
+        on_revoked: OnRevoked | None = None,
+    ) -> AsyncIterator[Record]:
+        """Join consumer group ``group_id`` on ``stream`` and yield the records of the
+        partitions this member holds, forever (close with ``aclose()``, which leaves the group).
+
+        On each assignment it awaits ``start_positions(partitions)`` — the positions the worker
+        stored with its read model — and seeks those partitions there; ``on_revoked(partitions)``
+        is awaited before partitions go to another member. Exactly-once effect is the worker's
+        store transaction; offsets are also committed to Kafka after records were processed,
+        for lag visibility only. Each record's ``position`` is this member's progress over the
+        partitions it currently holds. An error raised by either callback is raised here.
+        """
+        await self._partitions(stream)
+        consumer = self._consumer(group_id=group_id, session_timeout_ms=10_000,
+                                  heartbeat_interval_ms=1_000, fetch_max_wait_ms=200)
+        listener = _GroupListener(consumer, start_positions, on_revoked)
+        consumer.subscribe([self.topic(stream)], listener=listener)
+        await self._connect(consumer)
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                listener.raise_error()
+                epoch = listener.epoch
+                for tp, messages in batches.items():
+                    for message in messages:
+                        if listener.epoch != epoch or tp.partition not in listener.progress:
+                            break  # rebalanced meanwhile: the seek re-fetches what is still ours
+                        if message.offset < listener.progress[tp.partition]:
+                            continue
+                        listener.progress[tp.partition] = message.offset + 1
+                        yield self._decode(message, Position(listener.progress))
+                        listener.raise_error()
+                await listener.commit()
+        finally:
+            await consumer.stop()
+
+
+class _GroupListener(ConsumerRebalanceListener):
+    """Seeks newly assigned partitions to the worker's stored positions; tracks progress."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, start_positions: StartPositions,
+                 on_revoked: OnRevoked | None) -> None:
+        self.consumer = consumer
+        self.start_positions = start_positions
+        self.on_revoked = on_revoked
+        self.progress: dict[int, int] = {}
+        self.epoch = 0
+        self.error: BaseException | None = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.epoch += 1
+        partitions = {tp.partition for tp in revoked}
+        for p in partitions:
+            self.progress.pop(p, None)
+        if partitions and self.on_revoked is not None:
+            try:
+                await self.on_revoked(partitions)
+            except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
+                self.error = exc
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.epoch += 1
+        tps = list(assigned)
+        if not tps:
+            return
+        try:
+            start = await self.start_positions({tp.partition for tp in tps})
+        except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
+            self.error = exc
+            self.consumer.pause(*tps)
+            return
+        for tp in tps:
+            self.consumer.seek(tp, start.get(tp.partition))
+            self.progress[tp.partition] = start.get(tp.partition)
+
+    async def commit(self) -> None:
+        """Commit the progress of held partitions (lag visibility; failures are harmless)."""
+        offsets = {tp: self.progress[tp.partition] for tp in self.consumer.assignment()
+                   if self.progress.get(tp.partition)}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.debug("offset commit skipped: %s", exc)
