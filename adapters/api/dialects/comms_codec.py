@@ -1,0 +1,471 @@
+"""Pure formatting for the WebSocket Communication Protocol's push messages
+(specs/websocket-communication-protocol.md, section 4 "Node.js Gateway → Mobile App") — no
+sockets, no I/O: domain events and read-model views in, JSON-ready dicts out.
+
+Units on the wire (the document's "Field Descriptions"): energy kWh (``energy_consumed``,
+``energy_delivered``), power kW (``output_power``, ``power``), ``voltage`` V, ``current`` A,
+``meter_value`` Wh (the raw meter register), durations and ``time_remaining`` s (integers),
+``charge_percentage`` % (integer). Timestamps are ISO 8601 UTC with seconds and ``Z``, as in
+the document's examples (``"2025-01-29T12:00:00Z"``).
+
+Identifiers: ``session_id`` and ``transaction_id`` are both the OCPP transactionId (one
+session is one OCPP transaction here); ``station_id`` is the charge point's site id, or the
+charge point id itself when it belongs to no site; ``charger_id`` is the chargePointId.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chargelog.domain.availability import IN_USE_STATUSES
+from chargelog.projections.views import ChargePointView, SessionView, SiteView
+
+#: OCPP 1.6 ChargePointStatus (§7.7) → the connector occupancy vocabulary the document's
+#: ``connector_status_changed`` example uses ("Occupied": OCPP 2.0.1 ConnectorStatusEnumType).
+OCCUPANCY = {
+    "Available": "Available",
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+
+#: ``data.station_status`` per ``status`` (the document's three examples).
+STATION_STATUS = {"available": "Available", "in_use": "In Use", "unavailable": "Unavailable"}
+
+
+def iso(dt: datetime | str | None) -> str | None:
+    """``2025-01-29T12:00:00Z`` (UTC, whole seconds); text is parsed first; None stays None."""
+    if dt is None:
+        return None
+    if isinstance(dt, str):
+        dt = parse_time(dt)
+        if dt is None:
+            return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | datetime | None) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 text (``Z`` or an offset; naive means UTC), or
+    None when absent or unparsable."""
+    if text is None:
+        return None
+    if isinstance(text, datetime):
+        return text if text.tzinfo else text.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC)) or ""
+
+
+def public_user_id(user_id: str) -> int | str:
+    """The ``userId`` of ``connected``: a number when the id is all digits (the document's
+    example ``"userId": 123``), the string otherwise."""
+    return int(user_id) if user_id.isdigit() and len(user_id) < 16 else user_id
+
+
+def display_duration(seconds: float | None) -> str | None:
+    """Human-readable duration as in the document: ``"20 min"`` under an hour, ``"2hr 15min"``
+    from an hour on (``"2hr"`` on the hour), ``"< 1 min"`` under a minute; None for None."""
+    if seconds is None:
+        return None
+    total_min = int(max(seconds, 0) // 60)
+    if total_min == 0:
+        return "< 1 min"
+    hours, minutes = divmod(total_min, 60)
+    if hours == 0:
+        return f"{minutes} min"
+    return f"{hours}hr {minutes}min" if minutes else f"{hours}hr"
+
+
+def kwh(wh: float | None, digits: int = 3) -> float | None:
+    """Wh → kWh, rounded; None stays None."""
+    return None if wh is None else round(wh / 1000.0, digits)
+
+
+def kw(w: float | None, digits: int = 2) -> float | None:
+    """W → kW, rounded; None stays None."""
+    return None if w is None else round(w / 1000.0, digits)
+
+
+@dataclass(frozen=True)
+class SocSample:
+    """The first state-of-charge reading seen for a transaction: ``soc`` %, ``energyWh``
+    delivered by then (Wh since start)."""
+
+    soc: float
+    energyWh: float
+
+
+def time_remaining_s(soc: float | None, energy_wh: float, power_w: float | None,
+                     first: SocSample | None, target_soc: float = 100.0) -> int | None:
+    """Estimated seconds until the battery reaches ``target_soc`` % (default full), at the
+    current charging power — what a driver reads as "time remaining".
+
+    The battery's energy per percent is learnt from this session: (energy now − energy at the
+    first SoC reading) / (SoC now − first SoC) Wh per %; the energy still needed is that
+    × (target − SoC now); divided by the current power (W) it gives hours → seconds.
+    0 when SoC ≥ target. None when it cannot be known: no SoC reported, SoC has not risen since
+    the first reading, or no positive power.
+    """
+    if soc is None:
+        return None
+    if soc >= target_soc:
+        return 0
+    if first is None or power_w is None or power_w <= 0:
+        return None
+    d_soc = soc - first.soc
+    d_wh = energy_wh - first.energyWh
+    if d_soc <= 0 or d_wh <= 0:
+        return None
+    remaining_wh = d_wh / d_soc * (target_soc - soc)
+    return int(round(remaining_wh / power_w * 3600.0))
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    """Where a charge point is: ``station_id`` (site id, or the chargePointId without a site),
+    ``station_name``, ``station_address``."""
+
+    station_id: str
+    station_name: str
+    station_address: str | None
+
+
+def station_info(charge_point: ChargePointView | None, site: SiteView | None,
+                 charge_point_id: str) -> StationInfo:
+    """The station of a charge point: its site's id, name and address when it has a site,
+    else the charge point's own (name falls back to the chargePointId)."""
+    if site is not None:
+        return StationInfo(site.siteId, site.name or site.siteId,
+                           site.address or (charge_point.address if charge_point else None))
+    if charge_point is not None:
+        return StationInfo(charge_point.siteId or charge_point.chargePointId,
+                           charge_point.name or charge_point.chargePointId, charge_point.address)
+    return StationInfo(charge_point_id, charge_point_id, None)
+
+
+# -- session_update -----------------------------------------------------------------------
+
+def _session_update(transaction_id: int | None, event: str, data: dict[str, Any], at: str | None) -> dict[str, Any]:
+    return {"type": "session_update", "session_id": transaction_id, "transaction_id": transaction_id,
+            "event": event, "data": data, "timestamp": at or now_iso()}
+
+
+def session_started(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``session_update`` / ``session_started`` from a ``transaction.started`` domain payload
+    (document section 3.2 "Example: Session Started"); ``meter_start`` Wh."""
+    start = iso(payload.get("startTime"))
+    return _session_update(payload.get("transactionId"), "session_started", {
+        "charger_id": payload.get("chargePointId"),
+        "connector_id": payload.get("connectorId"),
+        "id_tag": payload.get("idTag"),
+        "meter_start": payload.get("meterStart"),
+        "start_time": start,
+    }, start)
+
+
+def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, station: StationInfo,
+                first_soc: SocSample | None) -> dict[str, Any]:
+    """``session_update`` / ``meter_value`` with every field of the document's "Field
+    Descriptions" from a ``meter.update`` domain payload (``energyWh`` since start, ``powerW``,
+    ``currentA``, ``voltageV``, ``soc``, ``timestamp``) and the session read model
+    (``meterStart`` Wh, ``startTime``, ``cost``/``currency``).
+
+    ``meter_value`` is the register: meterStart + energy (Wh, integer). ``charging_duration``
+    is the meter reading's time − the session's startTime (s). ``cost`` is the session's
+    running cost from the read model (None when no tariff applies). ``time_remaining`` see
+    :func:`time_remaining_s`.
+    """
+    energy_wh = float(payload.get("energyWh") or 0.0)
+    power_w = payload.get("powerW")
+    at = parse_time(payload.get("timestamp"))
+    start = session.startTime if session else None
+    duration = int(max((at - start).total_seconds(), 0)) if at and start else (
+        int(session.durationS) if session and session.durationS is not None else None)
+    meter_start = session.meterStart if session and session.meterStart is not None else None
+    soc = payload.get("soc")
+    remaining = time_remaining_s(soc, energy_wh, power_w, first_soc)
+    energy_kwh = kwh(energy_wh)
+    power_kw = kw(power_w)
+    stamp = iso(at) or now_iso()
+    return _session_update(payload.get("transactionId"), "meter_value", {
+        "charger_id": payload.get("chargePointId"),
+        "connector_id": payload.get("connectorId"),
+        "station_id": station.station_id,
+        "station_name": station.station_name,
+        "station_address": station.station_address,
+        "charge_percentage": None if soc is None else int(round(soc)),
+        "time_remaining": remaining,
+        "time_remaining_display": display_duration(remaining),
+        "energy_consumed": energy_kwh,
+        "energy_consumed_unit": "kWh",
+        "cost": session.cost if session else None,
+        "cost_currency": session.currency if session else None,
+        "charging_duration": duration,
+        "charging_duration_display": display_duration(duration),
+        "output_power": power_kw,
+        "output_power_unit": "kW",
+        "energy_delivered": energy_kwh,
+        "power": power_kw,
+        "voltage": payload.get("voltageV"),
+        "current": payload.get("currentA"),
+        "meter_value": int(round((meter_start or 0) + energy_wh)),
+        "timestamp": stamp,
+    }, stamp)
+
+
+def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``session_update`` / ``session_stopped`` from a ``transaction.stopped`` domain payload
+    (section 3.2 "Example: Session Stopped"): ``meter_stop`` Wh, ``energy_delivered`` kWh,
+    ``duration`` s, ``stop_reason`` the OCPP 1.6 Reason (§7.38)."""
+    stop = iso(payload.get("stopTime"))
+    duration = payload.get("durationS")
+    return _session_update(payload.get("transactionId"), "session_stopped", {
+        "charger_id": payload.get("chargePointId"),
+        "connector_id": payload.get("connectorId"),
+        "meter_stop": payload.get("meterStop"),
+        "energy_delivered": kwh(payload.get("energyWh") or 0.0),
+        "duration": None if duration is None else int(round(duration)),
+        "cost": payload.get("cost"),
+        "cost_currency": payload.get("currency"),
+        "stop_time": stop,
+        "stop_reason": payload.get("reason") or "Local",
+    }, stop)
+
+
+def session_error(event_type: str, payload: Mapping[str, Any], at: datetime | None) -> dict[str, Any]:
+    """``session_update`` / ``session_error`` for a command of the user that did not succeed
+    (``command.rejected`` / ``command.failed`` / ``command.timed_out``). ``session_id`` and
+    ``transaction_id`` are null when no session exists (a start that never began)."""
+    tid = payload.get("transactionId")
+    kind = event_type.rsplit(".", 1)[-1]
+    return _session_update(tid, "session_error", {
+        "charger_id": payload.get("chargePointId"),
+        "connector_id": payload.get("connectorId"),
+        "action": payload.get("action"),
+        "error": kind,
+        "reason": payload.get("reason"),
+        "message_id": payload.get("correlationId"),
+        "message": command_failure_message(payload.get("action"), kind, payload.get("reason")),
+    }, iso(at))
+
+
+def command_failure_message(action: str | None, kind: str, reason: str | None) -> str:
+    """One sentence for a user: what failed and why."""
+    what = {"RemoteStartTransaction": "Starting the charging session",
+            "RemoteStopTransaction": "Stopping the charging session"}.get(action or "", "The request")
+    why = {"rejected": "was refused by the charger", "timed_out": "timed out",
+           "failed": "failed"}.get(kind, kind)
+    return f"{what} {why}" + (f" ({reason})" if reason else "")
+
+
+# -- active_session_update --------------------------------------------------------------------
+
+def active_session_data(session: SessionView, station_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """The ``data`` of an ``active_session_update`` (section 4.8): ``energy_delivered`` kWh,
+    ``duration`` s since the session started (to ``now``)."""
+    now = now or datetime.now(UTC)
+    duration = int(max((now - session.startTime).total_seconds(), 0)) if session.startTime else 0
+    return {
+        "session_id": session.transactionId,
+        "transaction_id": session.transactionId,
+        "charger_id": session.chargePointId,
+        "connector_id": session.connectorId,
+        "station_id": station_id,
+        "start_time": iso(session.startTime),
+        "energy_delivered": kwh(session.energyWh),
+        "duration": duration,
+        "status": session.status,
+    }
+
+
+def active_session_update(data: dict[str, Any] | None) -> dict[str, Any]:
+    """``active_session_update`` with ``has_active_session`` and ``data`` (null without)."""
+    return {"type": "active_session_update", "has_active_session": data is not None,
+            "data": data, "timestamp": now_iso()}
+
+
+# -- stations ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConnectorCounts:
+    """``available`` + ``in_use`` + ``unavailable`` = ``total`` connectors (≥ 1)."""
+
+    total: int
+    available: int
+    in_use: int
+    unavailable: int
+
+
+def connector_counts(cp: ChargePointView) -> ConnectorCounts:
+    """The X/Y counts of the read model (``available``/``total``), with the in-use connectors
+    (OCPP 1.6 Preparing, Charging, SuspendedEV/EVSE, Finishing, Reserved) counted when the
+    charge point is online and not under maintenance; every other connector is unavailable."""
+    total = cp.total or len(cp.connectors)
+    available = cp.available
+    in_use = 0
+    if cp.online and not cp.maintenance:
+        in_use = sum(1 for c in cp.connectors if c.status in IN_USE_STATUSES)
+    in_use = min(in_use, total - available)
+    return ConnectorCounts(total, available, in_use, total - available - in_use)
+
+
+def display(availability: str, available: int, total: int) -> str | None:
+    """The map label: ``"X/Y"`` on a green (available) icon, null on blue and red."""
+    return f"{available}/{total}" if availability == "available" else None
+
+
+def maintenance_reason(cp: ChargePointView) -> str:
+    """Why a charge point is under maintenance: the first Unavailable/Faulted connector's
+    ``info`` or error code, else "Charger unavailable"."""
+    for c in cp.connectors:
+        if c.status in ("Unavailable", "Faulted"):
+            if c.info:
+                return c.info
+            if c.errorCode and c.errorCode != "NoError":
+                return c.errorCode
+    return "Charger unavailable"
+
+
+def charger_status_update(cp: ChargePointView, station_id: str, at: datetime | str | None = None) -> dict[str, Any]:
+    """``charger_status_update`` (sections 3.3 and 4.6) for one charge point: ``status`` is
+    available / in_use / unavailable (green / blue / red), ``data.display`` ``"X/Y"`` only when
+    available, counts over the charge point's connectors, ``is_under_maintenance`` and, when
+    true, ``maintenance_reason``. An offline charge point is ``unavailable`` (not maintenance)."""
+    counts = connector_counts(cp)
+    stamp = iso(at) if at else now_iso()
+    data: dict[str, Any] = {
+        "total_connectors": counts.total,
+        "available_connectors": counts.available,
+        "connectors_in_use": counts.in_use,
+        "connectors_unavailable": counts.unavailable,
+        "display": display(cp.availability, counts.available, counts.total),
+        "connector_status": [{"connector_id": c.connectorId, "status": c.status} for c in cp.connectors],
+        "station_status": STATION_STATUS.get(cp.availability, "Unavailable"),
+        "is_under_maintenance": cp.maintenance,
+    }
+    if cp.maintenance:
+        data["maintenance_reason"] = maintenance_reason(cp)
+    data["timestamp"] = stamp
+    return {"type": "charger_status_update", "station_id": station_id, "charger_id": cp.chargePointId,
+            "status": cp.availability, "data": data, "timestamp": stamp}
+
+
+def charger_summary(cp: ChargePointView) -> dict[str, Any]:
+    """One charger inside a ``charger_list_update`` station (section 4.7)."""
+    return {"charger_id": cp.chargePointId, "total_connectors": cp.total,
+            "available_connectors": cp.available, "status": cp.availability,
+            "display": display(cp.availability, cp.available, cp.total)}
+
+
+def station_entry(station_id: str, name: str, latitude: float | None, longitude: float | None,
+                  address: str | None, chargers: Iterable[ChargePointView], availability: str,
+                  available: int, total: int) -> dict[str, Any]:
+    """One station of a ``charger_list_update``."""
+    return {
+        "station_id": station_id,
+        "station_name": name,
+        "location": {"latitude": latitude, "longitude": longitude, "address": address},
+        "chargers": [charger_summary(cp) for cp in chargers],
+        "station_status": availability,
+        "total_connectors": total,
+        "available_connectors": available,
+        "display": display(availability, available, total),
+    }
+
+
+def stations_list(sites: Iterable[SiteView], charge_points: Iterable[ChargePointView]) -> list[dict[str, Any]]:
+    """Every station: each site with its charge points (site-level X/Y from the read model),
+    then each charge point that belongs to no site as a station of its own."""
+    out = [station_entry(s.siteId, s.name or s.siteId, s.latitude, s.longitude, s.address,
+                         s.chargePoints, s.availability, s.available, s.total) for s in sites]
+    in_sites = {cp.chargePointId for s in sites for cp in s.chargePoints}
+    for cp in charge_points:
+        if cp.chargePointId in in_sites:
+            continue
+        out.append(station_entry(cp.siteId or cp.chargePointId, cp.name or cp.chargePointId,
+                                 cp.latitude, cp.longitude, cp.address, [cp], cp.availability,
+                                 cp.available, cp.total))
+    return out
+
+
+def charger_list_update(stations: list[dict[str, Any]], action: str = "update") -> dict[str, Any]:
+    """``charger_list_update`` (section 4.7) with ``data.chargers`` = the stations."""
+    stamp = now_iso()
+    return {"type": "charger_list_update", "action": action,
+            "data": {"chargers": stations, "timestamp": stamp}, "timestamp": stamp}
+
+
+# -- charger_update ---------------------------------------------------------------------------
+
+def charger_updates(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``charger_update`` messages (section 3.3 "Charger Events") for one
+    ``connector.status.changed`` domain payload, in this order:
+
+    * ``status_changed`` — always: the OCPP 1.6 ChargePointStatus (``status``,
+      ``previous_status``, ``connector_id``; connector 0 is the charge point itself);
+    * ``connector_status_changed`` — for a connector ≥ 1 whose occupancy changed (Available /
+      Occupied / Reserved / Unavailable / Faulted, see :data:`OCCUPANCY`), with ``error_code``
+      (null for NoError);
+    * ``error`` — when the charge point reports an errorCode other than NoError.
+    """
+    cp_id = payload.get("chargePointId")
+    connector = payload.get("connectorId")
+    status = payload.get("status")
+    previous = payload.get("previousStatus")
+    at = iso(payload.get("timestamp")) or now_iso()
+    error_code = payload.get("errorCode")
+    error_code = None if error_code in (None, "NoError") else error_code
+
+    def wrap(event: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "charger_update", "charger_id": cp_id, "event": event,
+                "data": {**data, "timestamp": at}, "timestamp": at}
+
+    out = [wrap("status_changed", {"status": status, "previous_status": previous, "connector_id": connector})]
+    new_occ, old_occ = OCCUPANCY.get(status or "", status), OCCUPANCY.get(previous or "", previous)
+    if connector and new_occ != old_occ:
+        out.append(wrap("connector_status_changed", {"connector_id": connector, "status": new_occ,
+                                                     "previous_status": old_occ, "error_code": error_code}))
+    if error_code:
+        out.append(wrap("error", {"connector_id": connector, "error_code": error_code,
+                                  "info": payload.get("info"), "vendor_error_code": payload.get("vendorErrorCode")}))
+    return out
+
+
+def maintenance_mode(cp: ChargePointView, at: datetime | str | None = None) -> dict[str, Any]:
+    """``charger_update`` / ``maintenance_mode`` when a charge point enters or leaves
+    maintenance (``is_under_maintenance``)."""
+    stamp = iso(at) if at else now_iso()
+    data: dict[str, Any] = {"is_under_maintenance": cp.maintenance}
+    if cp.maintenance:
+        data["maintenance_reason"] = maintenance_reason(cp)
+    data["timestamp"] = stamp
+    return {"type": "charger_update", "charger_id": cp.chargePointId, "event": "maintenance_mode",
+            "data": data, "timestamp": stamp}
+
+
+# -- notification / error ---------------------------------------------------------------------
+
+def notification(title: str, message: str, data: dict[str, Any] | None = None,
+                 at: datetime | str | None = None) -> dict[str, Any]:
+    """``notification`` (sections 3.1 and 4.3)."""
+    return {"type": "notification", "title": title, "message": message, "data": data or {},
+            "timestamp": (iso(at) if at else None) or now_iso()}
+
+
+def error(message: str) -> dict[str, Any]:
+    """``error`` (section 4.9): ``{"type": "error", "message", "timestamp"}``."""
+    return {"type": "error", "message": message, "timestamp": now_iso()}
