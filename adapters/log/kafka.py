@@ -9,7 +9,7 @@ Mapping (see docs/log-engines.md):
 * record key = ``chargePointId`` (UTF-8), so one charge point's events share a partition and
   are totally ordered; value = the JSON envelope; header ``type`` = the event type (filters
   skip records without decoding them); record timestamp (CreateTime, ms) = ``recordedAt``,
-  which the engine sets at append time, truncated to whole milliseconds so the two agree;
+  which the engine sets at append time, rounded up to a whole millisecond so the two agree;
 * producer: idempotent, ``acks="all"`` — ``append`` returns once the broker has the records
   on every in-sync replica (acknowledge after durable);
 * a :class:`~chargelog.domain.log.Position` is a per-partition offset vector
@@ -156,15 +156,25 @@ class KafkaLog:
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
                                              f"error {code} {message}")
-                self._topics[stream] = sorted(await producer.partitions_for(topic))
+                partitions = sorted(await producer.partitions_for(topic))
+                await self._wait_for_leaders(producer, topic, partitions)
+                self._topics[stream] = partitions
             return self._topics[stream]
+
+    async def _wait_for_leaders(self, producer: AIOKafkaProducer, topic: str, partitions: list[int]) -> None:
+        """Refresh metadata until every partition of a (new) topic has a leader, so the first
+        sends are not bounced with NotLeaderForPartition (bounded by CONNECT_TIMEOUT_S)."""
+        cluster = producer.client.cluster
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            while any(cluster.leader_for_partition(TopicPartition(topic, p)) in (None, -1) for p in partitions):
+                await producer.client.force_metadata_update()
 
     # -- appending ---------------------------------------------------------------------
 
     def _stamp(self) -> datetime:
-        """``recordedAt`` for the next event: now, whole ms, never before the previous one."""
-        now = utcnow()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        """``recordedAt`` for the next event: now rounded up to a whole ms (so never before an
+        ``occurredAt`` taken earlier), never before the previous one."""
+        now = _EPOCH + _to_ms(utcnow()) * _MS
         if now < self._last_recorded:
             now = self._last_recorded
         self._last_recorded = now
