@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .registry import Tariff
+
 #: How many recently stopped transactions / finished commands a charge point remembers.
 RECENT = 32
 
@@ -26,17 +28,10 @@ class ConnectorState(BaseModel):
     timestamp: str | None = None
 
 
-class TariffSnapshot(BaseModel):
-    """The tariff in force when a transaction started (prices per kWh and per minute)."""
-
-    pricePerKwh: float = 0.0
-    pricePerMinute: float = 0.0
-    currency: str = "EUR"
-
-
 class TransactionState(BaseModel):
     """An active transaction: ``meterStart`` Wh register at start, ``energyWh`` delivered so far
-    (never decreases), ``startTime`` ISO 8601 text as the charge point sent it."""
+    (never decreases), ``startTime`` ISO 8601 text as the charge point sent it, ``tariff`` the
+    one in force at start (it prices the whole session)."""
 
     transactionId: int
     connectorId: int
@@ -46,7 +41,7 @@ class TransactionState(BaseModel):
     startTime: str | None = None
     correlationId: str | None = None
     energyWh: float = 0.0
-    tariff: TariffSnapshot | None = None
+    tariff: Tariff | None = None
     stopCorrelationId: str | None = None
 
 

@@ -18,7 +18,7 @@ OCPP 1.6-J rules applied (OCPP 1.6 edition 2 section numbers):
   unknown transaction are dropped (e.g. a late MeterValues after its StopTransaction).
 * StopTransaction (§4.10): energy = max(energy so far, meterStop − meterStart); duration from
   the start and stop timestamps; cost from the tariff in force at start
-  (:func:`chargelog.domain.cost.session_cost`). A StopTransaction for a transaction never
+  (:meth:`chargelog.domain.registry.Tariff.cost`). A StopTransaction for a transaction never
   seen still yields ``transaction.stopped`` with what is known (``connectorId``/``energyWh``
   None unless ``transactionData`` carries a Transaction.Begin register).
 * StatusNotification (§4.9) on connectorId 0 is the charge point's own status; every change of
@@ -33,21 +33,20 @@ OCPP 1.6-J rules applied (OCPP 1.6 edition 2 section numbers):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .availability import station_availability
-from .cost import TariffLike, session_cost
 from .envelope import Event, Principal, derived_event_id
 from .meter import read_meter_value
+from .registry import Registry, Tariff
 from .model import (
     ChargePointState,
     CommandState,
     ConnectorState,
     PendingCall,
     RemoteStart,
-    TariffSnapshot,
     TransactionState,
     TranslatorState,
     remember,
@@ -64,18 +63,26 @@ class Directory(Protocol):
 
     def user_for_id_tag(self, id_tag: str) -> str | None: ...
 
-    def tariff_for(self, charge_point_id: str) -> TariffLike | None: ...
+    def tariff_for(self, charge_point_id: str) -> Tariff | None: ...
 
 
-class _NoDirectory:
+class RegistryDirectory:
+    """A :class:`Directory` over the current :class:`~chargelog.domain.registry.Registry`
+    (``current()`` is called per lookup, so a live registry's changes apply at once)."""
+
+    def __init__(self, current: Callable[[], Registry]) -> None:
+        self.current = current
+
     def user_for_id_tag(self, id_tag: str) -> str | None:
-        return None
+        tag = self.current().id_tag(id_tag)
+        return tag.userId if tag else None
 
-    def tariff_for(self, charge_point_id: str) -> TariffLike | None:
-        return None
+    def tariff_for(self, charge_point_id: str) -> Tariff | None:
+        return self.current().tariff_for(charge_point_id)
 
 
-NO_DIRECTORY: Directory = _NoDirectory()
+_EMPTY = Registry()
+NO_DIRECTORY: Directory = RegistryDirectory(lambda: _EMPTY)
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -255,15 +262,12 @@ def _start_transaction(cp: ChargePointState, event: Event, request: dict[str, An
     remote = _match_remote_start(cp, connector_id, id_tag)
     user_id = (directory.user_for_id_tag(id_tag) if isinstance(id_tag, str) else None) \
         or (remote.userId if remote else None)
-    tariff = directory.tariff_for(event.chargePointId)
-    snapshot = TariffSnapshot(pricePerKwh=float(getattr(tariff, "pricePerKwh", 0) or 0),
-                              pricePerMinute=float(getattr(tariff, "pricePerMinute", 0) or 0),
-                              currency=str(getattr(tariff, "currency", "EUR"))) if tariff else None
     tx = TransactionState(
         transactionId=transaction_id, connectorId=connector_id, idTag=id_tag, userId=user_id,
         meterStart=_int(request.get("meterStart")) or 0,
         startTime=request.get("timestamp") or event.occurredAt.isoformat(),
-        correlationId=remote.correlationId if remote else None, tariff=snapshot,
+        correlationId=remote.correlationId if remote else None,
+        tariff=directory.tariff_for(event.chargePointId),
     )
     cp.transactions[transaction_id] = tx
     out.emit("transaction.started", {
@@ -305,7 +309,7 @@ def _meter_values(cp: ChargePointState, event: Event, body: dict[str, Any], out:
             tx.energyWh = max(tx.energyWh, sample.energyRegisterWh - tx.meterStart)
         timestamp = sample.timestamp or event.occurredAt.isoformat()
         duration = seconds_between(tx.startTime, timestamp) or 0.0
-        cost, currency = session_cost(tx.tariff, tx.energyWh, duration)
+        cost, currency = _cost(tx, duration)
         out.emit("meter.update", {
             "transactionId": tx.transactionId, "chargePointId": event.chargePointId,
             "connectorId": tx.connectorId, "userId": tx.userId, "energyWh": tx.energyWh,
@@ -313,6 +317,12 @@ def _meter_values(cp: ChargePointState, event: Event, body: dict[str, Any], out:
             "soc": sample.soc, "timestamp": timestamp, "durationS": duration, "cost": cost,
             "currency": currency, "context": sample.context,
         }, tx.userId, tx.correlationId)
+
+
+def _cost(tx: TransactionState, duration_s: float) -> tuple[float | None, str | None]:
+    if tx.tariff is None:
+        return None, None
+    return tx.tariff.cost(tx.energyWh, duration_s), tx.tariff.currency
 
 
 def _begin_register(transaction_data: Any) -> float | None:
@@ -341,7 +351,7 @@ def _stop_transaction(cp: ChargePointState, event: Event, body: dict[str, Any], 
         if meter_stop is not None:
             tx.energyWh = max(tx.energyWh, float(meter_stop - tx.meterStart))
         duration = seconds_between(tx.startTime, stop_time) or 0.0
-        cost, currency = session_cost(tx.tariff, tx.energyWh, duration)
+        cost, currency = _cost(tx, duration)
         user_id, connector_id, energy = tx.userId, tx.connectorId, tx.energyWh
         correlation_id = tx.stopCorrelationId or tx.correlationId
     else:

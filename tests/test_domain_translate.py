@@ -3,22 +3,16 @@ real-shaped OCPP 1.6-J traces built with :class:`chargelog.domain.trace.Trace`."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from chargelog.domain.envelope import derived_event_id
 from chargelog.domain.meter import read_meter_value
 from chargelog.domain.model import TranslatorState
+from chargelog.domain.registry import Tariff
 from chargelog.domain.trace import Trace
 from chargelog.domain.translate import translate_all
 
 
-@dataclass
-class Tariff:
-    pricePerKwh: float = 0.30
-    pricePerMinute: float = 0.01
-    currency: str = "EUR"
 
 
 class Directory:
@@ -26,7 +20,7 @@ class Directory:
         return {"TAG1": "user-1", "TAG2": "user-2"}.get(id_tag)
 
     def tariff_for(self, charge_point_id: str) -> Tariff | None:
-        return Tariff()
+        return Tariff(tariffId="t1", pricePerKwh=0.30, pricePerMinute=0.01, currency="EUR")
 
 
 def fold(*batches):
