@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     api_outcome_timeout_s: float = Field(90.0, gt=0, description="How long a command's outcome is followed on the domain stream (s).")
     api_subscriber_queue: int = Field(10_000, ge=1, description="Live events buffered per subscriber before it falls back to reading the log.")
     api_max_message_bytes: int = Field(1_048_576, description="Largest client WebSocket message (bytes); mobile-websocket-api.md §10.")
+    # Charging WebSocket API, Communication Protocol, test guide (issue 6; docs/dialects.md)
+    charging_connections_per_min: int = Field(10, ge=1, description="Charging WebSocket API: connections per minute per IP.")
+    charging_messages_per_min: int = Field(100, ge=1, description="Charging WebSocket API: messages per minute per user (and HTTP requests per minute per user or IP).")
+    charging_auth_per_min: int = Field(5, ge=1, description="Charging WebSocket API: authentication attempts per minute per IP.")
+    charging_heartbeat_interval_s: float = Field(30.0, gt=0, description="Charging WebSocket API: server heartbeat interval (s).")
+    charging_session_timeout_s: float = Field(3600.0, gt=0, description="Charging WebSocket API: close after this long without a client message (s).")
+    charging_start_wait_s: float = Field(30.0, gt=0, description="Start/stop requests of issue-6 dialects wait this long for the charge point (s).")
+    comms_max_connections: int = Field(10_000, ge=1, description="Communication Protocol: push connections before 1008 'Server at capacity'.")
+    gateway_public_url: str = Field("", description="OCPP URL shown by /api/status (default ws://{ocpp_host}:{ocpp_port}).")
 
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
