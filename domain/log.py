@@ -14,7 +14,7 @@ contract suite (``tests/test_log_contract.py``) runs against both. Rules (issue 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -140,11 +140,17 @@ class EventLog(Protocol):
 
     async def read(
         self, stream: str, after: Position = START, *, limit: int | None = None,
-        until: Position | None = None,
+        until: Position | None = None, types: Sequence[str] = (), charge_point_id: str | None = None,
     ) -> list[Record]:
         """Records after ``after`` up to ``until`` (default: the end when called), at most
-        ``limit`` of them. Raises :class:`PositionNotAvailable` if ``after`` lies before the
-        log's retained start or beyond its end."""
+        ``limit`` of them. ``types`` (non-empty) keeps only those event types and
+        ``charge_point_id`` only that charge point's events, both without decoding the others.
+        Raises :class:`PositionNotAvailable` if ``after`` lies before the log's retained start
+        or beyond its end."""
+        ...
+
+    async def history(self, stream: str, charge_point_id: str) -> list[Event]:
+        """Every event of one charge point, in log order (for audits)."""
         ...
 
     async def position_at(self, stream: str, timestamp: datetime) -> Position:
@@ -158,6 +164,18 @@ class EventLog(Protocol):
     def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
         """Catch-up subscription: every record after ``after``, then live records, forever,
         without gap or duplicate. Close it with ``aclose()``."""
+        ...
+
+    def group_subscribe(
+        self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],
+        on_revoked: Callable[[set[int]], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Record]:
+        """Consumer-group subscription for projection workers: members of ``group_id`` share
+        the stream's partitions. On each assignment the engine awaits
+        ``start_positions(partitions)`` (the positions the worker stored with its read model)
+        and reads those partitions from there; ``on_revoked(partitions)`` is awaited before
+        partitions move to another member. The embedded engine has one member holding
+        partition 0."""
         ...
 
 
