@@ -106,8 +106,8 @@ class KafkaLog:
             with contextlib.suppress(Exception):
                 await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
             raise LogUnavailable(
-                f"Kafka broker not reachable at {self.bootstrap} within {CONNECT_TIMEOUT_S:g} s: "
-                f"{type(exc).__name__}: {exc}") from exc
+                f"Kafka broker not reachable at {self.bootstrap} (waited at most {CONNECT_TIMEOUT_S:g} s): "
+                f"{exc or type(exc).__name__}") from exc
 
     async def start(self) -> None:
         if self._producer is not None:
