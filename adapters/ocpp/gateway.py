@@ -1,0 +1,335 @@
+"""The OCPP 1.6-J gateway: a ``websockets`` server that charge points connect to at
+``ws[s]://HOST:PORT{ocpp_path_prefix}/{chargePointId}`` (or ``/{chargePointId}``) with
+subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
+
+* Handshake (``process_request``): unknown path → 404; ``unknown_charge_points = "refuse"``
+  and the charge point is not in the registry → 404; ``basic_auth`` (security profile 1)
+  → 401 unless the user is the chargePointId and the password matches its stored hash; no
+  ``ocpp1.6`` offered → 400 (``websockets`` subprotocol negotiation). ``tls_cert`` /
+  ``tls_key`` → wss:// (profile 2).
+* Connection events on ``source``: ``ocpp.connection.opened`` (with ``connectionId``), and
+  exactly one end per connection: ``closed`` (code, reason), ``replaced`` (a newer
+  connection of the same chargePointId took over, here or at another gateway) or
+  ``offline`` (no frame for ``heartbeat_interval_s × offline_after_heartbeats`` s; the
+  socket is then closed).
+* Commands: the gateway follows ``source`` from its position at start; a
+  ``command.requested`` for a charge point it holds is executed here; for one nobody holds,
+  the one gateway :class:`~.presence.Presence` names appends ``command.failed`` "offline".
+* ``stop()``: stop accepting, let in-flight frames finish (their answers are sent), close
+  sockets with 1001, record ``ocpp.gateway.stopped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import inspect
+import logging
+import os
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from chargelog.adapters.config import Settings
+from chargelog.domain.envelope import Event, Source
+from chargelog.domain.log import SOURCE, START, EventLog, Position
+
+from . import presence as pr
+from .commands import REQUESTED, command_failed_event
+from .credentials import verify_password
+from .handlers import CentralSystemConnection
+from .ports import call_registry
+from .txids import TransactionIds
+
+logger = logging.getLogger("chargelog.ocpp")
+
+SUBPROTOCOL = "ocpp1.6"
+#: Longest chargePointId accepted in the URL (OCPP 1.6 chargeBoxIdentity is CiString(48)... we allow 64).
+MAX_ID_LENGTH = 64
+
+
+class OcppGateway:
+    """See the module docstring. ``registry``: any object with the methods of
+    :mod:`.ports` (``lookup``, ``password_hash``, ``is_known``), or None."""
+
+    def __init__(self, log: EventLog, settings: Settings, registry: Any = None) -> None:
+        self.log = log
+        self.settings = settings
+        self.registry = registry
+        self.gateway_id = settings.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.txids = TransactionIds(log, self.gateway_id)
+        self.presence = pr.Presence()
+        self._connections: dict[str, CentralSystemConnection] = {}
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._follower: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> set[str]:
+        """chargePointIds with an open connection to this gateway."""
+        return set(self._connections)
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful with ``ocpp_port = 0``)."""
+        if self._server is None:
+            raise RuntimeError("gateway not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def offline_after_s(self) -> float:
+        """No frame for this long (s) → offline."""
+        return self.settings.heartbeat_interval_s * self.settings.offline_after_heartbeats
+
+    async def start(self) -> None:
+        """Fold ``txids`` and presence, record ``ocpp.gateway.started``, follow ``source``
+        and listen. Returns once the socket is bound."""
+        await self.txids.start()
+        position = await self._catch_up()
+        await self._close_stale()
+        await self.append([Event(type=pr.GATEWAY_STARTED, source=Source.SYSTEM,
+                                 payload={"gatewayId": self.gateway_id})])
+        self.presence.gateways.add(self.gateway_id)
+        self._follower = asyncio.create_task(self._follow(position), name="ocpp-command-follower")
+        self._server = await serve(
+            self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._process_request, max_size=self.settings.max_frame_bytes,
+            compression=None, ssl=self._ssl_context(), server_header=None,
+            ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
+            backlog=4096,
+        )
+        self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
+        logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
+
+    async def stop(self) -> None:
+        """Graceful stop (module docstring). Idempotent."""
+        if self._server is None or self._stopping:
+            return
+        self._stopping = True
+        self._server.server.close()  # stop accepting
+        await self._idle.wait()  # in-flight CALLs get their durable answer
+        self._server.close(code=1001, reason="central system shutting down")
+        await self._server.wait_closed()
+        for task in (self._watchdog, self._follower, *self._tasks):
+            if task is not None:
+                task.cancel()
+        for task in (self._watchdog, self._follower, *self._tasks):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.txids.stop()
+        await self.append([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
+                                 payload={"gatewayId": self.gateway_id})])
+
+    async def append(self, events: Sequence[Event]) -> None:
+        """Append to ``source``; returns once durable."""
+        await self.log.append(SOURCE, events)
+
+    # -- handshake -------------------------------------------------------------------------
+
+    def charge_point_id(self, path: str) -> str | None:
+        """The chargePointId in ``{prefix}/{id}`` or ``/{id}`` (URL-decoded), else None."""
+        path = urllib.parse.urlsplit(path).path
+        prefix = self.settings.ocpp_path_prefix.rstrip("/")
+        rest = path[len(prefix) + 1:] if prefix and path.startswith(prefix + "/") else path[1:]
+        cp = urllib.parse.unquote(rest)
+        if not cp or "/" in cp or len(cp) > MAX_ID_LENGTH or not cp.isprintable():
+            return None
+        return cp
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        cp = self.charge_point_id(request.path)
+        if cp is None:
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "Use /ocpp/{chargePointId}\n")
+        if self._stopping:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Shutting down\n")
+        if self.settings.unknown_charge_points == "refuse":
+            if not await call_registry(self.registry, "is_known", cp, default=False):
+                return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
+        connection.charge_point_id = cp  # type: ignore[attr-defined]
+        if not self.settings.basic_auth:
+            return None
+
+        async def check(username: str, password: str) -> bool:
+            if username != cp:
+                return False
+            stored = await call_registry(self.registry, "password_hash", cp)
+            return stored is not None and await asyncio.to_thread(verify_password, password, stored)
+
+        result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
+        return await result if inspect.isawaitable(result) else result
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.settings.tls_cert is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP 1.6 security whitepaper
+        context.load_cert_chain(str(self.settings.tls_cert),
+                                str(self.settings.tls_key) if self.settings.tls_key else None)
+        return context
+
+    def _auth_label(self) -> str:
+        if self.settings.basic_auth:
+            return "basic-ok"
+        return "tls" if self.settings.tls_cert is not None else "none"
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        cp: str = ws.charge_point_id  # type: ignore[attr-defined]
+        host, port = ws.remote_address[:2]
+        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        previous = self._connections.get(cp)
+        elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
+        self._connections[cp] = conn
+        events = []
+        if previous is not None or elsewhere is not None:
+            if previous is not None:
+                previous.ended_by = "replaced"
+            events.append(Event(type=pr.REPLACED, chargePointId=cp, source=Source.OCPP, payload={
+                "previousRemoteAddress": previous.remote_address if previous else elsewhere.remote_address,  # type: ignore[union-attr]
+                "previousConnectionId": previous.connection_id if previous else elsewhere.connection_id,  # type: ignore[union-attr]
+                "previousGatewayId": self.gateway_id if previous else elsewhere.gateway_id,  # type: ignore[union-attr]
+                "remoteAddress": conn.remote_address, "gatewayId": self.gateway_id}))
+        events.append(Event(type=pr.OPENED, chargePointId=cp, source=Source.OCPP, payload={
+            "remoteAddress": conn.remote_address, "subprotocol": ws.subprotocol, "auth": conn.auth,
+            "gatewayId": self.gateway_id, "connectionId": conn.connection_id}))
+        await self.append(events)
+        if previous is not None:
+            self._spawn(previous._connection.close(1000, "replaced by a new connection"))
+        try:
+            async for raw in ws:
+                if self._stopping:
+                    break
+                self._inflight += 1
+                self._idle.clear()
+                try:
+                    await conn.route_message(raw)
+                finally:
+                    self._inflight -= 1
+                    if self._inflight == 0:
+                        self._idle.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            conn.connection_lost()
+            if self._connections.get(cp) is conn:
+                del self._connections[cp]
+            if conn.ended_by is None:
+                conn.ended_by = "closed"
+                with contextlib.suppress(Exception):
+                    await self.append([Event(type=pr.CLOSED, chargePointId=cp, source=Source.OCPP, payload={
+                        "code": ws.close_code, "reason": ws.close_reason or "",
+                        "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch_offline(self) -> None:
+        period = max(0.05, min(5.0, self.offline_after_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            deadline = time.monotonic() - self.offline_after_s
+            for cp, conn in list(self._connections.items()):
+                if conn.last_frame_at < deadline and conn.ended_by is None:
+                    conn.ended_by = "offline"
+                    idle_s = time.monotonic() - conn.last_frame_at
+                    last = time.time() - idle_s
+                    await self.append([Event(type=pr.OFFLINE, chargePointId=cp, source=Source.SYSTEM, payload={
+                        "lastFrameAt": _iso_ts(last), "timeoutSeconds": self.offline_after_s,
+                        "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
+                    if self._connections.get(cp) is conn:
+                        del self._connections[cp]
+                    self._spawn(_close_half_open(conn._connection))
+
+    # -- presence and commands ---------------------------------------------------------------
+
+    async def _catch_up(self) -> Position:
+        """Fold presence from the start of ``source`` up to its end now; returns that end."""
+        end = await self.log.latest(SOURCE)
+        position = START
+        typed = "types" in inspect.signature(self.log.read).parameters
+        while True:
+            kwargs: dict[str, Any] = {"types": pr.TYPES} if typed else {}
+            records = await self.log.read(SOURCE, position, limit=10000, until=end, **kwargs)
+            if not records:
+                return end
+            for record in records:
+                self.presence.apply(record.event)
+            position = records[-1].position
+
+    async def _close_stale(self) -> None:
+        """Connections the log says are open at this gateway id (or, on the single-writer
+        embedded engine, at any gateway) died with their process: record them closed."""
+        if not self.settings.is_kafka:
+            self.presence.gateways.clear()
+        stale_ids = {self.gateway_id} if self.settings.is_kafka else {h.gateway_id for h in self.presence.holders.values()}
+        events = [Event(type=pr.CLOSED, chargePointId=cp, source=Source.SYSTEM, payload={
+            "code": 1006, "reason": "gateway restarted", "gatewayId": holder.gateway_id,
+            "connectionId": holder.connection_id}) for cp, holder in self.presence.stale_for(stale_ids)]
+        for start in range(0, len(events), 1000):
+            await self.append(events[start:start + 1000])
+        for event in events:
+            self.presence.apply(event)
+
+    async def _follow(self, after: Position) -> None:
+        async with contextlib.aclosing(self.log.subscribe(SOURCE, after)) as records:
+            async for record in records:
+                event = record.event
+                if event.type in pr.TYPES:
+                    self._on_presence(event)
+                elif event.type == REQUESTED:
+                    self._on_command(event)
+
+    def _on_presence(self, event: Event) -> None:
+        self.presence.apply(event)
+        conn = self._connections.get(event.chargePointId)
+        if event.type != pr.OPENED or conn is None:
+            return
+        if event.payload.get("connectionId") == conn.connection_id:
+            conn.opened_seen = True
+        elif event.payload.get("gatewayId") != self.gateway_id and conn.opened_seen:
+            # a later connection at another gateway took over (same partition: log order)
+            conn.ended_by = "replaced"
+            del self._connections[event.chargePointId]
+            self._spawn(conn._connection.close(1000, "replaced by a connection to another gateway"))
+
+    def _on_command(self, event: Event) -> None:
+        conn = self._connections.get(event.chargePointId)
+        if conn is not None:
+            self._spawn(conn.execute(event))
+        elif self.presence.answers_offline(event.chargePointId, self.gateway_id):
+            self._spawn(self.append([command_failed_event(
+                event.chargePointId, event.correlationId, event.payload.get("action"), "offline",
+                detail="the charge point is not connected", causation_id=event.eventId,
+                source=Source.SYSTEM)]))
+
+
+async def _close_half_open(ws: ServerConnection) -> None:
+    """Close with 1001; a socket whose peer is gone is aborted after the close timeout."""
+    with contextlib.suppress(Exception):
+        await ws.close(1001, "offline: no frame within the heartbeat timeout")
+
+
+def _iso_ts(epoch_s: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

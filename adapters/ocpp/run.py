@@ -1,0 +1,38 @@
+"""A stand-alone OCPP gateway process: ``python -m chargelog.adapters.ocpp.run``.
+
+Settings come from ``CHARGELOG_*`` environment variables / ``CHARGELOG_CONFIG`` (see
+``chargelog.adapters.config.settings``). Prints ``listening <port>`` on stdout once bound
+(``CHARGELOG_OCPP_PORT=0`` picks a free port); SIGTERM/SIGINT stop it gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from chargelog.adapters.config import load_settings
+from chargelog.adapters.log import open_log
+
+from .gateway import OcppGateway
+
+
+async def main() -> None:
+    settings = load_settings()
+    log = open_log(settings)
+    await log.start()
+    gateway = OcppGateway(log, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await gateway.start()
+    print(f"listening {gateway.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()
+        await log.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

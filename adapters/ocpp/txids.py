@@ -1,0 +1,97 @@
+"""OCPP transactionIds (StartTransaction.conf, OCPP 1.6 §6.46): unique across every gateway
+process, positive 32-bit integers, and stable under retries.
+
+Each new id is one ``ocpp.transaction.allocated`` event on the one-partition ``txids``
+stream (docs/contracts.md); the id is that event's position, i.e. its offset + 1 — the log
+makes it unique on both engines, whichever gateway appended it. The event carries what the
+charge point sent (``chargePointId``, ``connectorId``, ``idTag``, ``meterStart`` Wh,
+``timestamp``), so a StartTransaction retried with the same values gets the same id back
+(the map is folded from the stream at start and followed live).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from chargelog.domain.envelope import Event, Source
+from chargelog.domain.log import START, EventLog, Position
+
+TXIDS = "txids"
+ALLOCATED = "ocpp.transaction.allocated"
+MAX_INT32 = 2**31 - 1
+
+Key = tuple[str, int, str, int, str]
+
+
+class TransactionIdExhausted(RuntimeError):
+    """The ``txids`` stream has passed 2**31 - 1 records."""
+
+
+def _key(payload: dict[str, Any]) -> Key:
+    return (payload["chargePointId"], int(payload["connectorId"]), payload["idTag"],
+            int(payload["meterStart"]), payload["timestamp"])
+
+
+class TransactionIds:
+    """Allocates and remembers transactionIds. ``await start()`` folds the ``txids``
+    stream and follows it; ``await stop()`` ends the follower."""
+
+    def __init__(self, log: EventLog, gateway_id: str) -> None:
+        self.log = log
+        self.gateway_id = gateway_id
+        self._by_key: dict[Key, int] = {}
+        self._known: set[int] = set()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        position = START
+        while True:
+            records = await self.log.read(TXIDS, position, limit=10000)
+            if not records:
+                break
+            for record in records:
+                self._fold(record.event, record.offset + 1)
+                position = record.position
+        self._follower = asyncio.create_task(self._follow(position), name="ocpp-txids-follower")
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+
+    async def _follow(self, after: Position) -> None:
+        async for record in self.log.subscribe(TXIDS, after):
+            self._fold(record.event, record.offset + 1)
+
+    def _fold(self, event: Event, transaction_id: int) -> None:
+        if event.type == ALLOCATED:
+            self._by_key.setdefault(_key(event.payload), transaction_id)
+            self._known.add(transaction_id)
+
+    def known(self, transaction_id: int) -> bool:
+        """True when some gateway has allocated ``transaction_id`` (as far as folded)."""
+        return transaction_id in self._known
+
+    async def allocate(self, charge_point_id: str, connector_id: int, id_tag: str,
+                       meter_start: int, timestamp: str, *, message_id: str) -> tuple[int, bool]:
+        """``(transactionId, reused)``: the id already given to this exact StartTransaction
+        (``reused`` True), else a new one, durable on return. Raises
+        :class:`TransactionIdExhausted` past 2**31 - 1."""
+        payload = {"chargePointId": charge_point_id, "connectorId": connector_id, "idTag": id_tag,
+                   "meterStart": meter_start, "timestamp": timestamp}
+        key = _key(payload)
+        existing = self._by_key.get(key)
+        if existing is not None:
+            return existing, True
+        event = Event(type=ALLOCATED, chargePointId="-", source=Source.OCPP,
+                      payload={**payload, "messageId": message_id, "gatewayId": self.gateway_id})
+        (position,) = await self.log.append(TXIDS, [event])
+        transaction_id = position.total  # one partition: offset + 1
+        if transaction_id > MAX_INT32:
+            raise TransactionIdExhausted(f"transactionId {transaction_id} exceeds 2**31 - 1")
+        self._by_key.setdefault(key, transaction_id)
+        self._known.add(transaction_id)
+        return self._by_key[key], False
