@@ -1,0 +1,318 @@
+"""The client API core every dialect shares (docs/contracts.md, "Client core"; issue 5).
+
+A dialect is a codec plus routing over :class:`ClientCore`; none touches the log or the
+read models itself. Rules kept here, once:
+
+* **Authentication**: JWT (:mod:`.auth`) or API key (:mod:`.apikeys`) → :class:`Caller`.
+* **Scopes**: station map and connector status need ``read:stations``; start/stop need
+  ``write:charging``; a caller's own sessions need only authentication; ``admin`` has all.
+* **User isolation** (DESIGN.md, "Delivery to clients"): the station map is public; sessions,
+  commands and their notifications are the owning user's (the domain event's principal).
+  Reading or stopping another user's session → ``forbidden``.
+* **Commands** are appended as ``command.requested`` (via
+  ``chargelog.adapters.ocpp.commands.request_command``) before the call returns; the
+  returned :class:`Command` follows the domain stream for the outcome.
+* **Id tag of a remote start** (OCPP 1.6 §5.11 RemoteStartTransaction.req ``idTag``,
+  CiString20): the caller's first id tag in the registry (domain/registry.py, when the app
+  has one), else :func:`id_tag_for` the caller's userId. A client-supplied ``idTag`` is
+  accepted only when it is one of the caller's (registry owner = caller, or the derived
+  tag) or the caller is admin: one user cannot charge on another's tag.
+* **Subscriptions and ``events_since``** read the domain stream (positions or timestamps);
+  a position the log no longer holds → ``not_found``, never a silent partial replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chargelog.adapters.config import Settings
+from chargelog.adapters.ocpp.commands import InvalidCommand, request_command
+from chargelog.domain.envelope import Event, new_event_id
+from chargelog.domain.log import (DOMAIN, EventLog, InvalidPosition, Position,
+                                  PositionNotAvailable, Record)
+from chargelog.projections.views import (ChargePointView, ConnectorView, ReadModels,
+                                         SessionView, SiteView)
+
+from .apikeys import ApiKeyStore
+from .auth import JwtAuthenticator
+from .caller import ADMIN, READ_STATIONS, WRITE_CHARGING, Caller, CoreError
+from .commands import Command, CommandKind, Outcome
+from .hub import DomainHub, follow
+
+__all__ = ["ADMIN", "Caller", "ClientCore", "Command", "ConnectorStatus", "CoreError", "Outcome",
+           "PUBLIC_EVENT_TYPES", "id_tag_for", "visible"]
+
+#: Domain event types everybody may see (the public station map); every other type is
+#: visible to the user named by the event's principal (and to admins).
+PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({
+    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed"})
+#: Largest ``limit`` of one ``events_since`` call.
+MAX_EVENTS_LIMIT = 1000
+
+
+def id_tag_for(user_id: str) -> str:
+    """The OCPP idTag (CiString20) a user's remote starts carry: the userId itself when it is
+    1–20 printable ASCII characters, else ``"U"`` + the first 19 hex digits of its SHA-256."""
+    if 0 < len(user_id) <= 20 and user_id.isascii() and user_id.isprintable():
+        return user_id
+    return "U" + hashlib.sha256(user_id.encode()).hexdigest()[:19]
+
+
+def visible(caller: Caller, event: Event) -> bool:
+    """May ``caller`` see this domain event? Public types: yes; others: only the owning
+    user (principal kind "user") or an admin."""
+    if event.type in PUBLIC_EVENT_TYPES or caller.is_admin:
+        return True
+    principal = event.principal
+    return principal is not None and principal.kind == "user" and principal.id == caller.userId
+
+
+@dataclass(frozen=True)
+class ConnectorStatus:
+    """One connector of one charge point; ``session`` is its active session when the caller
+    may see it (own or admin), else None."""
+
+    chargePointId: str
+    connector: ConnectorView
+    session: SessionView | None
+
+
+class ClientCore:
+    """Queries, commands and subscriptions for authenticated callers. ``await start()``
+    begins tailing the domain stream (before any command or subscription)."""
+
+    def __init__(self, log: EventLog, read_models: ReadModels, settings: Settings, *,
+                 apikeys: ApiKeyStore | None = None, registry: Any = None) -> None:
+        """``registry``: a :class:`~chargelog.adapters.registry.LiveRegistry` (optional), for
+        the users' id tags."""
+        self.log = log
+        self.registry = registry
+        self.read_models = read_models
+        self.settings = settings
+        self.apikeys = apikeys if apikeys is not None else ApiKeyStore(settings.data_dir)
+        self.jwt = JwtAuthenticator(settings)
+        self.hub = DomainHub(log, stream=DOMAIN, ring_size=settings.api_subscriber_queue)
+
+    async def start(self) -> None:
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+
+    # -- authentication -------------------------------------------------------------------
+
+    async def authenticate_jwt(self, token: str) -> Caller:
+        """Raises CoreError(unauthorized); see :mod:`.auth`."""
+        return self.jwt.verify(token)
+
+    async def authenticate_api_key(self, key: str) -> Caller:
+        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys."""
+        return self.apikeys.authenticate(key)
+
+    @staticmethod
+    def require(caller: Caller, scope: str) -> None:
+        """Raises CoreError(forbidden) unless ``caller`` holds ``scope``."""
+        if not caller.has(scope):
+            raise CoreError("forbidden", f"scope {scope} required")
+
+    # -- queries --------------------------------------------------------------------------
+
+    async def stations(self, caller: Caller) -> list[ChargePointView]:
+        """The public station map (needs read:stations)."""
+        self.require(caller, READ_STATIONS)
+        return await self.read_models.stations()
+
+    async def station(self, caller: Caller, station_id: str) -> ChargePointView:
+        """One charge point; CoreError(not_found) when unknown."""
+        self.require(caller, READ_STATIONS)
+        view = await self.read_models.station(station_id) if isinstance(station_id, str) else None
+        if view is None:
+            raise CoreError("not_found", f"station {station_id!r} not found")
+        return view
+
+    async def sites(self, caller: Caller) -> list[SiteView]:
+        self.require(caller, READ_STATIONS)
+        return await self.read_models.sites()
+
+    async def connector_status(self, caller: Caller, station_id: str, connector_id: int) -> ConnectorStatus:
+        """A connector's status, plus its active session's meter when it is the caller's.
+        CoreError(not_found) for an unknown station or connector."""
+        view = await self.station(caller, station_id)
+        connector = next((c for c in view.connectors if c.connectorId == connector_id), None)
+        if connector is None:
+            raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
+        session = await self.read_models.active_session_at(station_id, connector_id)
+        if session is not None and not self._owns(caller, session):
+            session = None
+        return ConnectorStatus(station_id, connector, session)
+
+    @staticmethod
+    def _owns(caller: Caller, session: SessionView) -> bool:
+        return caller.is_admin or session.userId == caller.userId
+
+    async def active_session(self, caller: Caller, transaction_id: int | None = None) -> SessionView | None:
+        """A session by transactionId (CoreError not_found / forbidden when another user's),
+        or without one the caller's newest active session (None when there is none)."""
+        if transaction_id is None:
+            sessions = await self.read_models.active_sessions(caller.userId)
+            return max(sessions, key=lambda s: s.startTime.timestamp() if s.startTime else 0.0, default=None)
+        session = await self.read_models.session(transaction_id)
+        if session is None:
+            raise CoreError("not_found", f"transaction {transaction_id} not found")
+        if not self._owns(caller, session):
+            raise CoreError("forbidden", f"transaction {transaction_id} belongs to another user")
+        return session
+
+    async def my_sessions(self, caller: Caller, limit: int = 50, offset: int = 0) -> list[SessionView]:
+        """The caller's sessions, newest first."""
+        if not (1 <= limit <= 500) or offset < 0:
+            raise CoreError("bad_request", "limit must be 1..500 and offset ≥ 0")
+        return await self.read_models.session_history(caller.userId, limit, offset)
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def start_charging(self, caller: Caller, station_id: str, connector_id: int,
+                             id_tag: str | None = None) -> Command:
+        """RemoteStartTransaction {connectorId, idTag} for ``station_id`` (OCPP 1.6 §5.11),
+        appended before this returns. Errors: forbidden (scope, or another user's idTag),
+        bad_request, not_found (unknown station or connector)."""
+        self.require(caller, WRITE_CHARGING)
+        if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
+            raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
+        view = await self.station(caller, station_id)
+        if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
+            raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
+        if id_tag is not None and not caller.is_admin and not self._owns_tag(caller, id_tag):
+            raise CoreError("forbidden", "idTag does not belong to the caller")
+        request = {"connectorId": connector_id, "idTag": id_tag or self.id_tag_of(caller)}
+        return await self._command(caller, "start", station_id, "RemoteStartTransaction", request,
+                                   connector_id=connector_id)
+
+    def id_tag_of(self, caller: Caller) -> str:
+        """The idTag the caller's remote starts carry (registry first, else derived)."""
+        if self.registry is not None:
+            tags = self.registry.current.id_tags_of(caller.userId)
+            if tags:
+                return str(tags[0].idTag)
+        return id_tag_for(caller.userId)
+
+    def _owns_tag(self, caller: Caller, id_tag: str) -> bool:
+        if id_tag == id_tag_for(caller.userId):
+            return True
+        info = self.registry.lookup(id_tag) if self.registry is not None else None
+        return info is not None and getattr(info, "userId", None) == caller.userId
+
+    async def stop_charging(self, caller: Caller, transaction_id: int | None = None,
+                            station_id: str | None = None, connector_id: int | None = None) -> Command:
+        """RemoteStopTransaction {transactionId} (OCPP 1.6 §5.12) for the caller's active
+        session, by transactionId or by station + connector. Errors: bad_request, not_found
+        (no such active session), forbidden (scope, or another user's session)."""
+        self.require(caller, WRITE_CHARGING)
+        if transaction_id is not None:
+            if not isinstance(transaction_id, int) or isinstance(transaction_id, bool):
+                raise CoreError("bad_request", "transactionId must be an integer")
+            session = await self.read_models.session(transaction_id)
+        elif isinstance(station_id, str) and isinstance(connector_id, int):
+            session = await self.read_models.active_session_at(station_id, connector_id)
+        else:
+            raise CoreError("bad_request", "give transactionId, or stationId and connectorId")
+        if session is None or session.status != "active":
+            raise CoreError("not_found", "no active transaction there")
+        if not self._owns(caller, session):
+            raise CoreError("forbidden", f"transaction {session.transactionId} belongs to another user")
+        return await self._command(caller, "stop", session.chargePointId, "RemoteStopTransaction",
+                                   {"transactionId": session.transactionId},
+                                   connector_id=session.connectorId, transaction_id=session.transactionId)
+
+    async def _command(self, caller: Caller, kind: CommandKind, charge_point_id: str, action: str,
+                       request: dict[str, Any], *, connector_id: int | None = None,
+                       transaction_id: int | None = None) -> Command:
+        correlation_id = f"corr-{new_event_id()}"
+        watch = self.hub.watch(correlation_id, transaction_id)  # before the append: no race
+        command = Command(correlation_id, charge_point_id, kind, connector_id, transaction_id,
+                          self.settings.api_outcome_timeout_s, self.hub, watch)
+        try:
+            await request_command(self.log, charge_point_id, action, request, principal=caller.principal,
+                                  correlation_id=correlation_id, timeout_s=self.settings.command_timeout_s)
+        except InvalidCommand as exc:
+            command.close()
+            raise CoreError("bad_request", str(exc)) from None
+        except BaseException:
+            command.close()
+            raise
+        return command
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def resolve_position(self, since: str | Position | datetime) -> Position:
+        """A position from a resume token, an ISO 8601 timestamp (``recordedAt`` ≥ it) or a
+        :class:`Position`; checked against the log. CoreError(bad_request) for a malformed
+        value, CoreError(not_found) for a position the log does not hold."""
+        if isinstance(since, str):
+            text = since.strip()
+            try:
+                since = (datetime.fromisoformat(text.replace("Z", "+00:00"))
+                         if "T" in text or ":" in text else Position.parse(text))
+            except (ValueError, InvalidPosition):
+                raise CoreError("bad_request", f"since is neither a position nor a timestamp: {text!r}") from None
+        if isinstance(since, datetime):
+            if since.tzinfo is None:
+                raise CoreError("bad_request", "timestamps need a time zone (e.g. Z)")
+            return await self.log.position_at(DOMAIN, since)
+        try:
+            await self.log.read(DOMAIN, since, limit=1)
+        except PositionNotAvailable:
+            raise CoreError("not_found", f"position {since} is not available in the log") from None
+        return since
+
+    @property
+    def live_position(self) -> Position:
+        """The position of the domain stream's live tail (a resume token for "from now")."""
+        return self.hub.position
+
+    def subscribe(self, caller: Caller, *, station_id: str | None = None,
+                  types: Iterable[str] | None = None, after: Position | None = None) -> AsyncIterator[Record]:
+        """Domain events visible to ``caller`` (of ``station_id`` and ``types`` when given),
+        after ``after`` (None: from now), then live, with no gap; each record's ``position``
+        is the resume token just past it. Check ``after`` with :meth:`resolve_position` first;
+        iteration raises PositionNotAvailable if the log drops it meanwhile."""
+        self.require(caller, READ_STATIONS)
+        type_set = frozenset(types) if types else None
+
+        def accept(event: Event) -> bool:
+            return ((station_id is None or event.chargePointId == station_id)
+                    and (type_set is None or event.type in type_set) and visible(caller, event))
+
+        return follow(self.hub, after, accept)
+
+    async def events_since(self, caller: Caller, since: str | Position | datetime, limit: int = 100, *,
+                           station_id: str | None = None, types: Iterable[str] | None = None,
+                           ) -> tuple[list[Record], bool, Position]:
+        """Up to ``limit`` (1..1000) domain events visible to ``caller`` after ``since``, read
+        from the log → (records with their resume positions, hasMore, the position to continue
+        from). Errors: bad_request, not_found (position not held)."""
+        if not isinstance(limit, int) or not (1 <= limit <= MAX_EVENTS_LIMIT):
+            raise CoreError("bad_request", f"limit must be 1..{MAX_EVENTS_LIMIT}")
+        position = await self.resolve_position(since)
+        type_set = frozenset(types) if types else None
+        end = await self.log.latest(DOMAIN)
+        out: list[Record] = []
+        while True:
+            try:
+                batch = await self.log.read(DOMAIN, position, limit=max(limit, 500), until=end)
+            except PositionNotAvailable:
+                raise CoreError("not_found", f"position {position} is not available in the log") from None
+            for record in batch:
+                if len(out) == limit:
+                    return out, True, position
+                position = position.advanced(record.partition, record.offset + 1)
+                event = record.event
+                if ((station_id is None or event.chargePointId == station_id)
+                        and (type_set is None or event.type in type_set) and visible(caller, event)):
+                    out.append(Record(event, record.partition, record.offset, position))
+            if not batch or end <= position:
+                return out, False, position

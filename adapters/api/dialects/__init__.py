@@ -1,0 +1,30 @@
+"""The registry of WebSocket dialects served at ``/ws`` (see :mod:`.base` for how one is
+chosen). Each module listed exposes ``DIALECT`` (a :class:`~.base.Dialect`); a module not
+installed yet is left out."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import ApiContext, Dialect
+
+#: Dialect modules of this package, in dispatch order.
+DIALECT_MODULES: tuple[str, ...] = ("mobile", "charging", "communication", "testguide")
+
+
+def load_dialects(names: tuple[str, ...] = DIALECT_MODULES) -> list[Dialect]:
+    """The ``DIALECT`` of every module in ``names`` that exists, in order."""
+    dialects = []
+    for name in names:
+        module_name = f"{__name__}.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        dialects.append(module.DIALECT)
+    return dialects
+
+
+__all__ = ["ApiContext", "DIALECT_MODULES", "Dialect", "load_dialects"]

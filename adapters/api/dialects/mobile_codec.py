@@ -1,0 +1,136 @@
+"""Views and domain events → Mobile WebSocket API JSON (mobile-websocket-api.md sections 6,
+7, 9). Pure functions; field names, types and enums are the document's; ``stationId`` is the
+OCPP chargePointId. Times: ``2025-10-24T16:00:00.000Z``. Energy is rounded to whole Wh.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from chargelog.domain.envelope import Event
+from chargelog.domain.log import Record
+from chargelog.projections.views import ChargePointView, ConnectorView, SessionView
+
+from ..core import ConnectorStatus
+from .mobile_models import PUSH_TYPES
+
+_PUSH_TYPES = frozenset(PUSH_TYPES)
+
+
+def iso_ms(value: datetime | str | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and ``Z``; accepts a datetime or an ISO string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _wh(value: Any) -> int | float | None:
+    return round(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def connector_out(view: ConnectorView) -> dict[str, Any]:
+    """Section 6.1 connector."""
+    return {"id": view.connectorId, "status": view.status, "transactionId": view.transactionId,
+            "errorCode": None if view.errorCode in (None, "NoError") else view.errorCode,
+            "updatedAt": iso_ms(view.updatedAt)}
+
+
+def station_out(view: ChargePointView) -> dict[str, Any]:
+    """Section 6.1 station (status: Available / Charging / PartiallyAvailable / Offline)."""
+    return {"id": view.chargePointId, "name": view.name or view.chargePointId, "status": view.status,
+            "isOnline": view.online, "lastActivity": iso_ms(view.lastActivity),
+            "connectors": [connector_out(c) for c in view.connectors]}
+
+
+def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
+    """Section 6.2 (meter fields only from the caller's own active session)."""
+    c, s = status.connector, status.session
+    return {"stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
+            "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
+            "errorCode": None if c.errorCode in (None, "NoError") else c.errorCode,
+            "power": s.powerW if s else None, "current": s.currentA if s else None,
+            "voltage": s.voltageV if s else None, "energy": _wh(s.energyWh) if s else None,
+            "updatedAt": iso_ms(c.updatedAt)}
+
+
+def session_out(view: SessionView) -> dict[str, Any]:
+    """Section 6.5 (status "completed" for a stopped session, "active" otherwise)."""
+    return {"transactionId": view.transactionId, "stationId": view.chargePointId,
+            "connectorId": view.connectorId, "idTag": view.idTag, "startTime": iso_ms(view.startTime),
+            "stopTime": iso_ms(view.stopTime), "energy": _wh(view.energyWh), "cost": view.cost,
+            "status": "completed" if view.status == "stopped" else "active"}
+
+
+def push_data(event: Event) -> dict[str, Any] | None:
+    """The ``data`` of a section 7 push for a domain event, or None for types not pushed."""
+    p = event.payload
+    cp = p.get("chargePointId", event.chargePointId)
+    t = event.type
+    if t == "connector.status.changed":
+        return {"stationId": cp, "connectorId": p.get("connectorId"), "status": p.get("status"),
+                "transactionId": p.get("transactionId"),
+                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt)}
+    if t == "transaction.started":
+        return {"transactionId": p.get("transactionId"), "stationId": cp, "connectorId": p.get("connectorId"),
+                "idTag": p.get("idTag"), "startTime": iso_ms(p.get("startTime") or event.occurredAt),
+                "correlationId": p.get("correlationId", event.correlationId)}
+    if t == "transaction.stopped":
+        return {"transactionId": p.get("transactionId"), "stationId": cp, "connectorId": p.get("connectorId"),
+                "stopTime": iso_ms(p.get("stopTime") or event.occurredAt), "energy": _wh(p.get("energyWh")),
+                "duration": p.get("durationS"), "cost": p.get("cost"), "reason": p.get("reason"),
+                "correlationId": p.get("correlationId", event.correlationId)}
+    if t == "meter.update":
+        return {"stationId": cp, "connectorId": p.get("connectorId"), "transactionId": p.get("transactionId"),
+                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _wh(p.get("energyWh")),
+                "power": p.get("powerW"), "current": p.get("currentA"), "voltage": p.get("voltageV")}
+    if t in ("station.connected", "station.disconnected"):
+        return {"stationId": cp, "timestamp": iso_ms(p.get("at") or event.occurredAt)}
+    return None
+
+
+def is_pushed(event_type: str) -> bool:
+    return event_type in _PUSH_TYPES
+
+
+class PushEncoder:
+    """Section 7 push text for a record, memoised on (eventId, position): a live event is
+    encoded once for all subscribers that receive it. ``size`` bounds the memo."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._memo: OrderedDict[tuple[str, str | None], str | None] = OrderedDict()
+
+    def encode(self, record: Record, with_position: bool = True) -> str | None:
+        position = str(record.position) if with_position else None
+        key = (record.event.eventId, position)
+        text = self._memo.get(key)
+        if text is None and key not in self._memo:
+            data = push_data(record.event)
+            text = None if data is None else json.dumps(
+                {"event": record.event.type, "data": data, "eventId": record.event.eventId,
+                 "position": position}, separators=(",", ":"))
+            self._memo[key] = text
+            if len(self._memo) > self.size:
+                self._memo.popitem(last=False)
+        return text
+
+
+def event_out(record: Record) -> dict[str, Any] | None:
+    """Section 9: one event of getEventsSince (None for types not pushed)."""
+    data = push_data(record.event)
+    if data is None:
+        return None
+    return {"eventType": record.event.type, "stationId": data["stationId"],
+            "timestamp": iso_ms(record.event.occurredAt), "data": data,
+            "eventId": record.event.eventId, "position": str(record.position)}

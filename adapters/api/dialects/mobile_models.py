@@ -1,0 +1,321 @@
+"""Wire models of the Mobile WebSocket API (mobile-websocket-api.md; section numbers below).
+Used to validate ``params`` and to generate the AsyncAPI document. Times are ISO 8601 UTC
+with milliseconds (``2025-10-24T16:00:00.000Z``); energy Wh, power W, current A, voltage V,
+duration s. ``stationId`` is the OCPP chargePointId.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
+                               "Finishing", "Reserved", "Unavailable", "Faulted"]
+StationStatusValue = Literal["Available", "Charging", "PartiallyAvailable", "Offline"]
+#: Push event types (section 7).
+PushType = Literal["connector.status.changed", "transaction.started", "transaction.stopped",
+                   "meter.update", "station.connected", "station.disconnected"]
+PUSH_TYPES: tuple[str, ...] = PushType.__args__  # type: ignore[attr-defined]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+
+# -- requests (section 3.1) -------------------------------------------------------------------
+
+class Request(BaseModel):
+    """``{"id", "action", "params"}`` (3.1)."""
+
+    id: str | int | None = None
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuthParams(_Params):
+    """2.1: ``apiKey``; or a JWT as ``token`` (chargelog extension)."""
+
+    apiKey: str | None = None
+    token: str | None = None
+
+
+class StationConnectorParams(_Params):
+    """6.2 getConnectorStatus."""
+
+    stationId: str
+    connectorId: int = Field(ge=0)
+
+
+class StartChargingParams(_Params):
+    """6.3 startCharging; ``idTag`` optional (defaults to the caller's own tag)."""
+
+    stationId: str
+    connectorId: int = Field(ge=1)
+    idTag: str | None = Field(None, max_length=20)
+
+
+class StopChargingParams(_Params):
+    """6.4 stopCharging: ``transactionId``, or ``stationId`` + ``connectorId``."""
+
+    transactionId: int | None = None
+    stationId: str | None = None
+    connectorId: int | None = Field(None, ge=1)
+
+
+class MySessionsParams(_Params):
+    """6.5 getMySessions (``limit``/``offset``: chargelog extension)."""
+
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class SubscribeParams(_Params):
+    """8.1/8.2; ``since`` (a position or timestamp) resumes from there (chargelog extension)."""
+
+    events: list[str] = Field(default_factory=lambda: ["all"])
+    stationId: str | None = None
+    since: str | None = None
+    position: str | None = None
+
+
+class UnsubscribeParams(_Params):
+    """8.4."""
+
+    subscriptionId: str
+
+
+class EventsSinceParams(_Params):
+    """9: ``since`` = ISO 8601 timestamp or a push's ``position``; ``limit`` 1..1000."""
+
+    since: str | None = None
+    position: str | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    stationId: str | None = None
+    events: list[str] | None = None
+
+
+# -- results ----------------------------------------------------------------------------------
+
+class AuthResult(BaseModel):
+    """2.2."""
+
+    status: Literal["ok"] = "ok"
+    sessionId: str
+    scopes: list[str]
+
+
+class PongResult(BaseModel):
+    """4: ``ts`` in ms since the epoch."""
+
+    pong: bool = True
+    ts: int
+
+
+class ConnectorOut(BaseModel):
+    """6.1 connector."""
+
+    id: int
+    status: str
+    transactionId: int | None = None
+    errorCode: str | None = None
+    updatedAt: str | None = None
+
+
+class StationOut(BaseModel):
+    """6.1 station."""
+
+    id: str
+    name: str
+    status: StationStatusValue
+    isOnline: bool
+    lastActivity: str | None = None
+    connectors: list[ConnectorOut]
+
+
+class ConnectorStatusResult(BaseModel):
+    """6.2 (power W, current A, voltage V, energy Wh — of the caller's own session only)."""
+
+    stationId: str
+    connectorId: int
+    status: str
+    transactionId: int | None = None
+    errorCode: str | None = None
+    power: float | None = None
+    current: float | None = None
+    voltage: float | None = None
+    energy: float | None = None
+    updatedAt: str | None = None
+
+
+class PendingResult(BaseModel):
+    """6.3/6.4 immediate response, sent once ``command.requested`` is durable."""
+
+    status: Literal["pending"] = "pending"
+    correlationId: str
+
+
+class SessionOut(BaseModel):
+    """6.5."""
+
+    transactionId: int
+    stationId: str
+    connectorId: int
+    idTag: str | None = None
+    startTime: str | None = None
+    stopTime: str | None = None
+    energy: float
+    cost: float | None = None
+    status: Literal["active", "completed"]
+
+
+class Snapshot(BaseModel):
+    stations: list[StationOut]
+
+
+class SubscribeResult(BaseModel):
+    """8.3; ``position``: resume token of the snapshot's moment (chargelog extension)."""
+
+    subscriptionId: str
+    snapshot: Snapshot
+    position: str
+
+
+class UnsubscribeResult(BaseModel):
+    subscriptionId: str
+    status: Literal["ok"] = "ok"
+
+
+class EventOut(BaseModel):
+    """9: one event of getEventsSince."""
+
+    eventType: PushType
+    stationId: str
+    timestamp: str
+    data: dict[str, Any]
+    eventId: str
+    position: str
+
+
+class EventsSinceResult(BaseModel):
+    """9; ``position``: where the next call continues (chargelog extension)."""
+
+    events: list[EventOut]
+    hasMore: bool
+    position: str
+
+
+class Response(BaseModel):
+    """3.2."""
+
+    id: str | int | None
+    result: Any
+
+
+class ErrorBody(BaseModel):
+    """3.3 / 5: ``code`` 400, 401, 403, 404 or 500. For a command's failure pushed after its
+    ``pending``: ``correlationId`` and ``reason`` (rejected, offline, timeout, failed)."""
+
+    code: Literal[400, 401, 403, 404, 500]
+    message: str
+    correlationId: str | None = None
+    reason: str | None = None
+    subscriptionId: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """3.3."""
+
+    id: str | int | None
+    error: ErrorBody
+
+
+# -- pushes (section 7) ----------------------------------------------------------------------
+
+class ConnectorStatusChangedData(BaseModel):
+    """7.1."""
+
+    stationId: str
+    connectorId: int
+    status: ConnectorStatusValue
+    transactionId: int | None = None
+    timestamp: str
+
+
+class TransactionStartedData(BaseModel):
+    """7.2 / 6.3."""
+
+    transactionId: int
+    stationId: str
+    connectorId: int
+    idTag: str | None = None
+    startTime: str
+    correlationId: str | None = None
+
+
+class TransactionStoppedData(BaseModel):
+    """7.3 / 6.4 (energy Wh, duration s, cost in the tariff's currency)."""
+
+    transactionId: int
+    stationId: str
+    connectorId: int
+    stopTime: str
+    energy: float
+    duration: float | None = None
+    cost: float | None = None
+    reason: str | None = None
+    correlationId: str | None = None
+
+
+class MeterUpdateData(BaseModel):
+    """7.4 (energy Wh since start, power W, current A, voltage V)."""
+
+    stationId: str
+    connectorId: int
+    transactionId: int
+    timestamp: str
+    energy: float
+    power: float | None = None
+    current: float | None = None
+    voltage: float | None = None
+
+
+class StationConnectionData(BaseModel):
+    """7.5 station.connected / station.disconnected."""
+
+    stationId: str
+    timestamp: str
+
+
+class Push(BaseModel):
+    """7: ``{"event", "data"}`` plus ``eventId`` and ``position`` (the resume token to pass
+    as ``since`` to subscribe/getEventsSince) — extra fields clients may ignore."""
+
+    event: PushType
+    data: dict[str, Any]
+    eventId: str
+    position: str | None = None
+
+
+PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
+    "connector.status.changed": ConnectorStatusChangedData,
+    "transaction.started": TransactionStartedData,
+    "transaction.stopped": TransactionStoppedData,
+    "meter.update": MeterUpdateData,
+    "station.connected": StationConnectionData,
+    "station.disconnected": StationConnectionData,
+}
+
+#: action → (params model or None, result model) — the AsyncAPI document's operations.
+ACTIONS: dict[str, tuple[type[BaseModel] | None, Any]] = {
+    "auth": (AuthParams, AuthResult),
+    "ping": (None, PongResult),
+    "getStations": (None, list[StationOut]),
+    "getConnectorStatus": (StationConnectorParams, ConnectorStatusResult),
+    "startCharging": (StartChargingParams, PendingResult),
+    "stopCharging": (StopChargingParams, PendingResult),
+    "getMySessions": (MySessionsParams, list[SessionOut]),
+    "subscribe": (SubscribeParams, SubscribeResult),
+    "unsubscribe": (UnsubscribeParams, UnsubscribeResult),
+    "getEventsSince": (EventsSinceParams, EventsSinceResult),
+}
