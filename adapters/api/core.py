@@ -23,6 +23,7 @@ read models itself. Rules kept here, once:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -273,6 +274,21 @@ class ClientCore:
     def live_position(self) -> Position:
         """The position of the domain stream's live tail (a resume token for "from now")."""
         return self.hub.position
+
+    async def caught_up(self, position: Position, timeout_s: float = 5.0) -> bool:
+        """Wait until the read models have folded the domain stream up to ``position`` (e.g.
+        a pushed record's), at most ``timeout_s`` s: a push built from a domain event can
+        then read views that include it. True when they have, False on timeout. (Added for
+        the issue-6 dialects.)"""
+        try:
+            await asyncio.wait_for(self.read_models.wait_for(position, DOMAIN), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def connected_charge_points(self) -> int:
+        """How many charge points are online now (read model; public, for health/stats)."""
+        return sum(1 for cp in await self.read_models.stations() if cp.online)
 
     def subscribe(self, caller: Caller, *, station_id: str | None = None,
                   types: Iterable[str] | None = None, after: Position | None = None) -> AsyncIterator[Record]:
