@@ -33,6 +33,8 @@ from chargelog.domain.log import START, Position, PositionNotAvailable, Record
 
 #: Largest number of events written in one SQLite transaction.
 MAX_BATCH = 5000
+#: Rows fetched per query by a catch-up subscription.
+SUBSCRIBE_PAGE = 1000
 #: How often an idle subscription re-reads the file, for appends by other processes (s).
 POLL_INTERVAL_S = 0.5
 
@@ -159,22 +161,25 @@ class EmbeddedLog:
     ) -> list[Record]:
         """See the port. ``types`` optionally keeps only those event types (a scan in SQLite,
         no decoding), ``charge_point_id`` only that charge point (a primary-key index lookup)."""
-        s = self._stream(stream)
+        rows = await asyncio.to_thread(
+            self._select, self._stream(stream), stream, after, limit, until, tuple(types), charge_point_id)
+        return [self._record(n) for n in rows]
+
+    def _select(
+        self, s: _Stream, stream: str, after: Position, limit: int | None, until: Position | None,
+        types: tuple[str, ...], charge_point_id: str | None,
+    ) -> list[Notification]:
+        """Runs in a worker thread: the undecoded rows ``read`` returns (one thread hop)."""
         start = after.get(0)
-        end = (await self.latest(stream)).get(0)
+        end = s.recorder.max_notification_id() or 0
         if start > end or set(after.offsets) - {0}:
             raise PositionNotAvailable(f"position {after} is beyond the end of stream {stream!r} ({end})")
         stop = min(end, until.get(0)) if until is not None else end
         if stop <= start:
             return []
         if charge_point_id is not None:
-            rows = await asyncio.to_thread(
-                self._select_charge_point, s, charge_point_id, start, stop, limit or (stop - start), tuple(types))
-        else:
-            rows = await asyncio.to_thread(
-                s.recorder.select_notifications, start + 1, limit or (stop - start), stop, tuple(types)
-            )
-        return [self._record(n) for n in rows]
+            return self._select_charge_point(s, charge_point_id, start, stop, limit or (stop - start), types)
+        return list(s.recorder.select_notifications(start + 1, limit or (stop - start), stop, types))
 
     @staticmethod
     def _select_charge_point(
@@ -222,11 +227,14 @@ class EmbeddedLog:
         position = after
         while True:
             seen = s.generation
-            records = await self.read(stream, position, limit=1000)
-            for record in records:
+            # decoded one at a time: a page of live Events would survive young GC collections
+            # and make the catch-up ~2.5x slower (docs/benchmarks.md)
+            rows = await asyncio.to_thread(self._select, s, stream, position, SUBSCRIBE_PAGE, None, (), None)
+            for row in rows:
+                record = self._record(row)
                 yield record
                 position = record.position
-            if records:
+            if rows:
                 continue
             async with s.appended:
                 try:
