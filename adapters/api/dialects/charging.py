@@ -1,0 +1,422 @@
+"""The Charging WebSocket API at ``/ws`` (specs/charging-websocket-api.md): a connection whose
+first message is a typed envelope ``{"id", "type", "timestamp", "data"}`` — normally
+``{"type": "auth_request", …}``.
+
+Messages (document section "Message Types"; formatting in :mod:`.charging_codec`):
+
+* ``auth_request`` {token, userId?} → ``auth_response`` {success, userId, sessionId,
+  expiresAt, message}; a failure is ``auth_response`` with ``success: false`` *and* an
+  ``error`` (INVALID_TOKEN, MISSING_PARAMETERS, RATE_LIMIT_EXCEEDED). Re-authentication on the
+  same connection is allowed (the document's Jest tests authenticate twice).
+* ``start_charging_request`` {chargePointId, connectorId, idTag?, userId?} →
+  ``start_charging_response`` once the charge point has started the transaction (it carries
+  the OCPP transactionId), waiting at most ``Settings.charging_start_wait_s``;
+  ``stop_charging_request`` {chargePointId?, transactionId, reason?} →
+  ``stop_charging_response`` once it has stopped.
+* ``heartbeat`` both ways: a client heartbeat is answered with its own id; the server sends
+  one every ``charging_heartbeat_interval_s`` and does not answer the client's echo of it.
+* Pushes after authentication: ``charging_status_update`` for the connectors the user charges
+  on (from the start request until the connector is Available again with no session of the
+  user), ``meter_values_update`` for the user's transactions.
+* Errors: ``{"type": "error", "error": {code, message, details}}`` with the request's id —
+  NOT_AUTHENTICATED, INVALID_TOKEN (also once the token has expired), MISSING_PARAMETERS,
+  INVALID_REQUEST, GATEWAY_ERROR, CHARGE_POINT_OFFLINE, TRANSACTION_NOT_FOUND,
+  RATE_LIMIT_EXCEEDED.
+
+Limits (section "Rate Limiting"): connections per minute per IP (refused with an ``error``
+RATE_LIMIT_EXCEEDED, then close 1008), messages per minute per authenticated user,
+authentication attempts per minute per IP. The session closes (1000 "Session timeout") after
+``charging_session_timeout_s`` without a client message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..caller import Caller, CoreError
+from ..core import ClientCore
+from . import charging_codec as codec
+from .base import ApiContext, IdleTimeout, MessageTooLarge
+from .state import DialectState, Sender, state_for
+
+logger = logging.getLogger(__name__)
+
+#: Domain event types this dialect pushes from.
+PUSH_TYPES = ("connector.status.changed", "meter.update", "transaction.started", "transaction.stopped")
+#: Client → server message types.
+REQUEST_TYPES = ("auth_request", "start_charging_request", "stop_charging_request", "heartbeat")
+
+ConnectorKey = tuple[str, int]
+
+
+def token_expiry(token: str) -> datetime | None:
+    """The ``exp`` of a token that has already been verified (read without re-verifying)."""
+    with contextlib.suppress(jwt.InvalidTokenError, TypeError, ValueError, OverflowError):
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        if isinstance(exp, int | float):
+            return datetime.fromtimestamp(exp, UTC)
+    return None
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class ChargingSession:
+    """One Charging WebSocket API connection."""
+
+    def __init__(self, websocket: WebSocket, core: ClientCore, state: DialectState) -> None:
+        self.websocket = websocket
+        self.core = core
+        self.state = state
+        self.settings = state.settings
+        self.sender = Sender(websocket)
+        self.ip = websocket.client.host if websocket.client else "-"
+        self.caller: Caller | None = None
+        self.expires_at: datetime | None = None
+        self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.push_task: asyncio.Task[None] | None = None
+        self.server_heartbeats: deque[str] = deque(maxlen=16)
+        # connectors whose status the user follows; the user's own transaction per connector;
+        # connectors with a start in flight
+        self.interest: set[ConnectorKey] = set()
+        self.transactions: dict[ConnectorKey, int] = {}
+        self.pending: set[ConnectorKey] = set()
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def run(self, first: str | None) -> None:
+        conn = self.state.open("charging")
+        try:
+            verdict = self.state.limits.connections.hit(self.ip)
+            if not verdict.allowed:
+                await self.sender.send(codec.error_message(
+                    codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
+                    id_=self._id_of(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+                await self.sender.close(1008, "Rate limit exceeded")
+                return
+            self._spawn(self._heartbeats())
+            receiver = self.state.charging_receive.connection()
+            if first is not None:
+                await self.handle(first, conn)
+            while not self.sender.closed:
+                try:
+                    text = await receiver.receive_text(self.websocket)
+                except MessageTooLarge as exc:
+                    await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc)))
+                    await self.sender.close(1009, "Message too big")
+                    return
+                except IdleTimeout:
+                    await self.sender.close(1000, "Session timeout")
+                    return
+                await self.handle(text, conn)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            conn.close()
+            self.sender.closed = True
+            for task in list(self.tasks) + ([self.push_task] if self.push_task else []):
+                task.cancel()
+            for task in list(self.tasks) + ([self.push_task] if self.push_task else []):
+                with contextlib.suppress(BaseException):
+                    await task
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    def _id_of(text: str | None) -> Any:
+        with contextlib.suppress(ValueError, TypeError):
+            msg = json.loads(text or "")
+            if isinstance(msg, dict) and isinstance(msg.get("id"), str | int):
+                return msg["id"]
+        return None
+
+    async def _heartbeats(self) -> None:
+        interval = self.settings.charging_heartbeat_interval_s
+        while not self.sender.closed:
+            await asyncio.sleep(interval)
+            beat = codec.heartbeat(f"heartbeat-{uuid.uuid4().hex[:12]}")
+            self.server_heartbeats.append(beat["id"])
+            await self.sender.send(beat)
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def handle(self, text: str, conn: Any) -> None:
+        """Parse and route one client message (see the module docstring)."""
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message is not valid JSON"))
+            return
+        if not isinstance(msg, dict):
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message must be a JSON object"))
+            return
+        mid = msg.get("id")
+        reply_id = mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
+        problem = self._envelope_problem(msg)
+        if problem:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
+            return
+        type_ = msg["type"]
+        data = msg.get("data") or {}
+        if self.caller is not None:
+            verdict = self.state.limits.messages.hit(self.caller.userId)
+            if not verdict.allowed:
+                await self.sender.send(codec.error_message(
+                    codec.RATE_LIMIT_EXCEEDED, "Too many messages; slow down", id_=reply_id,
+                    details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+                return
+        if type_ == "heartbeat":
+            if not self._is_echo(reply_id):
+                await self.sender.send(codec.heartbeat(reply_id))
+            return
+        if type_ == "auth_request":
+            await self.authenticate(reply_id, data, conn)
+            return
+        if type_ not in REQUEST_TYPES:
+            await self.sender.send(codec.error_message(
+                codec.INVALID_REQUEST, f"Unknown message type {type_!r}", id_=reply_id,
+                details={"type": type_, "supported": list(REQUEST_TYPES)}))
+            return
+        if self.caller is None:
+            await self.sender.send(codec.error_message(
+                codec.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first", id_=reply_id))
+            return
+        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
+            await self.sender.send(codec.error_message(
+                codec.INVALID_TOKEN, "Token expired: authenticate again with a fresh token", id_=reply_id))
+            return
+        handler = self.start if type_ == "start_charging_request" else self.stop
+        self._spawn(self._guarded(handler, reply_id, data, self.caller))
+
+    @staticmethod
+    def _envelope_problem(msg: dict[str, Any]) -> str | None:
+        """Why ``msg`` is not a valid envelope ("Message Structure": id, type, timestamp
+        required strings; data optional object), or None."""
+        mid, type_, stamp, data = msg.get("id"), msg.get("type"), msg.get("timestamp"), msg.get("data")
+        if not isinstance(type_, str) or not type_:
+            return "type is required (string)"
+        if mid is None or not isinstance(mid, str | int) or isinstance(mid, bool) or mid == "":
+            return "id is required (string)"
+        if not isinstance(stamp, str):
+            return "timestamp is required (ISO 8601 string)"
+        try:
+            datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return "timestamp must be ISO 8601"
+        if data is not None and not isinstance(data, dict):
+            return "data must be an object"
+        return None
+
+    def _is_echo(self, mid: Any) -> bool:
+        """A client's answer to one of our heartbeats (same id, or id + "-response")."""
+        if not isinstance(mid, str):
+            return False
+        return mid in self.server_heartbeats or mid.removesuffix("-response") in self.server_heartbeats
+
+    async def _guarded(self, handler: Any, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
+        try:
+            await handler(reply_id, data, caller)
+        except CoreError as exc:
+            kind = "start" if handler == self.start else "stop"
+            await self.sender.send(codec.core_error(reply_id, exc, kind))
+        except Exception as exc:  # noqa: BLE001 - reported to the client, the connection lives on
+            logger.exception("charging request failed")
+            await self.sender.send(codec.error_message(codec.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}",
+                                                       id_=reply_id))
+
+    async def authenticate(self, reply_id: Any, data: dict[str, Any], conn: Any) -> None:
+        verdict = self.state.limits.auth.hit(self.ip)
+        if not verdict.allowed:
+            await self.sender.send(codec.auth_failure(reply_id, codec.RATE_LIMIT_EXCEEDED,
+                                                      "too many authentication attempts; retry later"))
+            return
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            self._drop_auth(conn)
+            await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
+            return
+        try:
+            caller = await self.core.authenticate_jwt(token)
+        except CoreError as exc:
+            self._drop_auth(conn)
+            await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN, exc.message))
+            return
+        claimed = data.get("userId")
+        if claimed is not None and claimed != caller.userId:
+            self._drop_auth(conn)
+            await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN,
+                                                      "userId does not match the token"))
+            return
+        previous = self.caller
+        self.caller = caller
+        self.expires_at = token_expiry(token)
+        conn.authenticated(caller.userId)
+        if previous is None or previous.userId != caller.userId or self.push_task is None:
+            await self._start_pushes(caller)
+        await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
+
+    def _drop_auth(self, conn: Any) -> None:
+        self.caller = None
+        conn.userId = None
+        if self.push_task is not None:
+            self.push_task.cancel()
+            self.push_task = None
+        self.interest.clear()
+        self.transactions.clear()
+
+    async def start(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
+        missing = [f for f in ("chargePointId", "connectorId") if data.get(f) in (None, "")]
+        if missing:
+            await self.sender.send(codec.error_message(
+                codec.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}", id_=reply_id,
+                details={"missing": missing}))
+            return
+        cp, connector, id_tag = data["chargePointId"], data["connectorId"], data.get("idTag")
+        problem = (None if isinstance(cp, str) else "chargePointId must be a string") or (
+            None if is_int(connector) and connector >= 1 else "connectorId must be an integer ≥ 1") or (
+            None if id_tag is None or isinstance(id_tag, str) else "idTag must be a string") or (
+            None if data.get("userId") in (None, caller.userId) else "userId does not match the authenticated user")
+        if problem:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
+            return
+        key = (cp, connector)
+        self.interest.add(key)
+        self.pending.add(key)
+        try:
+            command = await self.core.start_charging(caller, cp, connector, id_tag)
+            outcome = await command.outcome(self.settings.charging_start_wait_s)
+        finally:
+            self.pending.discard(key)
+        if outcome.status == "started" and outcome.session is not None:
+            self.transactions[key] = outcome.session.transactionId
+            await self.sender.send(codec.start_response(reply_id, outcome.session.transactionId, connector))
+            return
+        await self.sender.send(self._failure(reply_id, outcome.status, outcome.reason, command.correlationId,
+                                             "Charging could not be started"))
+
+    async def stop(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
+        if data.get("transactionId") in (None, ""):
+            await self.sender.send(codec.error_message(
+                codec.MISSING_PARAMETERS, "Missing required parameters: transactionId", id_=reply_id,
+                details={"missing": ["transactionId"]}))
+            return
+        tid, cp, reason = data["transactionId"], data.get("chargePointId"), data.get("reason")
+        problem = (None if is_int(tid) else "transactionId must be an integer") or (
+            None if cp is None or isinstance(cp, str) else "chargePointId must be a string") or (
+            None if reason is None or isinstance(reason, str) else "reason must be a string") or (
+            None if data.get("userId") in (None, caller.userId) else "userId does not match the authenticated user")
+        if problem:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
+            return
+        session = await self.core.active_session(caller, tid)
+        if session is None or session.status != "active" or (cp is not None and session.chargePointId != cp):
+            await self.sender.send(codec.error_message(
+                codec.TRANSACTION_NOT_FOUND, f"No active transaction {tid}" + (f" on {cp}" if cp else ""),
+                id_=reply_id, details={"transactionId": tid, "chargePointId": cp}))
+            return
+        command = await self.core.stop_charging(caller, transaction_id=tid)
+        outcome = await command.outcome(self.settings.charging_start_wait_s)
+        if outcome.status == "stopped":
+            await self.sender.send(codec.stop_response(reply_id, tid))
+            return
+        await self.sender.send(self._failure(reply_id, outcome.status, outcome.reason, command.correlationId,
+                                             "Charging could not be stopped"))
+
+    @staticmethod
+    def _failure(reply_id: Any, status: str, reason: str | None, correlation_id: str, what: str) -> dict[str, Any]:
+        """The error for a command outcome other than started/stopped: offline →
+        CHARGE_POINT_OFFLINE; rejected (the charge point said Rejected), timeout, failed →
+        GATEWAY_ERROR with ``details.status``."""
+        code = codec.CHARGE_POINT_OFFLINE if status == "offline" else codec.GATEWAY_ERROR
+        text = {"offline": f"{what}: charge point not connected",
+                "rejected": f"{what}: the charge point rejected the request",
+                "timeout": f"{what}: no answer from the charge point in time"}.get(status, f"{what}: {reason or status}")
+        details = {"status": "Rejected" if status == "rejected" else status, "reason": reason,
+                   "correlationId": correlation_id}
+        return codec.error_message(code, text, id_=reply_id, details=details)
+
+    # -- pushes ---------------------------------------------------------------------------
+
+    async def _start_pushes(self, caller: Caller) -> None:
+        if self.push_task is not None:
+            self.push_task.cancel()
+        self.interest.clear()
+        self.transactions.clear()
+        after = self.core.live_position
+        for session in await self.core.my_sessions(caller, limit=50):
+            if session.status == "active":
+                key = (session.chargePointId, session.connectorId)
+                self.interest.add(key)
+                self.transactions[key] = session.transactionId
+        self.push_task = asyncio.create_task(self._pushes(caller, after))
+
+    async def _pushes(self, caller: Caller, after: Any) -> None:
+        try:
+            async for record in self.core.subscribe(caller, types=PUSH_TYPES, after=after):
+                message = self.push_for(record.event.type, record.event.payload, caller)
+                if message is not None and not await self.sender.send(message):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the hub stopped; the connection ends with it
+            logger.exception("charging push stream ended")
+            await self.sender.close(1011, "Push stream ended")
+
+    def push_for(self, type_: str, payload: dict[str, Any], caller: Caller) -> dict[str, Any] | None:
+        """The push (or None) for one domain event, updating which connectors are followed."""
+        key = (payload.get("chargePointId"), payload.get("connectorId"))
+        if type_ == "transaction.started":
+            if payload.get("userId") in (None, caller.userId):
+                self.transactions[key] = payload.get("transactionId")
+                self.interest.add(key)
+            return None
+        if type_ == "transaction.stopped":
+            if self.transactions.get(key) == payload.get("transactionId"):
+                del self.transactions[key]
+            return None
+        if type_ == "meter.update":
+            return codec.meter_values_update(payload)
+        if type_ == "connector.status.changed" and key in self.interest:
+            message = codec.charging_status_update(payload, self.transactions.get(key))
+            if payload.get("status") == "Available" and key not in self.pending and key not in self.transactions:
+                self.interest.discard(key)
+            return message
+        return None
+
+
+class ChargingDialect:
+    """The :class:`~.base.Dialect` registration: claims a ``/ws`` connection whose first
+    message is a JSON object with a string ``type`` (and no ``action``: that is mobile)."""
+
+    name = "charging"
+
+    def claims_handshake(self, websocket: WebSocket) -> bool:
+        return False
+
+    def claims(self, message: Any) -> bool:
+        return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
+
+    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
+        await ChargingSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run(first)
+
+    def asyncapi(self) -> dict[str, Any]:
+        from .asyncapi_issue6 import charging_asyncapi
+        return charging_asyncapi()
+
+
+DIALECT = ChargingDialect()

@@ -1,0 +1,316 @@
+"""The WebSocket Communication Protocol's receive-only push connection
+(specs/websocket-communication-protocol.md, sections 2 and 4): ``/?token=<JWT>`` and
+``/ws?token=<JWT>``. The test guide's ``{action, data}`` commands run on the same connection
+(:mod:`.testguide`).
+
+Handshake: the connection is accepted, then closed with **1008** and reason "Authentication
+required" (no or empty ``token``), "Invalid authentication token" (bad, expired or forged
+token; also when the token expires while connected) or "Server at capacity"
+(``Settings.comms_max_connections`` push connections open).
+
+Then, in order: ``connected`` {userId}; ``charger_list_update`` (the initial list, every
+site with its chargers); ``active_session_update`` (with or without a session); and live
+pushes from the domain stream (formatting in :mod:`.comms_codec`):
+
+=============================  =============================================================
+domain event                   pushes
+=============================  =============================================================
+transaction.started (own)      ``session_update``/session_started, ``active_session_update``,
+                               ``notification`` "Charging Started"
+meter.update (own)             ``session_update``/meter_value
+transaction.stopped (own)      ``session_update``/session_stopped, ``active_session_update``,
+                               ``notification`` "Charging Stopped"
+command.rejected / .failed /   ``session_update``/session_error, ``notification`` "Charging
+.timed_out (own)               Failed"
+connector.status.changed       ``charger_update`` (status_changed, connector_status_changed,
+                               error), ``charger_status_update``, ``charger_update``
+                               maintenance_mode when maintenance toggles
+station.connected /            ``charger_status_update`` (``charger_list_update`` when the
+.disconnected / .status.changed  charge point was not in the list yet)
+=============================  =============================================================
+
+A ``charger_status_update`` is sent only when its content differs from the last one sent for
+that charger on this connection. Views are read after the read models have folded the event
+(:meth:`ClientCore.caught_up`). Heartbeat: WebSocket ping/pong (the server's ping interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chargelog.adapters.config import Settings
+from chargelog.domain.log import Record
+from chargelog.projections.views import ChargePointView, SessionView, SiteView
+
+from ..caller import Caller, CoreError
+from ..commands import session_from_event
+from ..core import ClientCore
+from . import comms_codec as cc
+from .base import ApiContext, MessageTooLarge
+from .charging import token_expiry
+from .state import DialectState, Sender, state_for
+
+logger = logging.getLogger(__name__)
+
+AUTH_REQUIRED = "Authentication required"
+INVALID_TOKEN = "Invalid authentication token"
+AT_CAPACITY = "Server at capacity"
+POLICY_VIOLATION = 1008
+
+SESSION_TYPES = ("transaction.started", "meter.update", "transaction.stopped")
+FAILURE_TYPES = ("command.rejected", "command.failed", "command.timed_out")
+STATION_TYPES = ("connector.status.changed", "station.connected", "station.disconnected", "station.status.changed")
+PUSH_TYPES = SESSION_TYPES + FAILURE_TYPES + STATION_TYPES
+
+
+class CommsSession:
+    """One push connection (plus the test guide's commands on it)."""
+
+    def __init__(self, websocket: WebSocket, core: ClientCore, state: DialectState) -> None:
+        self.websocket = websocket
+        self.core = core
+        self.state = state
+        self.settings = state.settings
+        self.sender = Sender(websocket)
+        self.caller: Caller | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.known_chargers: set[str] = set()
+        self.last_status: dict[str, Any] = {}
+        self.maintenance: dict[str, bool] = {}
+        self.first_soc: dict[int, cc.SocSample] = {}
+        self.started: dict[int, dict[str, Any]] = {}
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        token = self.websocket.query_params.get("token")
+        if not token:
+            await self.sender.close(POLICY_VIOLATION, AUTH_REQUIRED)
+            return
+        try:
+            caller = await self.core.authenticate_jwt(token)
+        except CoreError:
+            await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
+            return
+        if self.state.count("comms") >= self.settings.comms_max_connections:
+            await self.sender.close(POLICY_VIOLATION, AT_CAPACITY)
+            return
+        self.caller = caller
+        conn = self.state.open("comms")
+        conn.authenticated(caller.userId)
+        from .testguide import TestGuideCommands  # the commands ride on this connection
+
+        commands = TestGuideCommands(self)
+        try:
+            after = self.core.live_position
+            await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
+                                    "userId": cc.public_user_id(caller.userId)})
+            await self._snapshot(caller)
+            self._spawn(self._pushes(caller, after))
+            expiry = token_expiry(token)
+            if expiry is not None:
+                self._spawn(self._expire_at(expiry))
+            receiver = self.state.comms_receive.connection()
+            while not self.sender.closed:
+                try:
+                    text = await receiver.receive_text(self.websocket)
+                except MessageTooLarge:
+                    await self.sender.send(cc.error("Invalid message format"))
+                    await self.sender.close(1009, "Message too big")
+                    return
+                await commands.handle(text)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            conn.close()
+            self.sender.closed = True
+            tasks = list(self.tasks)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` alongside the connection; cancelled when it ends."""
+        self._spawn(coro)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _expire_at(self, expiry: datetime) -> None:
+        await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
+        await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
+
+    # -- views ----------------------------------------------------------------------------
+
+    async def stations(self, caller: Caller) -> list[dict[str, Any]]:
+        """The stations of ``charger_list_update`` / the test guide's ``list_chargers``."""
+        return cc.stations_list(await self.core.sites(caller), await self.core.stations(caller))
+
+    async def station_of(self, caller: Caller, cp: ChargePointView | None, charge_point_id: str) -> cc.StationInfo:
+        site: SiteView | None = None
+        if cp is not None and cp.siteId:
+            site = next((s for s in await self.core.sites(caller) if s.siteId == cp.siteId), None)
+        return cc.station_info(cp, site, charge_point_id)
+
+    async def charge_point(self, caller: Caller, charge_point_id: str) -> ChargePointView | None:
+        try:
+            return await self.core.station(caller, charge_point_id)
+        except CoreError:
+            return None
+
+    async def active_session_data(self, caller: Caller, session: SessionView | None) -> dict[str, Any] | None:
+        if session is None:
+            return None
+        cp = await self.charge_point(caller, session.chargePointId)
+        station = await self.station_of(caller, cp, session.chargePointId)
+        return cc.active_session_data(session, station.station_id)
+
+    async def _snapshot(self, caller: Caller) -> None:
+        stations = await self.stations(caller)
+        self.known_chargers = {c["charger_id"] for s in stations for c in s["chargers"]}
+        for cp in await self.core.stations(caller):
+            self.maintenance[cp.chargePointId] = cp.maintenance
+        await self.sender.send(cc.charger_list_update(stations))
+        session = await self.core.active_session(caller)
+        await self.sender.send(cc.active_session_update(await self.active_session_data(caller, session)))
+
+    # -- pushes ---------------------------------------------------------------------------
+
+    async def _pushes(self, caller: Caller, after: Any) -> None:
+        try:
+            async for record in self.core.subscribe(caller, types=PUSH_TYPES, after=after):
+                for message in await self.messages_for(caller, record):
+                    if not await self.sender.send(message):
+                        return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the hub stopped; the connection ends with it
+            logger.exception("communication-protocol push stream ended")
+            await self.sender.close(1011, "Push stream ended")
+
+    async def messages_for(self, caller: Caller, record: Record) -> list[dict[str, Any]]:
+        """Every push for one domain record (see the module docstring's table)."""
+        event = record.event
+        payload = dict(event.payload)
+        type_ = event.type
+        if type_ in SESSION_TYPES or type_ in FAILURE_TYPES:
+            return await self._session_messages(caller, record, type_, payload)
+        await self.core.caught_up(record.position)
+        cp_id = event.chargePointId
+        out: list[dict[str, Any]] = []
+        if type_ == "connector.status.changed":
+            out.extend(cc.charger_updates(payload))
+        cp = await self.charge_point(caller, cp_id)
+        if cp is None:
+            return out
+        if cp_id not in self.known_chargers:
+            stations = await self.stations(caller)
+            self.known_chargers = {c["charger_id"] for s in stations for c in s["chargers"]} | {cp_id}
+            out.append(cc.charger_list_update(stations))
+        if self.maintenance.get(cp_id, False) != cp.maintenance:
+            self.maintenance[cp_id] = cp.maintenance
+            out.append(cc.maintenance_mode(cp, payload.get("timestamp") or event.occurredAt))
+        station = await self.station_of(caller, cp, cp_id)
+        status = cc.charger_status_update(cp, station.station_id, payload.get("timestamp") or event.occurredAt)
+        fingerprint = (status["status"], {k: v for k, v in status["data"].items() if k != "timestamp"})
+        if self.last_status.get(cp_id) != fingerprint:
+            self.last_status[cp_id] = fingerprint
+            out.append(status)
+        return out
+
+    async def _session_messages(self, caller: Caller, record: Record, type_: str,
+                                payload: dict[str, Any]) -> list[dict[str, Any]]:
+        tid = payload.get("transactionId")
+        cp_id = payload.get("chargePointId") or record.event.chargePointId
+        if type_ == "transaction.started":
+            self.started[tid] = payload
+            await self.core.caught_up(record.position)
+            session = session_from_event(payload, "active")
+            return [cc.session_started(payload),
+                    cc.active_session_update(await self.active_session_data(caller, session)),
+                    cc.notification("Charging Started", "Your charging session has started",
+                                    {"session_id": tid, "charger_id": cp_id}, payload.get("startTime"))]
+        if type_ == "meter.update":
+            await self.core.caught_up(record.position)
+            session = await self._session(caller, tid)
+            cp = await self.charge_point(caller, cp_id)
+            station = await self.station_of(caller, cp, cp_id)
+            soc = payload.get("soc")
+            if soc is not None and tid not in self.first_soc:
+                self.first_soc[tid] = cc.SocSample(float(soc), float(payload.get("energyWh") or 0.0))
+            return [cc.meter_value(payload, session=session, station=station, first_soc=self.first_soc.get(tid))]
+        if type_ == "transaction.stopped":
+            self.first_soc.pop(tid, None)
+            self.started.pop(tid, None)
+            await self.core.caught_up(record.position)
+            remaining = await self.core.active_session(caller)
+            return [cc.session_stopped(payload),
+                    cc.active_session_update(await self.active_session_data(caller, remaining)),
+                    cc.notification("Charging Stopped", "Your charging session has stopped",
+                                    {"session_id": tid, "charger_id": cp_id,
+                                     "energy_delivered": cc.kwh(payload.get("energyWh") or 0.0),
+                                     "cost": payload.get("cost"), "cost_currency": payload.get("currency")},
+                                    payload.get("stopTime"))]
+        # a command of this user that did not succeed
+        payload.setdefault("chargePointId", cp_id)
+        payload.setdefault("correlationId", record.event.correlationId)
+        error = cc.session_error(type_, payload, record.event.occurredAt)
+        return [error, cc.notification("Charging Failed", error["data"]["message"],
+                                       {"session_id": tid, "charger_id": cp_id}, record.event.occurredAt)]
+
+    async def _session(self, caller: Caller, tid: int | None) -> SessionView | None:
+        """The read model's session, else one built from the transaction.started seen."""
+        if tid is not None:
+            with contextlib.suppress(CoreError):
+                session = await self.core.active_session(caller, tid)
+                if session is not None:
+                    return session
+            if tid in self.started:
+                return session_from_event(self.started[tid], "active")
+        return None
+
+
+class CommsDialect:
+    """The :class:`~.base.Dialect` registration: claims a ``/ws`` handshake that carries a
+    ``token`` query parameter."""
+
+    name = "comms"
+
+    def claims_handshake(self, websocket: WebSocket) -> bool:
+        return "token" in websocket.query_params
+
+    def claims(self, message: Any) -> bool:
+        return False
+
+    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
+        await CommsSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run()
+
+    def asyncapi(self) -> dict[str, Any]:
+        from .asyncapi_issue6 import comms_asyncapi
+        return comms_asyncapi()
+
+
+DIALECT = CommsDialect()
+
+
+def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:
+    """The root push endpoint ``/?token=<JWT>`` (the document's ``ws://host:8080?token=…``);
+    ``/ws?token=`` reaches the same session through the ``/ws`` dispatch (:data:`DIALECT`)."""
+    state = state_for(core, settings)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await CommsSession(websocket, core, state).run()
+
+    return [WebSocketRoute("/", endpoint, name="comms-push")]

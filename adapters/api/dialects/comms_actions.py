@@ -1,0 +1,139 @@
+"""Start and stop as the Communication Protocol's REST API (``POST /api/charging/start`` and
+``/stop``) and the test guide's ``start_charging`` / ``stop_charging`` commands both answer
+them — one routing over :class:`~chargelog.adapters.api.core.ClientCore`, two codecs.
+
+Result bodies (specs/websocket-communication-protocol.md section 1 and 4.2;
+specs/websocket-charging-flow-test-guide.md "Expected Response"): ``session_id`` and
+``transaction_id`` (both the OCPP transactionId), ``charger_id``, ``connector_id``,
+``status``, ``message_id`` (the command's correlationId), ``message``; a stop adds
+``energy_delivered`` (kWh) and ``duration`` (s).
+
+Failures are :class:`ActionFailed` with the documents' ``error`` / ``message`` pair (e.g.
+"Charger not available" / "The requested charger is currently unavailable") and the HTTP
+status the REST route answers with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..caller import Caller, CoreError
+from ..core import ClientCore
+from .comms_codec import kwh
+
+#: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
+#: "no_session" (nothing to stop) / "charger_not_found".
+FAILURES: dict[str, tuple[str, str, int]] = {
+    "bad_request": ("Invalid request", "The request is not valid", 422),
+    "unauthorized": ("Unauthenticated", "A valid bearer token is required", 401),
+    "forbidden": ("Forbidden", "This action is not allowed for this user", 403),
+    "charger_not_found": ("Charger not found", "The requested charger does not exist", 404),
+    "no_session": ("No active session", "No active charging session found", 404),
+    "offline": ("Charger not available", "The requested charger is currently unavailable", 409),
+    "rejected": ("Charger not available", "The requested charger is currently unavailable", 409),
+    "timeout": ("Charger not responding", "The charger did not respond in time", 504),
+    "failed": ("Charging command failed", "The charger could not carry out the command", 502),
+    "internal": ("Internal error", "The request could not be completed", 500),
+}
+
+
+class ActionFailed(Exception):
+    """A start or stop that did not happen: ``error`` and ``message`` for the body,
+    ``status`` for HTTP, ``detail`` (the underlying reason, may be None), ``message_id``."""
+
+    def __init__(self, kind: str, detail: str | None = None, message_id: str | None = None) -> None:
+        self.kind = kind
+        self.error, self.message, self.status = FAILURES.get(kind, FAILURES["internal"])
+        self.detail = detail
+        self.message_id = message_id
+        super().__init__(f"{self.error}: {detail or self.message}")
+
+    def body(self) -> dict[str, Any]:
+        """``{"success": false, "error", "message"}`` (+ ``message_id`` when a command was
+        sent)."""
+        out: dict[str, Any] = {"success": False, "error": self.error, "message": self.message}
+        if self.detail and self.kind in ("bad_request", "forbidden"):
+            out["message"] = self.detail
+        if self.message_id:
+            out["message_id"] = self.message_id
+        return out
+
+
+def _core_failure(exc: CoreError, *, starting: bool) -> ActionFailed:
+    kind = exc.kind
+    if kind == "not_found":
+        kind = "charger_not_found" if starting else "no_session"
+    return ActionFailed(kind, exc.message, exc.correlationId)
+
+
+def parse_charger_id(value: Any, *, required: bool) -> str | None:
+    """``charger_id``: a non-empty string (or absent/null when not ``required``)."""
+    if value is None or value == "":
+        if required:
+            raise ActionFailed("bad_request", "charger_id is required")
+        return None
+    if not isinstance(value, str):
+        raise ActionFailed("bad_request", "charger_id must be a string")
+    return value
+
+
+def parse_connector_id(value: Any) -> int:
+    """``connector_id``: an integer ≥ 1, default 1 when absent or null."""
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ActionFailed("bad_request", "connector_id must be an integer ≥ 1")
+    return value
+
+
+async def start_session(core: ClientCore, caller: Caller, charger_id: str, connector_id: int,
+                        wait_s: float) -> dict[str, Any]:
+    """RemoteStartTransaction via the core; waits up to ``wait_s`` s for the charge point to
+    start the transaction. Returns the success body's ``data``; raises :class:`ActionFailed`."""
+    try:
+        command = await core.start_charging(caller, charger_id, connector_id)
+    except CoreError as exc:
+        raise _core_failure(exc, starting=True) from None
+    outcome = await command.outcome(wait_s)
+    if outcome.status != "started" or outcome.session is None:
+        raise ActionFailed(outcome.status, outcome.reason, command.correlationId)
+    tid = outcome.session.transactionId
+    return {"success": True, "session_id": tid, "transaction_id": tid, "charger_id": charger_id,
+            "connector_id": connector_id, "status": "initiated", "message_id": command.correlationId,
+            "message": "Charging session started"}
+
+
+async def find_active(core: ClientCore, caller: Caller, charger_id: str | None) -> Any:
+    """The caller's active session on ``charger_id`` (newest), or their newest active session
+    anywhere when ``charger_id`` is None; raises :class:`ActionFailed` ``no_session``."""
+    if charger_id is None:
+        session = await core.active_session(caller)
+    else:
+        sessions = [s for s in await core.my_sessions(caller, limit=100)
+                    if s.status == "active" and s.chargePointId == charger_id]
+        session = max(sessions, key=lambda s: s.transactionId, default=None)
+    if session is None:
+        raise ActionFailed("no_session", f"no active session{' on ' + charger_id if charger_id else ''}")
+    return session
+
+
+async def stop_session(core: ClientCore, caller: Caller, charger_id: str | None, wait_s: float) -> dict[str, Any]:
+    """RemoteStopTransaction of the caller's active session (on ``charger_id`` when given);
+    waits up to ``wait_s`` s for the transaction to stop. Returns the success ``data`` with
+    ``energy_delivered`` kWh and ``duration`` s; raises :class:`ActionFailed`."""
+    session = await find_active(core, caller, charger_id)
+    try:
+        command = await core.stop_charging(caller, transaction_id=session.transactionId)
+    except CoreError as exc:
+        raise _core_failure(exc, starting=False) from None
+    outcome = await command.outcome(wait_s)
+    if outcome.status != "stopped" or outcome.session is None:
+        raise ActionFailed(outcome.status, outcome.reason, command.correlationId)
+    stopped = outcome.session
+    duration = stopped.durationS
+    if duration is None and stopped.stopTime and session.startTime:
+        duration = (stopped.stopTime - session.startTime).total_seconds()
+    return {"success": True, "session_id": stopped.transactionId, "transaction_id": stopped.transactionId,
+            "charger_id": session.chargePointId, "connector_id": session.connectorId, "status": "stopped",
+            "energy_delivered": kwh(stopped.energyWh), "duration": None if duration is None else int(round(duration)),
+            "message_id": command.correlationId, "message": "Charging session stopped"}

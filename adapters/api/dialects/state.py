@@ -1,0 +1,134 @@
+"""State the issue-6 dialects share within one app: the Charging WebSocket API's rate limits,
+the live connections (for ``/health`` and ``/api/stats``: totalConnections,
+authenticatedConnections, totalUsers), the uptime clock, and a serialising sender.
+
+One :class:`DialectState` per :class:`~chargelog.adapters.api.core.ClientCore` (that is, per
+app): :func:`state_for` creates it on first use and hands the same one to the WebSocket
+dialects and the HTTP routes of :mod:`chargelog.adapters.api.rest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from chargelog.adapters.config import Settings
+
+from ..core import ClientCore
+from ..ratelimit import ChargingLimits
+from .base import LimitPolicy
+
+
+@dataclass(eq=False)
+class Connection:
+    """One live client connection of an issue-6 dialect: ``dialect`` ("charging" or
+    "comms"), ``userId`` once authenticated."""
+
+    id: int
+    dialect: str
+    userId: str | None = None
+    _state: DialectState | None = field(default=None, repr=False)
+
+    def authenticated(self, user_id: str) -> None:
+        self.userId = user_id
+
+    def close(self) -> None:
+        """Forget this connection (idempotent)."""
+        if self._state is not None:
+            self._state.connections.pop(self.id, None)
+            self._state = None
+
+
+class DialectState:
+    """Per-app state of the Charging WebSocket API, Communication Protocol and test guide."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = ChargingLimits.from_settings(settings)
+        self.started = time.monotonic()
+        self.connections: dict[int, Connection] = {}
+        self._ids = itertools.count(1)
+        #: Receive limits: the message size of ``api_max_message_bytes``; the charging
+        #: session closes after ``charging_session_timeout_s`` without a message; the
+        #: receive-only push connection never times out on silence (WebSocket ping/pong
+        #: keeps it honest).
+        self.charging_receive = LimitPolicy(settings)
+        self.charging_receive.idle_timeout_s = settings.charging_session_timeout_s
+        self.comms_receive = LimitPolicy(settings)
+        self.comms_receive.idle_timeout_s = None  # type: ignore[assignment]
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since this app's dialects were set up."""
+        return time.monotonic() - self.started
+
+    def open(self, dialect: str) -> Connection:
+        conn = Connection(next(self._ids), dialect, _state=self)
+        self.connections[conn.id] = conn
+        return conn
+
+    def count(self, dialect: str) -> int:
+        return sum(1 for c in self.connections.values() if c.dialect == dialect)
+
+    def stats(self) -> dict[str, int]:
+        """``totalConnections`` (open WebSocket connections of these dialects),
+        ``authenticatedConnections`` (of them, authenticated), ``totalUsers`` (distinct
+        authenticated users)."""
+        conns = list(self.connections.values())
+        users = {c.userId for c in conns if c.userId is not None}
+        return {"totalConnections": len(conns),
+                "authenticatedConnections": sum(1 for c in conns if c.userId is not None),
+                "totalUsers": len(users)}
+
+
+_STATES: weakref.WeakKeyDictionary[ClientCore, DialectState] = weakref.WeakKeyDictionary()
+
+
+def state_for(core: ClientCore, settings: Settings) -> DialectState:
+    """The app's :class:`DialectState` (one per core)."""
+    state = _STATES.get(core)
+    if state is None:
+        state = _STATES[core] = DialectState(settings)
+    return state
+
+
+class Sender:
+    """Sends JSON messages on one WebSocket from several tasks, one at a time. After the
+    socket closed, sends are dropped (``closed`` turns true)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send one message; False when the connection is gone."""
+        text = json.dumps(message, separators=(",", ":"), default=str)
+        async with self._lock:
+            if self.closed or self.websocket.application_state != WebSocketState.CONNECTED:
+                self.closed = True
+                return False
+            try:
+                await self.websocket.send_text(text)
+            except Exception:  # noqa: BLE001 - a vanished peer ends the connection, not the app
+                self.closed = True
+                return False
+        return True
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket with ``code``/``reason`` (once)."""
+        async with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            with contextlib.suppress(Exception):
+                if self.websocket.application_state == WebSocketState.CONNECTED:
+                    await self.websocket.close(code, reason)
