@@ -185,16 +185,22 @@ def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, stat
     (``meterStart`` Wh, ``startTime``, ``cost``/``currency``).
 
     ``meter_value`` is the register: meterStart + energy (Wh, integer). ``charging_duration``
-    is the meter reading's time − the session's startTime (s). ``cost`` is the session's
-    running cost from the read model (None when no tariff applies). ``time_remaining`` see
-    :func:`time_remaining_s`.
+    is the event's ``durationS`` (meter reading time − startTime, s). ``cost`` /
+    ``cost_currency`` are the event's running cost from the tariff (else the session's; None
+    when no tariff applies). ``time_remaining`` see :func:`time_remaining_s`.
     """
     energy_wh = float(payload.get("energyWh") or 0.0)
     power_w = payload.get("powerW")
     at = parse_time(payload.get("timestamp"))
     start = session.startTime if session else None
-    duration = int(max((at - start).total_seconds(), 0)) if at and start else (
-        int(session.durationS) if session and session.durationS is not None else None)
+    if payload.get("durationS") is not None:
+        duration: int | None = int(round(payload["durationS"]))
+    elif at and start:
+        duration = int(max((at - start).total_seconds(), 0))
+    else:
+        duration = int(session.durationS) if session and session.durationS is not None else None
+    cost = payload.get("cost") if payload.get("cost") is not None else (session.cost if session else None)
+    currency = payload.get("currency") or (session.currency if session else None)
     meter_start = session.meterStart if session and session.meterStart is not None else None
     soc = payload.get("soc")
     remaining = time_remaining_s(soc, energy_wh, power_w, first_soc)
@@ -212,8 +218,8 @@ def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, stat
         "time_remaining_display": display_duration(remaining),
         "energy_consumed": energy_kwh,
         "energy_consumed_unit": "kWh",
-        "cost": session.cost if session else None,
-        "cost_currency": session.currency if session else None,
+        "cost": cost,
+        "cost_currency": currency,
         "charging_duration": duration,
         "charging_duration_display": display_duration(duration),
         "output_power": power_kw,
