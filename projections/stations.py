@@ -1,0 +1,83 @@
+"""The station map projection: one row per charge point (online/offline, lastActivity, both
+status vocabularies, ``X/Y``, maintenance, connectors with their status and transaction).
+
+Row shape (JSON-native; times are ISO 8601 text)::
+
+    {"chargePointId", "online", "lastActivity", "status", "availability", "available",
+     "total", "maintenance", "chargePointStatus" (connectorId 0),
+     "connectors": {"1": {"connectorId", "status", "errorCode", "info", "updatedAt",
+                          "transactionId"}, …}}
+
+Sites, names and locations are not folded here: they come from the registry at query time
+(:mod:`chargelog.projections.query`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chargelog.domain.envelope import Event
+
+from .base import RowFold
+
+STATION_TYPES = frozenset({
+    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
+    "transaction.started", "transaction.stopped", "meter.update",
+})
+
+
+def new_station(charge_point_id: str) -> dict[str, Any]:
+    return {"chargePointId": charge_point_id, "online": False, "lastActivity": None, "status": "Offline",
+            "availability": "unavailable", "available": 0, "total": 0, "maintenance": False,
+            "chargePointStatus": None, "connectors": {}}
+
+
+class StationsProjection(RowFold):
+    """Station map rows by chargePointId (docs/contracts.md ``ChargePointView``)."""
+
+    name = "stations"
+
+    def apply(self, event: Event) -> None:
+        if event.type not in STATION_TYPES:
+            return
+        key = event.chargePointId
+        row = self.rows.get(key)
+        if row is None:
+            row = new_station(key)
+            self.put(key, row)
+        p = event.payload
+        row["lastActivity"] = event.occurredAt.isoformat()
+        match event.type:
+            case "station.connected":
+                row["online"] = True
+            case "station.disconnected":
+                row["online"] = False
+            case "station.status.changed":
+                for field in ("status", "availability", "available", "total", "maintenance"):
+                    if field in p:
+                        row[field] = p[field]
+            case "connector.status.changed":
+                connector_id = p.get("connectorId")
+                if connector_id == 0:
+                    row["chargePointStatus"] = p.get("status")
+                elif isinstance(connector_id, int):
+                    connector = self._connector(row, connector_id)
+                    connector.update(status=p.get("status"), errorCode=p.get("errorCode"), info=p.get("info"),
+                                     updatedAt=p.get("timestamp"))
+            case "transaction.started":
+                if isinstance(p.get("connectorId"), int):
+                    self._connector(row, p["connectorId"])["transactionId"] = p.get("transactionId")
+            case "transaction.stopped":
+                for connector in row["connectors"].values():
+                    if connector.get("transactionId") == p.get("transactionId"):
+                        connector["transactionId"] = None
+        self.touch(key)
+
+    @staticmethod
+    def _connector(row: dict[str, Any], connector_id: int) -> dict[str, Any]:
+        connectors = row["connectors"]
+        key = str(connector_id)
+        if key not in connectors:
+            connectors[key] = {"connectorId": connector_id, "status": "Unknown", "errorCode": None, "info": None,
+                               "updatedAt": None, "transactionId": None}
+        return connectors[key]
