@@ -74,6 +74,8 @@ class FoldRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._failed: BaseException | None = None
         self._rejoin = False
+        self._progress = asyncio.Condition()
+        self.progress_count = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -143,8 +145,7 @@ class FoldRunner:
             assert self.owned is not None
             self.owned |= partitions
             logger.info("%s: holds partitions %s of %s from %s", self.group_id, sorted(partitions), self.stream, position)
-        if self.on_batch is not None:
-            await self.on_batch()  # loaded positions may already satisfy a waiter
+        await self._progressed()  # loaded positions may already satisfy a waiter
         return position
 
     async def _revoked(self, partitions: set[int]) -> None:
@@ -155,6 +156,20 @@ class FoldRunner:
             if self.owned is not None:
                 self.owned -= partitions
             logger.info("%s: released partitions %s of %s", self.group_id, sorted(partitions), self.stream)
+        await self._progressed()
+
+    async def _progressed(self) -> None:
+        async with self._progress:
+            self.progress_count += 1
+            self._progress.notify_all()
+        if self.on_batch is not None:
+            await self.on_batch()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, re-checked after every batch commit and every
+        assignment/revocation. Bound it with ``asyncio.timeout``."""
+        async with self._progress:
+            await self._progress.wait_for(predicate)
 
     def _bump(self, partitions: set[int]) -> None:
         """Records of ``partitions`` read before now are stale (the group re-delivers them)."""
@@ -191,8 +206,7 @@ class FoldRunner:
                     await self.apply_batch([r for g, r in batch if g == self._generation.get(r.partition, 0)])
                 if self._rejoin:
                     await self._resubscribe()
-                if self.on_batch is not None:
-                    await self.on_batch()
+                await self._progressed()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
