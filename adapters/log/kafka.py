@@ -35,7 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from chargelog.domain.envelope import Event, utcnow
+from chargelog.domain.envelope import Event, EventDecodeError, utcnow
 from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ CONNECT_TIMEOUT_S = 10.0
 READ_STALL_TIMEOUT_S = 30.0
 #: Started reader consumers kept for reuse by ``read``/``latest``/``position_at``.
 READER_POOL_SIZE = 4
+#: Records taken from the consumer at a time by subscriptions.
+FETCH_BATCH = 500
 #: TopicAlreadyExists (Kafka protocol error code).
 _TOPIC_ALREADY_EXISTS = 36
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,8 +91,9 @@ class KafkaLog:
         self._topics: dict[str, list[int]] = {}
         self._topic_lock = asyncio.Lock()
         self._readers: list[AIOKafkaConsumer] = []
-        self._last_recorded = _EPOCH
+        self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
+        self._partition_cache: dict[tuple[int, str], int] = {}
 
     def topic(self, stream: str) -> str:
         """The Kafka topic of ``stream``: ``{topic_prefix}.{stream}``."""
@@ -114,7 +117,7 @@ class KafkaLog:
             return
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
-            linger_ms=0, max_batch_size=256 * 1024, client_id="chargelog",
+            linger_ms=0, max_batch_size=512 * 1024, client_id="chargelog",
         )
         await self._connect(producer)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
@@ -171,33 +174,54 @@ class KafkaLog:
 
     # -- appending ---------------------------------------------------------------------
 
-    def _stamp(self) -> datetime:
-        """``recordedAt`` for the next event: now rounded up to a whole ms (so never before an
-        ``occurredAt`` taken earlier), never before the previous one."""
-        now = _EPOCH + _to_ms(utcnow()) * _MS
-        if now < self._last_recorded:
-            now = self._last_recorded
-        self._last_recorded = now
-        return now
+    def _stamp(self) -> tuple[datetime, int]:
+        """``recordedAt`` for the next event, and as ms since the epoch: now rounded up to a
+        whole ms (so never before an ``occurredAt`` taken earlier), never before the previous one."""
+        ms = max(_to_ms(utcnow()), self._last_recorded_ms)
+        self._last_recorded_ms = ms
+        return _EPOCH + ms * _MS, ms
+
+    def _record(self, event: Event) -> tuple[bytes, bytes, int, list[tuple[str, bytes]]]:
+        """(key, value, timestamp ms, headers) of ``event`` stamped with ``recordedAt`` now."""
+        recorded, ms = self._stamp()
+        event = event.model_copy(update={"recordedAt": recorded})
+        return event.chargePointId.encode(), event.encode(), ms, [("type", event.type.encode())]
 
     async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
-        """See the port. All records are handed to the producer first, then all
-        acknowledgements awaited (``acks="all"``); raises ``KafkaError`` if any failed."""
+        """See the port. A single event goes through ``producer.send`` (concurrent appenders
+        share the producer's batches); a batch is split per partition (the producer's murmur2
+        key partitioner) into record batches sent together, then all acknowledgements are
+        awaited (``acks="all"``). Raises ``KafkaError`` if any failed."""
         if not events:
             return []
         producer, _ = self._started()
-        await self._partitions(stream)
+        partitions = self._topics.get(stream) or await self._partitions(stream)
         topic = self.topic(stream)
-        sent = []
-        for event in events:
-            recorded = self._stamp()
-            event = event.model_copy(update={"recordedAt": recorded})
-            sent.append(await producer.send(
-                topic, event.encode(), key=event.chargePointId.encode(),
-                timestamp_ms=_to_ms(recorded), headers=[("type", event.type.encode())],
-            ))
-        acks = await asyncio.gather(*sent)
-        return [Position({ack.partition: ack.offset + 1}) for ack in acks]
+        if len(events) == 1:
+            key, value, timestamp_ms, headers = self._record(events[0])
+            ack = await (await producer.send(topic, value, key=key, timestamp_ms=timestamp_ms, headers=headers))
+            return [Position({ack.partition: ack.offset + 1})]
+        batches: list[tuple[int, Any, list[int]]] = []  # (partition, batch, indexes into events)
+        open_batches: dict[int, tuple[Any, list[int]]] = {}
+        for index, event in enumerate(events):
+            key, value, timestamp_ms, headers = self._record(event)
+            partition = self.partition_of(partitions, event.chargePointId)
+            current = open_batches.get(partition)
+            if current is None or current[0].append(
+                    key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
+                if current is not None:
+                    batches.append((partition, *current))
+                current = open_batches[partition] = (producer.create_batch(), [])
+                if current[0].append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
+                    raise ValueError(f"event {event.eventId} ({len(value)} bytes) exceeds the Kafka batch size")
+            current[1].append(index)
+        batches.extend((partition, batch, indexes) for partition, (batch, indexes) in open_batches.items())
+        sent = [await producer.send_batch(batch, topic, partition=partition) for partition, batch, _ in batches]
+        positions: list[Position] = [START] * len(events)
+        for (partition, _, indexes), ack in zip(batches, await asyncio.gather(*sent), strict=True):
+            for relative, index in enumerate(indexes):
+                positions[index] = Position({partition: ack.offset + relative + 1})
+        return positions
 
     # -- reading -----------------------------------------------------------------------
 
@@ -255,8 +279,11 @@ class KafkaLog:
     @staticmethod
     def _decode(message: ConsumerRecord, progress: Position) -> Record:
         """A record whose decode errors name the position just past it (as ``append`` returned)."""
-        here = Position({message.partition: message.offset + 1})
-        return Record(Event.decode(message.value, str(here)), message.partition, message.offset, progress)
+        try:
+            event = Event.decode(message.value)
+        except EventDecodeError:
+            event = Event.decode(message.value, str(Position({message.partition: message.offset + 1})))
+        return Record(event, message.partition, message.offset, progress)
 
     @staticmethod
     def _wanted(message: ConsumerRecord, types: frozenset[bytes], key: bytes | None) -> bool:
@@ -271,7 +298,14 @@ class KafkaLog:
 
     def partition_of(self, partitions: list[int], charge_point_id: str) -> int:
         """The partition the producer's default (murmur2) partitioner gives ``charge_point_id``."""
-        return self._partitioner(charge_point_id.encode(), partitions, partitions)
+        cache_key = (len(partitions), charge_point_id)
+        partition = self._partition_cache.get(cache_key)
+        if partition is None:
+            if len(self._partition_cache) > 100_000:
+                self._partition_cache.clear()
+            partition = self._partition_cache[cache_key] = self._partitioner(
+                charge_point_id.encode(), partitions, partitions)
+        return partition
 
     async def read(
         self, stream: str, after: Position = START, *, limit: int | None = None,
@@ -349,7 +383,9 @@ class KafkaLog:
                 consumer.seek(tp, after.get(tp.partition))
             progress = after
             while True:
-                batches = await consumer.getmany(timeout_ms=1000)
+                # small batches: thousands of fetched records alive at once would survive young
+                # GC collections and slow the catch-up down (docs/benchmarks.md)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=FETCH_BATCH)
                 for tp, messages in batches.items():
                     for message in messages:
                         if message.offset < progress.get(tp.partition):
@@ -383,7 +419,7 @@ class KafkaLog:
         await self._connect(consumer)
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=1000)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=FETCH_BATCH)
                 listener.raise_error()
                 epoch = listener.epoch
                 for tp, messages in batches.items():
