@@ -63,9 +63,9 @@ class Runtime:
         await self.log.start()
         self.registry = LiveRegistry(self.log)
         if self.settings.registry_file:
-            from chargelog.adapters.registry import apply_registry_changes, load_registry_file
+            from chargelog.adapters.registry.changes import apply_registry_file
 
-            await apply_registry_changes(self.log, load_registry_file(self.settings.registry_file))
+            await apply_registry_file(self.log, self.settings.registry_file)
         await self.registry.start()
         if "projections" in roles:
             from chargelog.projections.runner import ProjectionWorker
