@@ -212,3 +212,42 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, text: str, message: str)
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RegistryFileError, match="cannot read"):
         load_registry_file(tmp_path / "absent.toml")
+
+
+_ids = st.sampled_from(["A", "B", "C"])
+_registry_events = st.one_of(
+    st.builds(lambda i, u, s: id_tag_upserted(IdTag(idTag=i, userId=u, status=s)), _ids, _ids,
+              st.sampled_from(["Accepted", "Blocked"])),
+    st.builds(lambda i: registry_event("registry.idtag.deleted", {"idTag": i}), _ids),
+    st.builds(lambda i, n: charge_point_upserted(ChargePointInfo(chargePointId=i, name=n)), _ids, _ids),
+    st.builds(lambda i: password_set(i, f"scrypt$2$1$1$c2FsdA==${i}A=="), _ids),
+    st.builds(lambda i: registry_event("registry.chargepoint.deleted", {"chargePointId": i}), _ids),
+    st.builds(lambda i, p: tariff_upserted(Tariff(tariffId=i, pricePerKwh=p)), _ids, st.sampled_from([0.1, 0.2])),
+)
+
+
+@given(st.lists(_registry_events, max_size=30))
+def test_fold_is_last_write_wins_and_batching_does_not_matter(events: list[Event]) -> None:
+    one_by_one = Registry()
+    for event in events:
+        one_by_one = one_by_one.apply(event)
+    assert Registry().apply_all(events) == one_by_one
+    # id tags: the last upsert after the last delete wins
+    for tag_id in "ABC":
+        last = None
+        for event in events:
+            if event.type.startswith("registry.idtag.") and event.payload["idTag"] == tag_id:
+                last = event
+        expected = IdTag.model_validate(last.payload) if last and last.type.endswith("upserted") else None
+        assert one_by_one.id_tag(tag_id) == expected
+    # a charge point's password survives upserts and is gone after a delete
+    for cp in "ABC":
+        info = one_by_one.charge_point(cp)
+        touched = [e for e in events if e.payload.get("chargePointId") == cp]
+        if not touched or touched[-1].type == "registry.chargepoint.deleted":
+            assert info is None
+        else:
+            since_delete = touched[max((i for i, e in enumerate(touched) if e.type.endswith("deleted")),
+                                       default=-1) + 1:]
+            has_password = any(e.type == "registry.chargepoint.password.set" for e in since_delete)
+            assert (info.passwordHash is not None) == has_password
