@@ -149,6 +149,14 @@ class EventLog(Protocol):
         or beyond its end."""
         ...
 
+    def scan(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[Record]:
+        """``read`` without a limit, as a stream that ends at ``until`` (default: the end when
+        called): for exports of large logs, decoding one record at a time. Raises as ``read``."""
+        ...
+
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:
         """Every event of one charge point, in log order (for audits)."""
         ...

@@ -5,14 +5,16 @@ Each output line is one event's envelope JSON (domain/envelope.py) with one more
 after that event. Without ``--follow`` it prints what the log holds when the command starts
 and exits; with ``--follow`` it then stays and prints new events as they are appended.
 
-Fast on large logs: it pages through ``read(limit=PAGE)`` with the engines' own filters
-(the embedded engine selects types and a charge point in SQLite; Kafka reads only the charge
-point's partition and skips other types by record header) and writes to a buffered stdout.
+Fast on large logs: it streams the log with ``scan`` and the engines' own filters (the
+embedded engine selects types and a charge point in SQLite; Kafka reads only the charge
+point's partition and skips other types by record header), decoding one event at a time, and
+writes to a buffered stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from .common import add_log_flags, settings_from
 from .main import UserError
 
 #: Records per ``read`` while catching up.
-PAGE = 5000
+PAGE = 2000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -91,6 +93,8 @@ async def run(args: argparse.Namespace) -> int:
         raise UserError("--follow cannot be combined with --until")
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")
+    if args.limit == 0:
+        return 0
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     try:
@@ -118,22 +122,19 @@ async def _print(
     log: EventLog, stream: str, after: Position, since: datetime | None, until: datetime | None,
     follow: bool, printer: _Printer,
 ) -> None:
-    """Catch up page by page up to the end (or ``until``) as of now, then maybe follow."""
+    """Print what the log holds up to its end (or ``until``) as of now, then maybe follow."""
     if since is not None:
         after = after.merged(await log.position_at(stream, since))
     end = await log.position_at(stream, until) if until is not None else await log.latest(stream)
-    out = printer.out
-    while not printer.done:
-        page = PAGE if printer.left is None else min(PAGE, printer.left)
-        records = await log.read(stream, after, limit=page, until=end, types=sorted(printer.types),
-                                 charge_point_id=printer.charge_point)
-        for record in records:
+    scan = log.scan(stream, after, until=end, types=sorted(printer.types), charge_point_id=printer.charge_point)
+    async with contextlib.aclosing(scan):
+        async for record in scan:
             printer.write(record)
-        if len(records) < page:
+            if printer.done:
+                break
+        else:
             after = after.merged(end)  # the whole range up to ``end`` has been scanned
-            break
-        after = records[-1].position
-    out.flush()
+    printer.out.flush()
     if not follow or printer.done:
         return
     subscription = log.subscribe(stream, after)
@@ -141,7 +142,7 @@ async def _print(
         async for record in subscription:
             if printer.wanted(record):
                 printer.write(record)
-                out.flush()
+                printer.out.flush()
                 if printer.done:
                     break
     finally:

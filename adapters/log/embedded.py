@@ -181,6 +181,25 @@ class EmbeddedLog:
             return self._select_charge_point(s, charge_point_id, start, stop, limit or (stop - start), types)
         return list(s.recorder.select_notifications(start + 1, limit or (stop - start), stop, types))
 
+    async def scan(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[Record]:
+        """``read`` without a limit, as a stream (for exports such as ``chargelog events``):
+        pages of rows up to ``until`` (default: the end when called), decoded one at a time."""
+        s = self._stream(stream)
+        until = until if until is not None else await self.latest(stream)
+        position = after
+        while True:
+            rows = await asyncio.to_thread(
+                self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id)
+            for row in rows:
+                record = self._record(row)
+                yield record
+            if len(rows) < SUBSCRIBE_PAGE:
+                return
+            position = Position({0: rows[-1].id})
+
     @staticmethod
     def _select_charge_point(
         s: _Stream, charge_point_id: str, start: int, stop: int, limit: int, types: tuple[str, ...],

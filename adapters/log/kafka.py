@@ -49,6 +49,8 @@ CONNECT_TIMEOUT_S = 10.0
 READ_STALL_TIMEOUT_S = 30.0
 #: Started reader consumers kept for reuse by ``read``/``latest``/``position_at``.
 READER_POOL_SIZE = 4
+#: Bytes fetched per partition and request by bounded reads (a page, not the whole backlog).
+READ_FETCH_BYTES = 256 * 1024
 #: Records taken from the consumer at a time by subscriptions.
 FETCH_BATCH = 500
 #: TopicAlreadyExists (Kafka protocol error code).
@@ -228,7 +230,7 @@ class KafkaLog:
     def _consumer(self, **extra: Any) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="chargelog",
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024, **extra,
+            auto_offset_reset="earliest", **{"max_partition_fetch_bytes": 4 * 1024 * 1024, **extra},
         )
 
     @contextlib.asynccontextmanager
@@ -237,7 +239,8 @@ class KafkaLog:
         self._started()
         consumer = self._readers.pop() if self._readers else None
         if consumer is None:
-            consumer = self._consumer(fetch_max_wait_ms=100)
+            # bounded reads take a page at a time: fetch little per partition
+            consumer = self._consumer(fetch_max_wait_ms=100, max_partition_fetch_bytes=READ_FETCH_BYTES)
             await self._connect(consumer)
         ok = False
         try:
@@ -311,45 +314,80 @@ class KafkaLog:
         self, stream: str, after: Position = START, *, limit: int | None = None,
         until: Position | None = None, types: Sequence[str] = (), charge_point_id: str | None = None,
     ) -> list[Record]:
-        """See the port. ``types`` keeps only those event types and ``charge_point_id`` only
-        that charge point (only its partition is read); ``limit`` counts kept records. Each
-        record's ``position`` is the read's progress vector (``after`` advanced past it), so the
-        last one resumes the next page. Records of different partitions are interleaved in
-        fetch order; within a partition, in offset order."""
+        """See the port. ``types`` keeps only those event types (by record header, without
+        decoding the others) and ``charge_point_id`` only that charge point (only its partition
+        is read); ``limit`` counts kept records. Each record's ``position`` is the read's
+        progress vector (``after`` advanced past it), so the last one resumes the next page.
+        Records of different partitions are interleaved in fetch order; within a partition,
+        in offset order."""
+        if limit == 0:
+            return []
+        records: list[Record] = []
         async with self._reader() as consumer:
-            tps, begin, end = await self._bounds(consumer, stream)
-            self._check(stream, after, begin, end)
-            if charge_point_id is not None:
-                only = self.partition_of([tp.partition for tp in tps], charge_point_id)
-                tps = [tp for tp in tps if tp.partition == only]
-            stop = {tp.partition: min(end[tp.partition], until.get(tp.partition)) if until is not None
-                    else end[tp.partition] for tp in tps}
-            pending = [tp for tp in tps if after.get(tp.partition) < stop[tp.partition]]
-            if not pending or limit == 0:
-                return []
-            consumer.assign(pending)
-            for tp in pending:
-                consumer.seek(tp, after.get(tp.partition))
-            type_set = frozenset(t.encode() for t in types)
-            key = charge_point_id.encode() if charge_point_id is not None else None
-            progress = after
-            records: list[Record] = []
-            while pending and (limit is None or len(records) < limit):
-                batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000))
-                if not batches:
-                    raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
-                                         f"while reading stream {stream!r}")
-                for tp, messages in batches.items():
-                    p, last = tp.partition, stop[tp.partition]
-                    for message in messages:
-                        if message.offset >= last or (limit is not None and len(records) >= limit):
-                            break
-                        progress = progress.advanced(p, message.offset + 1)
-                        if self._wanted(message, type_set, key):
-                            records.append(self._decode(message, progress))
-                    if progress.get(p) >= last:
-                        pending.remove(tp)
-            return records
+            async with contextlib.aclosing(
+                    self._scan(consumer, stream, after, until, types, charge_point_id)) as scan:
+                async for record in scan:
+                    records.append(record)
+                    if len(records) == limit:
+                        break
+        return records
+
+    async def scan(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[Record]:
+        """``read`` without a limit, as a stream: every kept record after ``after`` up to
+        ``until`` (default: the end when called), decoded one at a time on a consumer of its
+        own (for exports such as ``chargelog events``). Raises as ``read``."""
+        consumer = self._consumer(fetch_max_wait_ms=100)
+        await self._connect(consumer)
+        try:
+            async with contextlib.aclosing(
+                    self._scan(consumer, stream, after, until, types, charge_point_id)) as scan:
+                async for record in scan:
+                    yield record
+        finally:
+            await consumer.stop()
+
+    async def _scan(
+        self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
+        types: Sequence[str], charge_point_id: str | None,
+    ) -> AsyncIterator[Record]:
+        """The bounded read both ``read`` and ``scan`` are: assign the partitions with records
+        between ``after`` and the stop offsets, seek, fetch until every one reached its stop."""
+        tps, begin, end = await self._bounds(consumer, stream)
+        self._check(stream, after, begin, end)
+        if charge_point_id is not None:
+            only = self.partition_of([tp.partition for tp in tps], charge_point_id)
+            tps = [tp for tp in tps if tp.partition == only]
+        stop = {tp.partition: min(end[tp.partition], until.get(tp.partition)) if until is not None
+                else end[tp.partition] for tp in tps}
+        pending = [tp for tp in tps if after.get(tp.partition) < stop[tp.partition]]
+        if not pending:
+            return
+        consumer.assign(pending)
+        for tp in pending:
+            consumer.seek(tp, after.get(tp.partition))
+        type_set = frozenset(t.encode() for t in types)
+        key = charge_point_id.encode() if charge_point_id is not None else None
+        progress = after
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000),
+                                             max_records=FETCH_BATCH)
+            if not batches:
+                raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
+                                     f"while reading stream {stream!r}")
+            for tp, messages in batches.items():
+                p, last = tp.partition, stop[tp.partition]
+                for message in messages:
+                    if message.offset >= last:
+                        progress = progress.advanced(p, last)
+                        break
+                    progress = progress.advanced(p, message.offset + 1)
+                    if self._wanted(message, type_set, key):
+                        yield self._decode(message, progress)
+                if progress.get(p) >= last:
+                    pending.remove(tp)
 
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:
         """Every event of one charge point in order (a scan of its partition, for audits)."""
