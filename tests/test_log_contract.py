@@ -46,6 +46,10 @@ def ids(records: list[Record]) -> list[str]:
     return [r.event.eventId for r in records]
 
 
+def where(record: Record) -> tuple[int, int, str]:
+    return record.partition, record.offset, record.event.eventId
+
+
 def own_position(record: Record) -> Position:
     """The position just past ``record`` on its own partition (what ``append`` returned)."""
     return Position({record.partition: record.offset + 1})
@@ -141,6 +145,22 @@ async def test_read_filters_by_type_and_charge_point(log: EventLog) -> None:
     assert [r.event.payload["seq"] for r in cp2] == list(range(2, 40, 4))
     both = await log.read(SOURCE, types=["test.b"], charge_point_id="CP2", limit=3)  # type: ignore[call-arg]
     assert [r.event.payload["seq"] for r in both] == [2, 6, 10]
+
+
+async def test_scan_streams_what_read_returns(log: EventLog) -> None:
+    await log.append(SOURCE, [ev(f"CP{i % 4}", i, "test.a" if i % 3 else "test.b") for i in range(30)])
+    until = await log.latest(SOURCE)
+    await log.append(SOURCE, [ev("CP1", i) for i in range(30, 35)])
+    for filters in [{}, {"types": ["test.b"]}, {"charge_point_id": "CP1"}, {"types": ["test.a"], "charge_point_id": "CP3"}]:
+        scanned = [r async for r in log.scan(SOURCE, until=until, **filters)]  # type: ignore[arg-type]
+        read = await log.read(SOURCE, until=until, **filters)  # type: ignore[arg-type]
+        # the same records; partitions may interleave differently (each in offset order)
+        assert read and sorted(map(where, scanned)) == sorted(map(where, read))
+        for partition in {r.partition for r in scanned}:
+            offsets = [r.offset for r in scanned if r.partition == partition]
+            assert offsets == sorted(offsets)
+    everything = [r async for r in log.scan(SOURCE)]
+    assert len(everything) == 35 and everything[-1].position == await log.latest(SOURCE)
 
 
 async def test_timestamp_reads(log: EventLog) -> None:
