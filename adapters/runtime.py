@@ -99,7 +99,7 @@ class Runtime:
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
         app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
         config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
-                                log_level="warning", lifespan="on", ws="websockets",
+                                log_level="warning", lifespan="on", ws="websockets-sansio",
                                 ws_max_size=self.settings.api_max_message_bytes)
         self._api = _Uvicorn(config)
         self._api_task = asyncio.create_task(self._api.serve(), name="client-api")
