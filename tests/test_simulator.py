@@ -131,6 +131,24 @@ async def test_remote_start_without_connector_and_blocked_tag() -> None:
             await fleet.stop()
 
 
+async def test_a_full_battery_suspends_the_transaction() -> None:
+    profile = SimulationProfile(start_soc=(99.5, 99.6), battery_wh=(10.0, 10.0))
+    async with CentralSystem() as cs:
+        fleet = Fleet(cs.url, 1, connectors=1, meter_interval_s=METER_INTERVAL_S, seed=4, profile=profile)
+        await fleet.start()
+        try:
+            assert (await cs.call("CP001", call.RemoteStartTransaction(id_tag="T"))).status == "Accepted"
+            await cs.expect("StatusNotification", "CP001", lambda p: p["status"] == "Charging")
+            await cs.expect("StatusNotification", "CP001", lambda p: p["status"] == "SuspendedEV")
+            full = [reading((await cs.expect("MeterValues", "CP001", lambda p, i=i: reading(p["meterValue"][0])[3] >= 100))
+                            .payload["meterValue"][0]) for i in range(3)]
+            assert full[1][2] == 0 and full[2][2] == 0 and full[1][1] == full[2][1]  # no power, no energy
+            assert (await cs.call("CP001", call.RemoteStopTransaction(transaction_id=1))).status == "Accepted"
+            assert (await cs.expect("StopTransaction", "CP001")).payload["reason"] == "Remote"
+        finally:
+            await fleet.stop()
+
+
 async def test_central_system_requests() -> None:
     async with CentralSystem() as cs:
         fleet = Fleet(cs.url, 1, connectors=2, meter_interval_s=METER_INTERVAL_S, seed=5)

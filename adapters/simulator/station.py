@@ -441,7 +441,8 @@ class SimulatedStation:
                 self.configuration.values["HeartbeatInterval"] = str(interval)
                 self.boot_count += 1
                 return
-            logger.info("%s: BootNotification %s; retrying in %s s", self.charge_point_id, result.status, interval)
+            logger.log(logging.WARNING if result.status == "Rejected" else logging.INFO,
+                       "%s: BootNotification %s; retrying in %s s", self.charge_point_id, result.status, interval)
             await asyncio.sleep(interval)
 
     async def _heartbeats(self) -> None:
@@ -597,11 +598,13 @@ class SimulatedStation:
                 await self._meter_values(conn, sample, "Sample.Periodic")
             if conn.session is not session:
                 return
-            done = sample.soc >= 100.0 or (self.auto_transactions and conn.target_wh is not None
-                                            and session.energy_wh >= conn.target_wh)
-            if done:
-                self.spawn(self.stop_transaction(conn.connectorId, "EVDisconnected" if sample.soc < 100 else "Local"))
+            full = sample.soc >= 100.0
+            if self.auto_transactions and (full or (conn.target_wh is not None and session.energy_wh >= conn.target_wh)):
+                self.spawn(self.stop_transaction(conn.connectorId, "EVDisconnected"))
                 return
+            if full and conn.status == "Charging":  # the EV stops drawing; the transaction goes on
+                with contextlib.suppress(StationOffline, OCPPError, TimeoutError):
+                    await self.status(conn.connectorId, "SuspendedEV")
 
     async def stop_transaction(self, connector_id: int, reason: str = "Local") -> bool:
         """End the connector's transaction (§4.10 StopTransaction with ``reason``, §7.40) with
