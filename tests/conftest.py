@@ -18,6 +18,9 @@ from chargelog.adapters.log import open_log
 from chargelog.domain.log import EventLog
 
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+#: The PostgreSQL read-model store tests run only where a server is provided (CI installs one):
+#: collected when CHARGELOG_TEST_POSTGRES_DSN is set, and then an unreachable server fails them.
+collect_ignore = [] if os.environ.get("CHARGELOG_TEST_POSTGRES_DSN") else ["test_projections_postgres.py"]
 ENGINES = ["embedded", "kafka"]
 
 
