@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     comms_max_connections: int = Field(10_000, ge=1, description="Communication Protocol: push connections before 1008 'Server at capacity'.")
     gateway_public_url: str = Field("", description="OCPP URL shown by /api/status (default ws://{ocpp_host}:{ocpp_port}).")
 
+    # -- projections (issue 4) -------------------------------------------------------------
+    readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
+                                               "empty: SQLite at data_dir/readmodels.sqlite.")
+
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
