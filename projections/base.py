@@ -26,6 +26,8 @@ class RowFold:
 
     name: ClassVar[str] = "fold"
     stream: ClassVar[str] = "domain"
+    #: The event types ``apply`` reacts to (None = all): a rebuild reads only these.
+    types: ClassVar[frozenset[str] | None] = None
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
@@ -53,6 +55,14 @@ class RowFold:
     def apply(self, event: Event) -> None:
         """Fold one event (subclasses). Use :meth:`put`, :meth:`touch`, :meth:`delete`."""
         raise NotImplementedError
+
+    def reached(self, position: Position) -> None:
+        """Everything up to ``position`` has been considered (e.g. a rebuild that read only
+        :attr:`types`): advance the stored positions to it."""
+        for partition, offset in position.offsets.items():
+            if offset > self.positions.get(partition, 0):
+                self.positions[partition] = offset
+                self._advanced.add(partition)
 
     @property
     def position(self) -> Position:

@@ -1,6 +1,10 @@
 """Rebuild a projection from position zero (``chargelog projections rebuild``): forget its rows
-and positions, fold the whole ``domain`` stream, commit in pages. The result equals the live
-projection (tests/test_projections_runner.py::test_rebuilt_projection_equals_live).
+and positions, fold the ``domain`` stream up to its current end, commit in pages. The result
+equals the live projection (tests/test_projections_runner.py::test_rebuilt_projection_equals_live).
+
+Only the event types the projection folds are read (``log.scan(types=…)``: the embedded engine
+selects them in SQLite, Kafka skips others by record header); at the end the projection's
+position is the stream's end, exactly as if it had seen every record.
 
 Run it with the projection workers stopped: a live worker keeps its in-memory rows and would
 overwrite the rebuilt ones.
@@ -9,6 +13,7 @@ overwrite the rebuilt ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from chargelog.domain.log import DOMAIN, START, EventLog
@@ -17,7 +22,7 @@ from .base import RowFold
 from .runner import projection_folds
 from .store import ReadModelStore
 
-#: Records per read page and per store transaction.
+#: Records per store transaction.
 PAGE = 5000
 
 
@@ -30,25 +35,33 @@ def fold_named(name: str) -> RowFold:
 
 
 async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
-                  progress: Callable[[int], object] | None = None, page: int = PAGE) -> int:
-    """Rebuild projection ``name`` into ``store`` (None: fold only, for benchmarks); returns the
-    records folded. ``progress(n)`` is called after each page with its record count."""
-    fold = fold_named(name)
+                  progress: Callable[[int], object] | None = None, page: int = PAGE,
+                  fold: RowFold | None = None) -> int:
+    """Rebuild projection ``name`` into ``store`` (None: fold in memory only, for benchmarks);
+    returns the records folded. ``progress(n)`` is called after each page with its record
+    count. ``fold``: the instance to fold into (default a fresh one)."""
+    fold = fold or fold_named(name)
     if store is not None:
         await asyncio.to_thread(store.reset, name)
     end = await log.latest(DOMAIN)
-    position, total = START, 0
-    while True:
-        records = await log.read(DOMAIN, position, limit=page, until=end)
-        if not records:
-            break
-        for record in records:
-            fold.offer(record)
-        position = records[-1].position
-        total += len(records)
+    total = pending = 0
+
+    async def flush() -> None:
         change = fold.take_change()
         if store is not None and change:
             await asyncio.to_thread(store.commit, [change])
-        if progress is not None:
-            progress(len(records))
+        if progress is not None and pending:
+            progress(pending)
+
+    types = sorted(fold.types) if fold.types is not None else ()
+    async with contextlib.aclosing(log.scan(DOMAIN, START, until=end, types=types)) as records:
+        async for record in records:
+            fold.offer(record)
+            total += 1
+            pending += 1
+            if pending >= page:
+                await flush()
+                pending = 0
+    fold.reached(end)
+    await flush()
     return total

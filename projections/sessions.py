@@ -64,6 +64,7 @@ class ActiveSessionsProjection(RowFold):
     ``by_user`` (userId → keys)."""
 
     name = "active_sessions"
+    types = SESSION_TYPES
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,6 +108,7 @@ class SessionHistoryProjection(RowFold):
     """Every session (active and stopped); index ``by_user`` (userId → keys)."""
 
     name = "session_history"
+    types = SESSION_TYPES
 
     def __init__(self) -> None:
         super().__init__()

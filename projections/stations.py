@@ -36,6 +36,7 @@ class StationsProjection(RowFold):
     """Station map rows by chargePointId (docs/contracts.md ``ChargePointView``)."""
 
     name = "stations"
+    types = STATION_TYPES
 
     def apply(self, event: Event) -> None:
         if event.type not in STATION_TYPES:
