@@ -91,3 +91,13 @@ async def test_live_registry_on_an_empty_log(log: EventLog) -> None:
         assert (await with_tag).id_tag("SIMTAG").userId == "user-1"
     finally:
         await live.stop()
+
+
+async def test_an_invalid_registry_event_is_skipped(log: EventLog) -> None:
+    from chargelog.domain.registry import registry_event
+
+    await log.append(SOURCE, [registry_event("registry.idtag.upserted", {"idTag": "X" * 30, "userId": "u"}),
+                              registry_event("registry.idtag.deleted", {}),
+                              id_tag_upserted(IdTag(idTag="OK", userId="u"))])
+    registry, _ = await read_registry(log)
+    assert list(registry.id_tags) == ["OK"]

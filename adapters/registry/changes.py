@@ -4,13 +4,18 @@ registries are "changed by operator commands, which are themselves events on the
 from __future__ import annotations
 
 from collections.abc import Sequence
+import logging
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import SOURCE, START, EventLog, Position
 from chargelog.domain.registry import PASSWORD_SET, REGISTRY_KEY, REGISTRY_TYPES, Registry, verify_password
 
 from .file import load_registry_file
+
+logger = logging.getLogger(__name__)
 
 
 async def read_registry(
@@ -23,8 +28,23 @@ async def read_registry(
     end = until if until is not None else await log.latest(SOURCE)
     records = await log.read(SOURCE, after, until=end, types=REGISTRY_TYPES,  # type: ignore[call-arg]
                              charge_point_id=REGISTRY_KEY)
-    registry = (registry or Registry()).apply_all(r.event for r in records)
+    registry = _fold(registry or Registry(), [r.event for r in records])
     return registry, after.merged(end)
+
+
+def _fold(registry: Registry, events: list[Event]) -> Registry:
+    """Fold ``events``; one whose payload is not a valid record is skipped with a warning
+    (it cannot have come through :func:`apply_registry_changes`, which folds before
+    appending), so a bad event never stops the registry from loading."""
+    try:
+        return registry.apply_all(events)
+    except (ValidationError, KeyError, TypeError):
+        for event in events:
+            try:
+                registry = registry.apply(event)
+            except (ValidationError, KeyError, TypeError) as exc:
+                logger.warning("skipping invalid registry event %s (%s): %s", event.eventId, event.type, exc)
+        return registry
 
 
 def _unchanged_password(event: Event, current: Registry, passwords: dict[str, str]) -> bool:
