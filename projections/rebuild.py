@@ -35,33 +35,37 @@ def fold_named(name: str) -> RowFold:
 
 
 async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
-                  progress: Callable[[int], object] | None = None, page: int = PAGE,
+                  progress: Callable[[int, int], object] | None = None, page: int = PAGE,
                   fold: RowFold | None = None) -> int:
     """Rebuild projection ``name`` into ``store`` (None: fold in memory only, for benchmarks);
-    returns the records folded. ``progress(n)`` is called after each page with its record
-    count. ``fold``: the instance to fold into (default a fresh one)."""
+    returns the records folded. ``progress(done, end)`` is called after each page with the
+    records of the stream passed so far and the total to pass (both counts over all
+    partitions). ``fold``: the instance to fold into (default a fresh one)."""
     fold = fold or fold_named(name)
     if store is not None:
         await asyncio.to_thread(store.reset, name)
     end = await log.latest(DOMAIN)
     total = pending = 0
+    done = START
 
     async def flush() -> None:
         change = fold.take_change()
         if store is not None and change:
             await asyncio.to_thread(store.commit, [change])
-        if progress is not None and pending:
-            progress(pending)
+        if progress is not None:
+            progress(done.total, end.total)
 
     types = sorted(fold.types) if fold.types is not None else ()
     async with contextlib.aclosing(log.scan(DOMAIN, START, until=end, types=types)) as records:
         async for record in records:
             fold.offer(record)
+            done = record.position
             total += 1
             pending += 1
             if pending >= page:
                 await flush()
                 pending = 0
     fold.reached(end)
+    done = end
     await flush()
     return total
