@@ -115,6 +115,7 @@ class KafkaLog:
                 f"{exc or type(exc).__name__}") from exc
 
     async def start(self) -> None:
+        """Connect the producer and the admin client; idempotent. Raises LogUnavailable."""
         if self._producer is not None:
             return
         producer = AIOKafkaProducer(
@@ -131,6 +132,8 @@ class KafkaLog:
         self._producer, self._admin = producer, admin
 
     async def close(self) -> None:
+        """Flush the producer and close every client this engine holds (not subscriptions:
+        close those with ``aclose()``)."""
         readers, self._readers = self._readers, []
         for consumer in readers:
             await consumer.stop()
@@ -246,6 +249,9 @@ class KafkaLog:
         try:
             yield consumer
             ok = True
+        except (PositionNotAvailable, EventDecodeError):
+            ok = True  # the consumer is fine: only the request was not
+            raise
         finally:
             if ok and len(self._readers) < READER_POOL_SIZE and self._producer is not None:
                 consumer.unsubscribe()
@@ -394,6 +400,7 @@ class KafkaLog:
         return [r.event for r in await self.read(stream, charge_point_id=charge_point_id)]
 
     async def latest(self, stream: str) -> Position:
+        """See the port: the end offsets (high watermarks) of every partition."""
         async with self._reader() as consumer:
             _, _, end = await self._bounds(consumer, stream)
         return Position(end)
