@@ -98,3 +98,9 @@ async def test_user_mistakes_are_one_line_errors(settings: Settings) -> None:
     assert (code, lines) == (2, []) and err.strip() == "chargelog: error: --since: not an ISO 8601 time: 'yesterday'"
     code, _, err = await events_cli(settings, "--from-position", "nonsense")
     assert code == 2 and err.startswith("chargelog: error: --from-position") and err.count("\n") == 1
+
+
+async def test_a_missing_embedded_log_is_an_error(tmp_path: Path) -> None:
+    settings = Settings(log="embedded", data_dir=tmp_path / "nowhere")
+    code, lines, err = await events_cli(settings)
+    assert (code, lines) == (2, []) and "no embedded log under" in err and str(tmp_path / "nowhere") in err

@@ -102,6 +102,8 @@ async def run(args: argparse.Namespace) -> int:
     except InvalidPosition as exc:
         raise UserError(f"--from-position: {exc}") from None
     settings = settings_from(args)
+    if not settings.is_kafka and not (settings.data_dir / "log").is_dir():
+        raise UserError(f"no embedded log under {settings.data_dir} (give --data-dir, or --log kafka://HOST:PORT)")
     log = open_log(settings)
     try:
         await log.start()
