@@ -198,6 +198,12 @@ async def test_streams_are_separate(log: EventLog) -> None:
     assert await log.latest(DOMAIN) == START
 
 
+async def test_txids_stream_is_one_total_order(log: EventLog) -> None:
+    """docs/contracts.md: one partition, so a position's offset numbers transactionIds."""
+    positions = await log.append("txids", [ev(f"CP{i}", i) for i in range(10)])
+    assert positions == [Position({0: n}) for n in range(1, 11)]
+
+
 async def test_positions_round_trip_as_strings_and_compare(log: EventLog) -> None:
     positions = await log.append(SOURCE, [ev("CP1", i) for i in range(3)])
     latest = await log.latest(SOURCE)
