@@ -37,7 +37,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 6
 
 def chargelog_cmd(*args: str) -> list[str]:
     """argv running the installed ``chargelog`` console entry point of this interpreter."""
-    return [sys.executable, "-m", "chargelog.adapters.cli.main", *args]
+    return [sys.executable, "-m", "chargelog", *args]
 
 
 @dataclass

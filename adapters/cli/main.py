@@ -51,5 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(result or 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run via the package entry so UserError has one identity
+    from chargelog.adapters.cli.main import main as _main
+
+    sys.exit(_main())
