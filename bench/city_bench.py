@@ -1,0 +1,681 @@
+"""City benchmark (issue 7, item 4): N charge points send MeterValues every S s while M mobile
+clients are subscribed, against a real ``chargelog serve`` process, on the embedded engine and
+on Kafka, side by side with a raw aiokafka produce/consume baseline at the same frame rate.
+
+Usage::
+
+    python bench/city_bench.py [--levels 100:100,500:250,1000:500] [--interval 1]
+                               [--engines embedded,kafka] [--bootstrap 127.0.0.1:9092]
+                               [--audience owner|admin] [--measure 15] [--plot docs/city-latency.png]
+
+Processes: the server (``chargelog serve`` subprocess, all roles), the fleet (this script's
+``fleet`` sub-command in a subprocess: :class:`chargelog.adapters.simulator.Fleet`, one
+connector per charge point, each charging all the time) and the M WebSocket clients (in this
+process). Each client authenticates with its own API key and sends ``subscribe`` with events
+``all`` (mobile-websocket-api.md sections 2 and 8). ``--audience owner`` (default): client
+*k* is the user owning the idTag of charge point *k* (a registry loaded with ``--registry``),
+so it sees the ``meter.update`` pushes of its own session (M ≤ N); ``admin``: every client
+has the ``admin`` scope and sees every ``meter.update`` (fan-out N × M / S pushes/s).
+
+Per load level, two windows:
+
+A. fleet only (clients not yet connected), ``--baseline-window`` s: server CPU and the growth
+   of its resident memory over the idle server give the cost per connected charge point;
+B. fleet and M subscribed clients, ``--measure`` s: acknowledged frames/s, push latency, and
+   the extra CPU and memory give the cost per client socket.
+
+Measured:
+
+* **acked frames/s**: CALLRESULTs received by the stations in the window (the gateway
+  answers a frame only once its event is durable; in the steady state every frame is a
+  MeterValues) / window (s);
+* **push latency** (ms): receipt of a ``meter.update`` push by a client (wall clock) minus
+  the MeterValues ``timestamp`` of the sample it carries, which the station takes right
+  before it serialises and sends the frame (whole ms, so up to 1 ms low); all samples whose
+  timestamp falls in window B, received until ``--grace`` s after it;
+* **server CPU** (cores): (user + system CPU s of the ``chargelog serve`` process) / wall s;
+  **RSS** (MB): its resident set size (psutil);
+* **raw baseline**: an idempotent ``acks="all"`` aiokafka producer sending MeterValues-sized
+  records at the level's frame rate to a fresh topic and one consumer reading them; latency
+  = consumer receipt minus the producer's ``time.time()`` before ``send()`` (ms).
+
+Everything (server, fleet, clients, Kafka broker) shares the machine; the CPU of the load
+generators is printed too. Kafka topics created are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import websockets
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+#: Scopes of a client's API key per audience (mobile-websocket-api.md section 2).
+AUDIENCE_SCOPES = {"owner": ["read:stations"], "admin": ["read:stations", "admin"]}
+#: Clients opening their connection at the same time.
+CONNECT_CONCURRENCY = 50
+#: Charge point n (1..N) is the fleet's CP{n:03d}, its idTag T{n:04d}; client k is user{k:04d}.
+TAG_FORMAT, USER_FORMAT = "T{:04d}", "user{:04d}"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    """Block until ``port`` accepts connections; RuntimeError if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open within {timeout_s} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100, nearest rank) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+@dataclass
+class CpuWindow:
+    """CPU (s) of a process between :meth:`start` and :meth:`stop`, per wall-clock s."""
+
+    proc: psutil.Process
+    cpu0: float = 0.0
+    wall0: float = 0.0
+    cores: float = 0.0
+
+    def _cpu_s(self) -> float:
+        times = self.proc.cpu_times()
+        return times.user + times.system
+
+    def start(self) -> CpuWindow:
+        self.cpu0, self.wall0 = self._cpu_s(), time.monotonic()
+        return self
+
+    def stop(self) -> float:
+        """CPU s / wall s since :meth:`start` (1.0 = one core busy)."""
+        self.cores = (self._cpu_s() - self.cpu0) / (time.monotonic() - self.wall0)
+        return self.cores
+
+
+def note(text: str) -> None:
+    """A progress line on stderr, with the time of day."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def rss_mb(proc: psutil.Process) -> float:
+    """Resident set size of ``proc`` (MB)."""
+    return proc.memory_info().rss / 2**20
+
+
+# -- the fleet (child process) ---------------------------------------------------------------
+
+
+async def run_fleet(url: str, stations: int, interval_s: float) -> None:
+    """Child process: ``stations`` charge points CP001… on ``url`` with idTags T0001…, one
+    connector each, charging all the time, MeterValues every ``interval_s`` s. Writes JSON
+    lines to stdout: ``{"booted": n}``, ``{"charging": n}`` once all charge, and after stdin
+    closes ``{"callresults": {wall second: count}}`` (CALLRESULTs received per second)."""
+    from chargelog.adapters.simulator import Fleet, SimulationProfile
+
+    profile = SimulationProfile(battery_wh=(1e9, 1e9), idle_s=(0.0, 2 * interval_s),
+                                session_energy_wh=(1e12, 1e12))  # never full, never stopping
+    fleet = Fleet(url, stations, connectors=1, prefix="CP", auto_transactions=True,
+                  meter_interval_s=interval_s, seed=7, profile=profile)
+    received: Counter[int] = Counter()
+    for n, station in enumerate(fleet.stations, start=1):
+        station.id_tag = TAG_FORMAT.format(n)  # the idTag client n's user owns (write_setup)
+        station.on_frame = _counting(station.on_frame, received)  # type: ignore[method-assign]
+    await fleet.start(timeout_s=300)
+    _emit({"booted": fleet.connected})
+    while sum(c.transactionId is not None for s in fleet.stations for c in s.connectors.values()) < stations:
+        await asyncio.sleep(0.2)  # a bench's own readiness poll, not test synchronisation
+    _emit({"charging": stations})
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    _emit({"callresults": received})
+    await fleet.stop()
+
+
+def _counting(on_frame: Any, received: Counter[int]) -> Any:
+    """Wrap a station's frame hook to count CALLRESULTs ([3, …]) per wall-clock second."""
+    def hook(raw: str) -> None:
+        if raw.lstrip().startswith("[3"):
+            received[int(time.time())] += 1
+        on_frame(raw)
+    return hook
+
+
+def _emit(message: dict[str, Any]) -> None:
+    print(json.dumps(message), flush=True)
+
+
+# -- server and fleet processes --------------------------------------------------------------
+
+
+@dataclass
+class Engine:
+    """How a server runs: ``name`` embedded|kafka; for Kafka the ``bootstrap`` servers."""
+
+    name: str
+    bootstrap: str = ""
+    topic_prefix: str = ""
+
+
+@dataclass
+class ServerProcess:
+    """``chargelog serve`` (all roles) as a subprocess on free loopback ports."""
+
+    engine: Engine
+    data_dir: Path
+    registry: Path
+    ocpp_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> psutil.Process:
+        args = [sys.executable, "-m", "chargelog.adapters.cli.main", "serve", "--host", "127.0.0.1",
+                "--ocpp-port", str(self.ocpp_port), "--api-port", str(self.api_port),
+                "--data-dir", str(self.data_dir), "--registry", str(self.registry), "--log-level", "WARNING"]
+        if self.engine.name == "kafka":
+            args += ["--log", f"kafka://{self.engine.bootstrap}", "--topic-prefix", self.engine.topic_prefix]
+        env = {**os.environ, "CHARGELOG_HEARTBEAT_INTERVAL_S": "3600", "CHARGELOG_API_PING_TIMEOUT_S": "3600"}
+        log = open(self.data_dir / "serve.log", "ab")
+        self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.ocpp_port, self.proc)
+        wait_for_port(self.api_port, self.proc)
+        return psutil.Process(self.proc.pid)
+
+    def stop(self) -> None:
+        """SIGTERM (graceful), SIGKILL after 30 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class FleetProcess:
+    """This script's ``fleet`` sub-command in a subprocess, talking JSON lines on stdout."""
+
+    def __init__(self, ocpp_url: str, stations: int, interval_s: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "fleet", "--url", ocpp_url, "--stations", str(stations),
+             "--interval", str(interval_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ps = psutil.Process(self.proc.pid)
+
+    async def expect(self, key: str) -> Any:
+        """The value of the next stdout line's ``key`` (waits in a thread); RuntimeError if the
+        fleet exits first."""
+        line = await asyncio.to_thread(self.proc.stdout.readline)  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"fleet exited with {self.proc.wait()} before reporting {key!r}")
+        return json.loads(line)[key]
+
+    async def finish(self) -> Counter[int]:
+        """Close stdin; the CALLRESULT counts per wall-clock second; the process ends."""
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        counts = await self.expect("callresults")
+        await asyncio.to_thread(self.proc.wait, 60)
+        return Counter({int(k): v for k, v in counts.items()})
+
+
+def acked_per_s(counts: Counter[int], t0: float, t1: float) -> float:
+    """CALLRESULTs per s over the whole seconds in [t0, t1)."""
+    seconds = range(math.ceil(t0), math.floor(t1))
+    return sum(counts[s] for s in seconds) / max(1, len(seconds))
+
+
+# -- mobile clients --------------------------------------------------------------------------
+
+
+class Subscriber:
+    """One mobile WebSocket API client (mobile-websocket-api.md sections 2, 7.4, 8.1): ``auth``
+    with an API key, ``subscribe`` to ``all``, then it records the latency (ms) of every
+    ``meter.update`` push whose sample timestamp lies in [``window``)."""
+
+    def __init__(self, url: str, api_key: str, timestamps: dict[str, float]) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.window = (math.inf, math.inf)
+        self.latencies_ms: list[float] = []
+        self.pushes = 0
+        self._timestamps = timestamps  # shared memo: ISO timestamp -> epoch s
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Connect, authenticate, subscribe; RuntimeError on an error response."""
+        self._ws = await websockets.connect(self.url, max_size=2**24, ping_interval=None)
+        await self._request("auth", {"apiKey": self.api_key})
+        await self._request("subscribe", {"events": ["all"]})
+        self._reader = asyncio.create_task(self._read())
+
+    async def _request(self, action: str, params: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps({"id": action, "action": action, "params": params}))
+        while True:
+            message = json.loads(await self._ws.recv())
+            if message.get("id") == action:
+                if "error" in message:
+                    raise RuntimeError(f"{action}: {message['error']}")
+                return
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for text in self._ws:
+                received = time.time()
+                if '"meter.update"' not in text:
+                    continue
+                self.pushes += 1
+                sent = self._sample_time(text)
+                if self.window[0] <= sent < self.window[1]:
+                    self.latencies_ms.append((received - sent) * 1000.0)
+
+    def _sample_time(self, text: str) -> float:
+        """Epoch s of the push's ``data.timestamp`` (ISO 8601 UTC, ms), found without a full
+        JSON parse."""
+        start = text.index('"', text.index(":", text.index('"timestamp"') + 11)) + 1
+        stamp = text[start:text.index('"', start)]
+        epoch = self._timestamps.get(stamp)
+        if epoch is None:
+            epoch = self._timestamps[stamp] = datetime.fromisoformat(stamp).timestamp()
+        return epoch
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+
+
+async def open_subscribers(url: str, keys: list[str]) -> list[Subscriber]:
+    """One connected, subscribed :class:`Subscriber` per API key."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    timestamps: dict[str, float] = {}
+    clients = [Subscriber(url, key, timestamps) for key in keys]
+
+    async def open_one(client: Subscriber) -> None:
+        async with gate:
+            await client.open()
+
+    await asyncio.gather(*(open_one(c) for c in clients))
+    return clients
+
+
+def write_setup(data_dir: Path, clients: int, audience: str) -> tuple[Path, list[str]]:
+    """The registry file (idTag T{k} owned by user{k}, k = 1..``clients``) and one API key per
+    client in ``data_dir`` → (registry path, keys)."""
+    from chargelog.adapters.api.apikeys import ApiKeyStore
+
+    registry = data_dir / "registry.json"
+    registry.write_text(json.dumps({"idTags": [
+        {"idTag": TAG_FORMAT.format(k), "userId": USER_FORMAT.format(k), "status": "Accepted"}
+        for k in range(1, clients + 1)]}))
+    store = ApiKeyStore(data_dir)
+    try:
+        keys = [store.create(USER_FORMAT.format(k), AUDIENCE_SCOPES[audience], key=f"bench-key-{k}")[1]
+                for k in range(1, clients + 1)]
+    finally:
+        store.close()
+    return registry, keys
+
+
+# -- one load level --------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One row of the table. Rates per s, latencies ms, CPU in cores, memory MB / KB."""
+
+    engine: str
+    stations: int
+    clients: int
+    target_fps: float
+    acked_fps: float
+    pushes_per_s: float = math.nan
+    delivered: float = math.nan  # pushes received / expected (acked meter values × audience)
+    p50_ms: float = math.nan
+    p99_ms: float = math.nan
+    server_cpu: float = math.nan
+    server_rss_mb: float = math.nan
+    cpu_ms_per_cp: float = math.nan  # server CPU ms per s per connected charge point (window A)
+    cpu_ms_per_client: float = math.nan  # extra server CPU ms per s per client socket (B - A)
+    kb_per_cp: float = math.nan
+    kb_per_client: float = math.nan
+    loadgen_cpu: float = math.nan  # fleet + clients (+ broker on Kafka) CPU, cores
+
+
+@dataclass
+class Level:
+    """``stations`` charge points every ``interval_s`` s, ``clients`` subscribers."""
+
+    stations: int
+    clients: int
+    interval_s: float
+
+    @property
+    def target_fps(self) -> float:
+        return self.stations / self.interval_s
+
+
+def broker_process() -> psutil.Process | None:
+    """The local Kafka broker's JVM (for its CPU), if found."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "java" and "kafka" in cmdline.lower():
+            return proc
+    return None
+
+
+async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.Namespace) -> Result:
+    """Start a server, the fleet, then the clients; measure windows A and B; stop all."""
+    with tempfile.TemporaryDirectory(prefix="city-bench-") as tmp:
+        data_dir = Path(tmp)
+        registry, keys = write_setup(data_dir, level.clients, audience)
+        server = ServerProcess(engine, data_dir, registry)
+        fleet: FleetProcess | None = None
+        clients: list[Subscriber] = []
+        try:
+            ps = server.start()
+            await asyncio.sleep(2)  # let start-up settle before the idle RSS
+            rss_idle = rss_mb(ps)
+            fleet = FleetProcess(f"ws://127.0.0.1:{server.ocpp_port}/ocpp", level.stations, level.interval_s)
+            note(f"server up; fleet booted {await fleet.expect('booted')} charge points")
+            await fleet.expect("charging")
+            note("all charging; window A (fleet only)")
+            await asyncio.sleep(opts.warmup)
+            cpu_a = CpuWindow(ps).start()
+            ta0 = time.time()
+            await asyncio.sleep(opts.baseline_window)
+            ta1 = time.time()
+            cpu_a.stop()
+            rss_fleet = rss_mb(ps)
+
+            clients = await open_subscribers(f"ws://127.0.0.1:{server.api_port}/ws", keys)
+            note(f"{len(clients)} clients subscribed; window B")
+            await asyncio.sleep(opts.warmup)
+            rss_clients = rss_mb(ps)
+            generators = [CpuWindow(p).start() for p in (fleet.ps, psutil.Process())]
+            if engine.name == "kafka" and (broker := broker_process()) is not None:
+                generators.append(CpuWindow(broker).start())
+            cpu_b = CpuWindow(ps).start()
+            t0 = time.time()
+            for client in clients:
+                client.window = (t0, t0 + opts.measure)
+            await asyncio.sleep(opts.measure)
+            t1 = time.time()
+            cpu_b.stop()
+            loadgen = sum(g.stop() for g in generators)
+            await asyncio.sleep(opts.grace)
+            counts = await fleet.finish()
+            note("fleet stopped")
+        finally:
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+            if fleet is not None and fleet.proc.poll() is None:
+                fleet.proc.kill()
+            server.stop()
+            note("server stopped")
+        acked_b = acked_per_s(counts, t0, t1)
+        latencies = [ms for c in clients for ms in c.latencies_ms]
+        audience_size = 1 if audience == "owner" else level.clients
+        expected = acked_b * opts.measure * (level.clients / level.stations if audience == "owner" else audience_size)
+        return Result(
+            engine=engine.name, stations=level.stations, clients=level.clients, target_fps=level.target_fps,
+            acked_fps=acked_b, pushes_per_s=len(latencies) / opts.measure,
+            delivered=len(latencies) / expected if expected else math.nan,
+            p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99),
+            server_cpu=cpu_b.cores, server_rss_mb=rss_clients,
+            cpu_ms_per_cp=cpu_a.cores * 1000 / level.stations,
+            cpu_ms_per_client=(cpu_b.cores - cpu_a.cores) * 1000 / level.clients,
+            kb_per_cp=(rss_fleet - rss_idle) * 1024 / level.stations,
+            kb_per_client=(rss_clients - rss_fleet) * 1024 / level.clients,
+            loadgen_cpu=loadgen)
+
+
+# -- raw aiokafka baseline -------------------------------------------------------------------
+
+
+def sample_frame(seq: int) -> bytes:
+    """A MeterValues CALL as the simulator sends it (about 1 KB of JSON)."""
+    from chargelog.adapters.simulator import MeterSample
+
+    sample = MeterSample(datetime.now().astimezone(), 12345.6, 11000.0, 42.0, (230.1, 229.8, 230.4),
+                         (15.9, 15.96, 15.92))
+    return json.dumps([2, str(seq), "MeterValues", {"connectorId": 1, "transactionId": seq,
+                                                    "meterValue": [sample.to_ocpp()]}]).encode()
+
+
+async def raw_baseline(bootstrap: str, rate_per_s: float, duration_s: float, partitions: int = 8) -> Result:
+    """Produce ``rate_per_s`` records/s for ``duration_s`` s to a fresh topic (idempotent,
+    ``acks="all"``, keyed by charge point) and consume them; latency = consumer receipt minus
+    the producer's wall clock before ``send()`` (ms). The topic is deleted afterwards."""
+    topic = f"citybench-raw-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                group_id=None, fetch_max_wait_ms=100)
+    await producer.start()
+    await producer.partitions_for(topic)  # metadata (and leaders) of the new topic known
+    await consumer.start()
+    await consumer.seek_to_end()
+    latencies: list[float] = []
+    value = sample_frame(1)
+    try:
+        consuming = asyncio.create_task(_consume(consumer, latencies))
+        await asyncio.sleep(1)  # the consumer's first fetch is out
+        acked = await _produce(producer, topic, value, rate_per_s, duration_s)
+        await asyncio.sleep(2)
+        consuming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consuming
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([topic])
+        await admin.close()
+    return Result(engine="raw aiokafka", stations=0, clients=1, target_fps=rate_per_s,
+                  acked_fps=acked / duration_s, pushes_per_s=len(latencies) / duration_s,
+                  p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99))
+
+
+async def _produce(producer: AIOKafkaProducer, topic: str, value: bytes, rate_per_s: float, duration_s: float) -> int:
+    """Send at ``rate_per_s`` (in 10 ms ticks) for ``duration_s`` s; the number acknowledged."""
+    tick_s, sent, acks = 0.01, 0, []
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < duration_s:
+        due = int(elapsed * rate_per_s)
+        while sent < due:
+            key = f"CP{sent % 1000:03d}".encode()
+            acks.append(await producer.send(topic, value, key=key, headers=[("t", str(time.time()).encode())]))
+            sent += 1
+        await asyncio.sleep(tick_s)
+    done = await asyncio.gather(*acks, return_exceptions=True)
+    return sum(not isinstance(d, BaseException) for d in done)
+
+
+async def _consume(consumer: AIOKafkaConsumer, latencies: list[float]) -> None:
+    while True:
+        batches = await consumer.getmany(timeout_ms=100)
+        now = time.time()
+        for records in batches.values():
+            for record in records:
+                latencies.append((now - float(dict(record.headers)["t"])) * 1000.0)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def markdown_table(results: list[Result]) -> str:
+    """The results as a markdown table."""
+    head = ("| engine | charge points | clients | target frames/s | acked frames/s | pushes/s | delivered "
+            "| push p50 ms | push p99 ms | server CPU (cores) | server RSS MB | CPU ms/s per CP "
+            "| CPU ms/s per client | RSS KB per CP | RSS KB per client | load generators CPU (cores) |")
+    lines = [head, "| --- |" + " ---: |" * 15]
+    for r in results:
+        lines.append(
+            f"| {r.engine} | {fmt(r.stations) if r.stations else '–'} | {fmt(r.clients)} | {fmt(r.target_fps)} "
+            f"| {fmt(r.acked_fps)} | {fmt(r.pushes_per_s)} | {fmt(r.delivered * 100, 1)}"
+            f"{'' if math.isnan(r.delivered) else ' %'} | {fmt(r.p50_ms, 1)} | {fmt(r.p99_ms, 1)} "
+            f"| {fmt(r.server_cpu, 2)} | {fmt(r.server_rss_mb)} | {fmt(r.cpu_ms_per_cp, 2)} "
+            f"| {fmt(r.cpu_ms_per_client, 2)} | {fmt(r.kb_per_cp)} | {fmt(r.kb_per_client)} "
+            f"| {fmt(r.loadgen_cpu, 2)} |")
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], path: Path, audience: str) -> None:
+    """Push latency p50 (solid) and p99 (dashed) in ms against acked frames/s, per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (engine, colour) in (("embedded", "tab:blue"), ("kafka", "tab:orange"), ("raw aiokafka", "tab:green")):
+        rows = sorted((r for r in results if r.engine == engine), key=lambda r: r.acked_fps)
+        if not rows:
+            continue
+        x = [r.acked_fps for r in rows]
+        ax.plot(x, [r.p50_ms for r in rows], "o-", color=colour, label=f"{engine} p50")
+        ax.plot(x, [r.p99_ms for r in rows], "s--", color=colour, label=f"{engine} p99")
+        if engine != "raw aiokafka":
+            for r in rows:
+                ax.annotate(f"{r.stations} CP / {r.clients} cl", (r.acked_fps, r.p99_ms), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))
+    ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
+    ax.axhline(100, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("acknowledged MeterValues frames/s")
+    ax.set_ylabel("push latency, ms (log scale)")
+    ax.set_title(f"City benchmark: meter.update push latency ({audience} clients; raw = Kafka produce→consume)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_levels(text: str, interval_s: float) -> list[Level]:
+    """``N:M,N:M`` → levels (N charge points, M clients)."""
+    levels = []
+    for item in text.split(","):
+        stations, clients = (int(x) for x in item.split(":"))
+        levels.append(Level(stations, clients, interval_s))
+    return levels
+
+
+async def bench(opts: argparse.Namespace) -> None:
+    levels = parse_levels(opts.levels, opts.interval)
+    if opts.audience == "owner" and any(lv.clients > lv.stations for lv in levels):
+        raise SystemExit("--audience owner needs clients ≤ charge points (each client owns one)")
+    results: list[Result] = []
+    run_id = uuid.uuid4().hex[:8]
+    for engine_name in opts.engines.split(","):
+        for level in levels:
+            engine = Engine(engine_name, opts.bootstrap, f"citybench{run_id}{level.stations}x{level.clients}")
+            print(f"# {engine_name}: {level.stations} charge points every {level.interval_s:g} s, "
+                  f"{level.clients} clients …", file=sys.stderr, flush=True)
+            try:
+                results.append(await run_level(engine, level, opts.audience, opts))
+            finally:
+                if engine_name == "kafka":
+                    await delete_topics(opts.bootstrap, engine.topic_prefix)
+            print(markdown_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+            if engine_name == "kafka" and not opts.no_raw:
+                results.append(await raw_baseline(opts.bootstrap, level.target_fps, opts.measure))
+                print(markdown_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB, "
+          f"Python {platform.python_version()}, {platform.system()}; audience {opts.audience}; "
+          f"MeterValues every {opts.interval:g} s; window {opts.measure:g} s\n")
+    print(markdown_table(results))
+    if opts.plot:
+        plot(results, Path(opts.plot), opts.audience)
+        print(f"\nplot: {opts.plot}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    fleet = sub.add_parser("fleet", help="(internal) the charge point fleet child process")
+    fleet.add_argument("--url", required=True)
+    fleet.add_argument("--stations", type=int, required=True)
+    fleet.add_argument("--interval", type=float, required=True)
+    parser.add_argument("--levels", default="100:100,500:250,1000:500",
+                        help="N:M pairs, charge points:clients (default 100:100,500:250,1000:500)")
+    parser.add_argument("--interval", type=float, default=1.0, help="MeterValues interval S (s; default 1)")
+    parser.add_argument("--engines", default="embedded,kafka")
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    parser.add_argument("--audience", choices=["owner", "admin"], default="owner",
+                        help="owner: each client sees its own session's pushes; admin: every push")
+    parser.add_argument("--warmup", type=float, default=3.0, help="settle time before each window (s)")
+    parser.add_argument("--baseline-window", type=float, default=8.0, help="window A, fleet only (s)")
+    parser.add_argument("--measure", type=float, default=15.0, help="window B, fleet and clients (s)")
+    parser.add_argument("--grace", type=float, default=3.0, help="pushes of window B still counted after it (s)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka baseline")
+    parser.add_argument("--plot", default="", help="write the latency plot (PNG) here")
+    opts = parser.parse_args()
+    if opts.command == "fleet":
+        asyncio.run(run_fleet(opts.url, opts.stations, opts.interval))
+    else:
+        asyncio.run(bench(opts))
+
+
+if __name__ == "__main__":
+    main()
