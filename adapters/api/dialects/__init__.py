@@ -9,7 +9,9 @@ import importlib
 from .base import ApiContext, Dialect
 
 #: Dialect modules of this package, in dispatch order.
-DIALECT_MODULES: tuple[str, ...] = ("mobile", "charging", "communication", "testguide")
+#: "comms" claims ``?token=`` handshakes (the Communication Protocol push socket, which also
+#: carries the test guide's commands, :mod:`.testguide`); "charging" a first ``{"type": …}``.
+DIALECT_MODULES: tuple[str, ...] = ("mobile", "charging", "comms")
 
 
 def load_dialects(names: tuple[str, ...] = DIALECT_MODULES) -> list[Dialect]:
@@ -23,7 +25,9 @@ def load_dialects(names: tuple[str, ...] = DIALECT_MODULES) -> list[Dialect]:
             if exc.name == module_name:
                 continue
             raise
-        dialects.append(module.DIALECT)
+        dialect = getattr(module, "DIALECT", None)
+        if dialect is not None:  # a module without one is not (yet) a dialect
+            dialects.append(dialect)
     return dialects
 
 

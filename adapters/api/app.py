@@ -1,0 +1,195 @@
+"""The client API's Starlette application (issue 5): ``/ws`` (every WebSocket dialect,
+chosen per connection — :mod:`.dialects.base`), ``/health``, ``/openapi.json``,
+``/asyncapi.json``, the operator routes (admin scope) when
+``chargelog.adapters.ocpp.operator_api`` is installed, and ``extra_routes``.
+
+Run it with uvicorn (``chargelog serve``; default port 8082). The lifespan starts the core's
+tail of the domain stream before the first connection is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chargelog.adapters.config import Settings
+from chargelog.domain.envelope import Principal
+from chargelog.domain.log import DOMAIN, SOURCE, EventLog
+from chargelog.projections.views import ReadModels
+
+from .apikeys import ApiKeyStore
+from .asyncapi import asyncapi_document
+from .caller import ADMIN, Caller, CoreError
+from .core import ClientCore
+from .dialects import ApiContext, Dialect, load_dialects
+from .dialects.base import IdleTimeout, LimitPolicy, MessageTooLarge
+from .openapi import Endpoint, openapi_document
+
+logger = logging.getLogger(__name__)
+
+#: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
+ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.operator_api")
+#: How long /health waits for the log (s).
+HEALTH_TIMEOUT_S = 3.0
+
+
+def _optional(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+
+
+def known_endpoints() -> list[Endpoint]:
+    """The OpenAPI endpoints contributed by the optional modules that are installed."""
+    endpoints: list[Endpoint] = []
+    for name in ENDPOINT_MODULES:
+        module = _optional(name)
+        endpoints.extend(getattr(module, "OPENAPI_ENDPOINTS", ()) if module else ())
+    return endpoints
+
+
+def http_authorizer(core: ClientCore, scope: str = ADMIN) -> Callable[[Request], Awaitable[Principal]]:
+    """An ``authorize(request) -> Principal`` for HTTP routes: ``Authorization: Bearer <JWT or
+    API key>`` or ``X-API-Key``; raises ``HTTPException`` 401 (no/invalid credentials) or 403
+    (without ``scope``). The principal is ``operator``/userId (never the secret)."""
+
+    async def authorize(request: Request) -> Principal:
+        caller = await authenticate_http(core, request)
+        if not caller.has(scope):
+            raise HTTPException(403, f"scope {scope} required")
+        return Principal(kind="operator", id=caller.userId)
+
+    return authorize
+
+
+async def authenticate_http(core: ClientCore, request: Request) -> Caller:
+    """The caller of an HTTP request (Bearer JWT, Bearer API key or X-API-Key); raises
+    ``HTTPException(401)``."""
+    header = request.headers.get("authorization", "")
+    key = request.headers.get("x-api-key")
+    try:
+        if header.lower().startswith("bearer "):
+            credential = header[7:].strip()
+            if credential.count(".") == 2:
+                return await core.authenticate_jwt(credential)
+            return await core.authenticate_api_key(credential)
+        if key:
+            return await core.authenticate_api_key(key)
+    except CoreError as exc:
+        raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
+    raise HTTPException(401, "credentials required", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Sequence[Dialect]) -> None:
+    """Give the connection to the first dialect that claims its handshake, else its first
+    message (:mod:`.dialects.base`); close 1008 when none does."""
+    for dialect in dialects:
+        if dialect.claims_handshake(websocket):
+            await dialect.serve(websocket, ctx, None)
+            return
+    await websocket.accept()
+    limits = ctx.limits.connection()
+    try:
+        text = await limits.receive_text(websocket)
+    except WebSocketDisconnect:
+        return
+    except IdleTimeout as exc:
+        await websocket.close(1000, str(exc))
+        return
+    except MessageTooLarge:
+        await websocket.close(1009, "message too large")
+        return
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        message = None
+    for dialect in dialects:
+        if dialect.claims(message):
+            await dialect.serve(websocket, ctx, text)
+            return
+    await websocket.close(1008, 'first message must be {"action": "auth", …} or {"type": "auth_request", …}')
+
+
+def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, gateway: Any = None,
+               extra_routes: Sequence[BaseRoute] = (), apikeys: ApiKeyStore | None = None,
+               registry: Any = None, dialects: Sequence[Dialect] | None = None) -> Starlette:
+    """The app. ``apikeys`` defaults to ``{data_dir}/apikeys.sqlite``; ``registry`` (a
+    LiveRegistry) supplies users' id tags; ``dialects`` defaults to every installed one."""
+    core = ClientCore(log, read_models, settings, apikeys=apikeys, registry=registry)
+    ctx = ApiContext(core, settings, LimitPolicy(settings))
+    served = list(dialects) if dialects is not None else load_dialects()
+    # issue-6 dialects: REST start/stop, /api/status, /api/stats, the root push socket, /health fields
+    rest = _optional("chargelog.adapters.api.rest")
+    comms = _optional("chargelog.adapters.api.dialects.comms")
+
+    async def ws(websocket: WebSocket) -> None:
+        await dispatch_websocket(websocket, ctx, served)
+
+    async def health(_: Request) -> JSONResponse:
+        engine = "kafka" if settings.is_kafka else "embedded"
+        log_state: dict[str, Any] = {"engine": engine, "ok": True, "positions": {}}
+        try:
+            for stream in (SOURCE, DOMAIN):
+                position = await asyncio.wait_for(log.latest(stream), HEALTH_TIMEOUT_S)
+                log_state["positions"][stream] = str(position)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            log_state.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        projections: dict[str, str] = {}
+        with contextlib.suppress(Exception):
+            projections = {k: str(v) for k, v in (await read_models.positions()).items()}
+        api = {"hubRunning": core.hub.running, "hubPosition": str(core.hub.position),
+               "dialects": [d.name for d in served]}
+        body: dict[str, Any] = {"status": "ok" if log_state["ok"] and core.hub.running else "degraded",
+                                "log": log_state, "projections": projections, "api": api}
+        if gateway is not None:
+            body["gateway"] = {"connected": len(getattr(gateway, "connected", ()))}
+        if rest is not None:
+            body.update(await rest.health_fields(core, settings, body["status"]))
+        return JSONResponse(body, status_code=200 if body["status"] in ("ok", "healthy") else 503)
+
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(openapi_document(known_endpoints()))
+
+    async def asyncapi(_: Request) -> JSONResponse:
+        return JSONResponse(asyncapi_document(served))
+
+    routes: list[BaseRoute] = [
+        Route("/health", health), Route("/openapi.json", openapi), Route("/asyncapi.json", asyncapi),
+        WebSocketRoute("/ws", ws),
+    ]
+    operator_api = _optional("chargelog.adapters.ocpp.operator_api")
+    if operator_api is not None:
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
+    if rest is not None:
+        routes.extend(rest.rest_routes(core, settings))
+    if comms is not None:
+        routes.extend(comms.comms_routes(core, settings))
+    routes.extend(extra_routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await core.start()
+        try:
+            yield
+        finally:
+            await core.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.core = core
+    app.state.api = ctx
+    return app
