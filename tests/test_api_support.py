@@ -88,7 +88,8 @@ async def api_stack(log: EventLog, settings: Settings, *, gateway: bool = True,
                     **overrides: Any) -> AsyncIterator[Stack]:
     """Projection worker + (optionally) OCPP gateway + the client API app on loopback."""
     settings = settings.model_copy(update={"ocpp_port": 0, "ocpp_host": "127.0.0.1",
-                                           "command_timeout_s": 5.0, **overrides})
+                                           "command_timeout_s": 5.0, "api_rate_per_s": 10_000.0,
+                                           "api_rate_burst": 10_000, **overrides})
     worker = ProjectionWorker(log, settings)
     await worker.start()
     gw = OcppGateway(log, settings) if gateway else None

@@ -130,6 +130,9 @@ class ClientCore:
     async def station(self, caller: Caller, station_id: str) -> ChargePointView:
         """One charge point; CoreError(not_found) when unknown."""
         self.require(caller, READ_STATIONS)
+        return await self._station(station_id)
+
+    async def _station(self, station_id: str) -> ChargePointView:
         view = await self.read_models.station(station_id) if isinstance(station_id, str) else None
         if view is None:
             raise CoreError("not_found", f"station {station_id!r} not found")
@@ -184,7 +187,7 @@ class ClientCore:
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
-        view = await self.station(caller, station_id)
+        view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
         if id_tag is not None and not caller.is_admin and not self._owns_tag(caller, id_tag):
