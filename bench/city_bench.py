@@ -4,9 +4,9 @@ on Kafka, side by side with a raw aiokafka produce/consume baseline at the same 
 
 Usage::
 
-    python bench/city_bench.py [--levels 100:100,500:250,1000:500] [--interval 1]
+    python bench/city_bench.py [--levels 100:100,500:500,1000:1000] [--interval 1]
                                [--engines embedded,kafka] [--bootstrap 127.0.0.1:9092]
-                               [--audience owner|admin] [--measure 15] [--plot docs/city-latency.png]
+                               [--audience owner|admin] [--measure 10] [--plot docs/city-latency.png]
 
 Processes: the server (``chargelog serve`` subprocess, all roles), the fleet (this script's
 ``fleet`` sub-command in a subprocess: :class:`chargelog.adapters.simulator.Fleet`, one
@@ -26,9 +26,11 @@ B. fleet and M subscribed clients, ``--measure`` s: acknowledged frames/s, push 
 
 Measured:
 
-* **acked frames/s**: CALLRESULTs received by the stations in the window (the gateway
-  answers a frame only once its event is durable; in the steady state every frame is a
-  MeterValues) / window (s);
+* **acked frames/s**: MeterValues CALLRESULTs received by the stations in the window (the
+  gateway answers a frame only once its event is durable) / window (s); and their **ack**
+  round trip p50/p99 (ms, CALL sent → CALLRESULT received). The fleet is a closed loop: a
+  station sends its next MeterValues ``S`` s after the previous one was answered, so a slow
+  answer lowers the offered rate below N / S;
 * **push latency** (ms): receipt of a ``meter.update`` push by a client (wall clock) minus
   the MeterValues ``timestamp`` of the sample it carries, which the station takes right
   before it serialises and sends the frame (whole ms, so up to 1 ms low); all samples whose
@@ -49,6 +51,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import platform
@@ -59,7 +62,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -149,34 +151,37 @@ async def run_fleet(url: str, stations: int, interval_s: float) -> None:
     """Child process: ``stations`` charge points CP001… on ``url`` with idTags T0001…, one
     connector each, charging all the time, MeterValues every ``interval_s`` s. Writes JSON
     lines to stdout: ``{"booted": n}``, ``{"charging": n}`` once all charge, and after stdin
-    closes ``{"callresults": {wall second: count}}`` (CALLRESULTs received per second)."""
+    closes ``{"acks": [[wall s, round trip ms], …]}``, one pair per MeterValues CALLRESULT."""
     from chargelog.adapters.simulator import Fleet, SimulationProfile
 
     profile = SimulationProfile(battery_wh=(1e9, 1e9), idle_s=(0.0, 2 * interval_s),
                                 session_energy_wh=(1e12, 1e12))  # never full, never stopping
     fleet = Fleet(url, stations, connectors=1, prefix="CP", auto_transactions=True,
                   meter_interval_s=interval_s, seed=7, profile=profile)
-    received: Counter[int] = Counter()
+    acks: list[tuple[float, float]] = []
     for n, station in enumerate(fleet.stations, start=1):
         station.id_tag = TAG_FORMAT.format(n)  # the idTag client n's user owns (write_setup)
-        station.on_frame = _counting(station.on_frame, received)  # type: ignore[method-assign]
+        station.call = _timed(station.call, acks)  # type: ignore[method-assign]
     await fleet.start(timeout_s=300)
     _emit({"booted": fleet.connected})
     while sum(c.transactionId is not None for s in fleet.stations for c in s.connectors.values()) < stations:
         await asyncio.sleep(0.2)  # a bench's own readiness poll, not test synchronisation
     _emit({"charging": stations})
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    _emit({"callresults": received})
+    _emit({"acks": [(round(t, 3), round(ms, 2)) for t, ms in acks]})
     await fleet.stop()
 
 
-def _counting(on_frame: Any, received: Counter[int]) -> Any:
-    """Wrap a station's frame hook to count CALLRESULTs ([3, …]) per wall-clock second."""
-    def hook(raw: str) -> None:
-        if raw.lstrip().startswith("[3"):
-            received[int(time.time())] += 1
-        on_frame(raw)
-    return hook
+def _timed(station_call: Any, acks: list[tuple[float, float]]) -> Any:
+    """Wrap a station's ``call`` to record (wall s of the CALLRESULT, round trip ms) of every
+    MeterValues it sends."""
+    async def call(payload: Any, unique_id: str | None = None) -> Any:
+        start = time.monotonic()
+        result = await station_call(payload, unique_id)
+        if type(payload).__name__ == "MeterValues":
+            acks.append((time.time(), (time.monotonic() - start) * 1000.0))
+        return result
+    return call
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -248,18 +253,19 @@ class FleetProcess:
             raise RuntimeError(f"fleet exited with {self.proc.wait()} before reporting {key!r}")
         return json.loads(line)[key]
 
-    async def finish(self) -> Counter[int]:
-        """Close stdin; the CALLRESULT counts per wall-clock second; the process ends."""
+    async def finish(self) -> list[tuple[float, float]]:
+        """Close stdin → (wall s, round trip ms) of every MeterValues acknowledged; the
+        process ends."""
         self.proc.stdin.close()  # type: ignore[union-attr]
-        counts = await self.expect("callresults")
+        acks = await self.expect("acks")
         await asyncio.to_thread(self.proc.wait, 60)
-        return Counter({int(k): v for k, v in counts.items()})
+        return [(t, ms) for t, ms in acks]
 
 
-def acked_per_s(counts: Counter[int], t0: float, t1: float) -> float:
-    """CALLRESULTs per s over the whole seconds in [t0, t1)."""
-    seconds = range(math.ceil(t0), math.floor(t1))
-    return sum(counts[s] for s in seconds) / max(1, len(seconds))
+def acks_in(acks: list[tuple[float, float]], t0: float, t1: float) -> tuple[float, float, float]:
+    """MeterValues acknowledged in [t0, t1) → (per s, round trip p50 ms, p99 ms)."""
+    inside = [ms for t, ms in acks if t0 <= t < t1]
+    return len(inside) / (t1 - t0), percentile(inside, 50), percentile(inside, 99)
 
 
 # -- mobile clients --------------------------------------------------------------------------
@@ -361,24 +367,40 @@ def write_setup(data_dir: Path, clients: int, audience: str) -> tuple[Path, list
 
 @dataclass
 class Result:
-    """One row of the table. Rates per s, latencies ms, CPU in cores, memory MB / KB."""
+    """One load level (or one raw baseline). Rates per s, latencies ms, CPU in cores (CPU s
+    per wall s), memory MB / KB. Window A: fleet only; window B: fleet and clients."""
 
     engine: str
     stations: int
     clients: int
     target_fps: float
-    acked_fps: float
+    acked_fps_a: float = math.nan
+    acked_fps: float = math.nan  # window B
     pushes_per_s: float = math.nan
-    delivered: float = math.nan  # pushes received / expected (acked meter values × audience)
+    ack_p50_ms: float = math.nan  # MeterValues CALL → CALLRESULT round trip at the station, window B
+    ack_p99_ms: float = math.nan
+    delivered: float = math.nan  # pushes received within the grace / expected (acked × fan-out)
     p50_ms: float = math.nan
     p99_ms: float = math.nan
-    server_cpu: float = math.nan
+    server_cpu_idle: float = math.nan  # no charge point, no client
+    server_cpu_a: float = math.nan
+    server_cpu: float = math.nan  # window B
     server_rss_mb: float = math.nan
-    cpu_ms_per_cp: float = math.nan  # server CPU ms per s per connected charge point (window A)
-    cpu_ms_per_client: float = math.nan  # extra server CPU ms per s per client socket (B - A)
-    kb_per_cp: float = math.nan
-    kb_per_client: float = math.nan
-    loadgen_cpu: float = math.nan  # fleet + clients (+ broker on Kafka) CPU, cores
+    kb_per_cp: float = math.nan  # RSS growth idle → window A, per charge point
+    kb_per_client: float = math.nan  # RSS growth window A → B, per client socket
+    fleet_cpu: float = math.nan
+    clients_cpu: float = math.nan
+    broker_cpu: float = math.nan
+
+    @property
+    def cpu_ms_per_cp(self) -> float:
+        """Server CPU ms per s per connected charge point (window A minus idle)."""
+        return (self.server_cpu_a - self.server_cpu_idle) * 1000 / self.stations
+
+    @property
+    def cpu_ms_per_client(self) -> float:
+        """Extra server CPU ms per s per client socket (window B minus A)."""
+        return (self.server_cpu - self.server_cpu_a) * 1000 / self.clients
 
 
 @dataclass
@@ -403,6 +425,15 @@ def broker_process() -> psutil.Process | None:
     return None
 
 
+async def measure_window(processes: dict[str, psutil.Process | None], seconds: float) -> tuple[float, float, dict[str, float]]:
+    """Sleep ``seconds`` s → (wall start, wall end, CPU cores of each named process)."""
+    windows = {name: CpuWindow(p).start() for name, p in processes.items() if p is not None}
+    t0 = time.time()
+    await asyncio.sleep(seconds)
+    t1 = time.time()
+    return t0, t1, {name: w.stop() for name, w in windows.items()}
+
+
 async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.Namespace) -> Result:
     """Start a server, the fleet, then the clients; measure windows A and B; stop all."""
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmp:
@@ -411,61 +442,55 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
         server = ServerProcess(engine, data_dir, registry)
         fleet: FleetProcess | None = None
         clients: list[Subscriber] = []
+        result = Result(engine.name, level.stations, level.clients, level.target_fps)
         try:
             ps = server.start()
-            await asyncio.sleep(2)  # let start-up settle before the idle RSS
-            rss_idle = rss_mb(ps)
+            await asyncio.sleep(2)  # let start-up settle before the idle CPU and RSS
+            _, _, cpu = await measure_window({"server": ps}, opts.baseline_window)
+            result.server_cpu_idle, rss_idle = cpu["server"], rss_mb(ps)
             fleet = FleetProcess(f"ws://127.0.0.1:{server.ocpp_port}/ocpp", level.stations, level.interval_s)
             note(f"server up; fleet booted {await fleet.expect('booted')} charge points")
             await fleet.expect("charging")
             note("all charging; window A (fleet only)")
             await asyncio.sleep(opts.warmup)
-            cpu_a = CpuWindow(ps).start()
-            ta0 = time.time()
-            await asyncio.sleep(opts.baseline_window)
-            ta1 = time.time()
-            cpu_a.stop()
-            rss_fleet = rss_mb(ps)
+            ta0, ta1, cpu = await measure_window({"server": ps}, opts.baseline_window)
+            result.server_cpu_a, rss_fleet = cpu["server"], rss_mb(ps)
 
             clients = await open_subscribers(f"ws://127.0.0.1:{server.api_port}/ws", keys)
             note(f"{len(clients)} clients subscribed; window B")
             await asyncio.sleep(opts.warmup)
-            rss_clients = rss_mb(ps)
-            generators = [CpuWindow(p).start() for p in (fleet.ps, psutil.Process())]
-            if engine.name == "kafka" and (broker := broker_process()) is not None:
-                generators.append(CpuWindow(broker).start())
-            cpu_b = CpuWindow(ps).start()
-            t0 = time.time()
+            result.server_rss_mb = rss_mb(ps)
             for client in clients:
-                client.window = (t0, t0 + opts.measure)
-            await asyncio.sleep(opts.measure)
-            t1 = time.time()
-            cpu_b.stop()
-            loadgen = sum(g.stop() for g in generators)
+                client.window = (time.time(), time.time() + opts.measure)
+            broker = broker_process() if engine.name == "kafka" else None
+            t0, t1, cpu = await measure_window(
+                {"server": ps, "fleet": fleet.ps, "clients": psutil.Process(), "broker": broker}, opts.measure)
             await asyncio.sleep(opts.grace)
-            counts = await fleet.finish()
-            note("fleet stopped")
+            acks = await fleet.finish()
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
             if fleet is not None and fleet.proc.poll() is None:
                 fleet.proc.kill()
             server.stop()
-            note("server stopped")
-        acked_b = acked_per_s(counts, t0, t1)
-        latencies = [ms for c in clients for ms in c.latencies_ms]
-        audience_size = 1 if audience == "owner" else level.clients
-        expected = acked_b * opts.measure * (level.clients / level.stations if audience == "owner" else audience_size)
-        return Result(
-            engine=engine.name, stations=level.stations, clients=level.clients, target_fps=level.target_fps,
-            acked_fps=acked_b, pushes_per_s=len(latencies) / opts.measure,
-            delivered=len(latencies) / expected if expected else math.nan,
-            p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99),
-            server_cpu=cpu_b.cores, server_rss_mb=rss_clients,
-            cpu_ms_per_cp=cpu_a.cores * 1000 / level.stations,
-            cpu_ms_per_client=(cpu_b.cores - cpu_a.cores) * 1000 / level.clients,
-            kb_per_cp=(rss_fleet - rss_idle) * 1024 / level.stations,
-            kb_per_client=(rss_clients - rss_fleet) * 1024 / level.clients,
-            loadgen_cpu=loadgen)
+            note("stopped")
+    result.server_cpu, result.fleet_cpu, result.clients_cpu = cpu["server"], cpu["fleet"], cpu["clients"]
+    result.broker_cpu = cpu.get("broker", math.nan)
+    result.kb_per_cp = (rss_fleet - rss_idle) * 1024 / level.stations
+    result.kb_per_client = (result.server_rss_mb - rss_fleet) * 1024 / level.clients
+    result.acked_fps_a, _, _ = acks_in(acks, ta0, ta1)
+    result.acked_fps, result.ack_p50_ms, result.ack_p99_ms = acks_in(acks, t0, t1)
+    record_latencies(result, clients, opts.measure, level.clients / level.stations if audience == "owner" else level.clients)
+    return result
+
+
+def record_latencies(result: Result, clients: list[Subscriber], window_s: float, fanout: float) -> None:
+    """Push rate, delivered share and p50/p99 from the clients' window B latencies;
+    ``fanout``: pushes expected per acknowledged frame."""
+    latencies = [ms for c in clients for ms in c.latencies_ms]
+    expected = result.acked_fps * window_s * fanout
+    result.pushes_per_s = len(latencies) / window_s
+    result.delivered = len(latencies) / expected if expected else math.nan
+    result.p50_ms, result.p99_ms = percentile(latencies, 50), percentile(latencies, 99)
 
 
 # -- raw aiokafka baseline -------------------------------------------------------------------
@@ -493,7 +518,8 @@ async def raw_baseline(bootstrap: str, rate_per_s: float, duration_s: float, par
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest",
                                 group_id=None, fetch_max_wait_ms=100)
     await producer.start()
-    await producer.partitions_for(topic)  # metadata (and leaders) of the new topic known
+    for partition in range(partitions):  # the producer retries until each partition has a leader
+        await (await producer.send(topic, b"warm-up", partition=partition))
     await consumer.start()
     await consumer.seek_to_end()
     latencies: list[float] = []
@@ -501,7 +527,8 @@ async def raw_baseline(bootstrap: str, rate_per_s: float, duration_s: float, par
     try:
         consuming = asyncio.create_task(_consume(consumer, latencies))
         await asyncio.sleep(1)  # the consumer's first fetch is out
-        acked = await _produce(producer, topic, value, rate_per_s, duration_s)
+        ack_ms: list[float] = []
+        acked = await _produce(producer, topic, value, rate_per_s, duration_s, ack_ms)
         await asyncio.sleep(2)
         consuming.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -512,20 +539,25 @@ async def raw_baseline(bootstrap: str, rate_per_s: float, duration_s: float, par
         with contextlib.suppress(Exception):
             await admin.delete_topics([topic])
         await admin.close()
-    return Result(engine="raw aiokafka", stations=0, clients=1, target_fps=rate_per_s,
+    return Result("raw aiokafka", stations=0, clients=1, target_fps=rate_per_s,
                   acked_fps=acked / duration_s, pushes_per_s=len(latencies) / duration_s,
+                  ack_p50_ms=percentile(ack_ms, 50), ack_p99_ms=percentile(ack_ms, 99),
                   p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99))
 
 
-async def _produce(producer: AIOKafkaProducer, topic: str, value: bytes, rate_per_s: float, duration_s: float) -> int:
-    """Send at ``rate_per_s`` (in 10 ms ticks) for ``duration_s`` s; the number acknowledged."""
+async def _produce(producer: AIOKafkaProducer, topic: str, value: bytes, rate_per_s: float, duration_s: float,
+                   ack_ms: list[float]) -> int:
+    """Send at ``rate_per_s`` (in 10 ms ticks) for ``duration_s`` s, appending each record's
+    send → acknowledgement time (ms) to ``ack_ms``; the number acknowledged."""
     tick_s, sent, acks = 0.01, 0, []
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < duration_s:
-        due = int(elapsed * rate_per_s)
-        while sent < due:
-            key = f"CP{sent % 1000:03d}".encode()
-            acks.append(await producer.send(topic, value, key=key, headers=[("t", str(time.time()).encode())]))
+        while sent < int(elapsed * rate_per_s):
+            t = time.monotonic()
+            ack = await producer.send(topic, value, key=f"CP{sent % 1000:03d}".encode(),
+                                      headers=[("t", str(time.time()).encode())])
+            ack.add_done_callback(lambda _, t=t: ack_ms.append((time.monotonic() - t) * 1000.0))
+            acks.append(ack)
             sent += 1
         await asyncio.sleep(tick_s)
     done = await asyncio.gather(*acks, return_exceptions=True)
@@ -560,21 +592,26 @@ def fmt(value: float, digits: int = 0) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
 
 
-def markdown_table(results: list[Result]) -> str:
-    """The results as a markdown table."""
-    head = ("| engine | charge points | clients | target frames/s | acked frames/s | pushes/s | delivered "
-            "| push p50 ms | push p99 ms | server CPU (cores) | server RSS MB | CPU ms/s per CP "
-            "| CPU ms/s per client | RSS KB per CP | RSS KB per client | load generators CPU (cores) |")
-    lines = [head, "| --- |" + " ---: |" * 15]
+def markdown_tables(results: list[Result]) -> str:
+    """Two markdown tables: throughput and latency; server resources and load generators."""
+    perf = ["| engine | charge points | clients | target frames/s | acked frames/s, fleet only "
+            "| acked frames/s, with clients | ack p50 ms | ack p99 ms | pushes/s | delivered | push p50 ms | push p99 ms |",
+            "| --- |" + " ---: |" * 11]
+    resources = ["| engine | charge points | clients | server CPU, idle | server CPU, fleet only | server CPU, with clients "
+                 "| CPU ms/s per CP | CPU ms/s per client | server RSS MB | RSS KB per CP | RSS KB per client "
+                 "| fleet CPU | clients CPU | broker CPU |", "| --- |" + " ---: |" * 13]
     for r in results:
-        lines.append(
-            f"| {r.engine} | {fmt(r.stations) if r.stations else '–'} | {fmt(r.clients)} | {fmt(r.target_fps)} "
-            f"| {fmt(r.acked_fps)} | {fmt(r.pushes_per_s)} | {fmt(r.delivered * 100, 1)}"
-            f"{'' if math.isnan(r.delivered) else ' %'} | {fmt(r.p50_ms, 1)} | {fmt(r.p99_ms, 1)} "
-            f"| {fmt(r.server_cpu, 2)} | {fmt(r.server_rss_mb)} | {fmt(r.cpu_ms_per_cp, 2)} "
-            f"| {fmt(r.cpu_ms_per_client, 2)} | {fmt(r.kb_per_cp)} | {fmt(r.kb_per_client)} "
-            f"| {fmt(r.loadgen_cpu, 2)} |")
-    return "\n".join(lines)
+        who = f"| {r.engine} | {fmt(r.stations) if r.stations else '–'} | {fmt(r.clients)} "
+        delivered = "–" if math.isnan(r.delivered) else f"{r.delivered * 100:.1f} %"
+        perf.append(who + f"| {fmt(r.target_fps)} | {fmt(r.acked_fps_a)} | {fmt(r.acked_fps)} "
+                    f"| {fmt(r.ack_p50_ms, 1)} | {fmt(r.ack_p99_ms, 1)} "
+                    f"| {fmt(r.pushes_per_s)} | {delivered} | {fmt(r.p50_ms, 1)} | {fmt(r.p99_ms, 1)} |")
+        if r.stations:
+            resources.append(who + f"| {fmt(r.server_cpu_idle, 2)} | {fmt(r.server_cpu_a, 2)} | {fmt(r.server_cpu, 2)} | {fmt(r.cpu_ms_per_cp, 2)} "
+                             f"| {fmt(r.cpu_ms_per_client, 2)} | {fmt(r.server_rss_mb)} | {fmt(r.kb_per_cp)} "
+                             f"| {fmt(r.kb_per_client)} | {fmt(r.fleet_cpu, 2)} | {fmt(r.clients_cpu, 2)} "
+                             f"| {fmt(r.broker_cpu, 2)} |")
+    return "\n".join(perf) + "\n\n" + "\n".join(resources)
 
 
 def plot(results: list[Result], path: Path, audience: str) -> None:
@@ -637,14 +674,14 @@ async def bench(opts: argparse.Namespace) -> None:
             finally:
                 if engine_name == "kafka":
                     await delete_topics(opts.bootstrap, engine.topic_prefix)
-            print(markdown_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+            note(markdown_tables(results[-1:]).splitlines()[2])
             if engine_name == "kafka" and not opts.no_raw:
                 results.append(await raw_baseline(opts.bootstrap, level.target_fps, opts.measure))
-                print(markdown_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+                note(markdown_tables(results[-1:]).splitlines()[2])
     print(f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB, "
           f"Python {platform.python_version()}, {platform.system()}; audience {opts.audience}; "
           f"MeterValues every {opts.interval:g} s; window {opts.measure:g} s\n")
-    print(markdown_table(results))
+    print(markdown_tables(results))
     if opts.plot:
         plot(results, Path(opts.plot), opts.audience)
         print(f"\nplot: {opts.plot}")
@@ -657,20 +694,21 @@ def main() -> None:
     fleet.add_argument("--url", required=True)
     fleet.add_argument("--stations", type=int, required=True)
     fleet.add_argument("--interval", type=float, required=True)
-    parser.add_argument("--levels", default="100:100,500:250,1000:500",
-                        help="N:M pairs, charge points:clients (default 100:100,500:250,1000:500)")
+    parser.add_argument("--levels", default="100:100,500:500,1000:1000",
+                        help="N:M pairs, charge points:clients (default 100:100,500:500,1000:1000)")
     parser.add_argument("--interval", type=float, default=1.0, help="MeterValues interval S (s; default 1)")
     parser.add_argument("--engines", default="embedded,kafka")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
     parser.add_argument("--audience", choices=["owner", "admin"], default="owner",
                         help="owner: each client sees its own session's pushes; admin: every push")
     parser.add_argument("--warmup", type=float, default=3.0, help="settle time before each window (s)")
-    parser.add_argument("--baseline-window", type=float, default=8.0, help="window A, fleet only (s)")
-    parser.add_argument("--measure", type=float, default=15.0, help="window B, fleet and clients (s)")
+    parser.add_argument("--baseline-window", type=float, default=5.0, help="idle and window A, fleet only (s)")
+    parser.add_argument("--measure", type=float, default=10.0, help="window B, fleet and clients (s)")
     parser.add_argument("--grace", type=float, default=3.0, help="pushes of window B still counted after it (s)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka baseline")
     parser.add_argument("--plot", default="", help="write the latency plot (PNG) here")
     opts = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retried NotLeaderForPartition on new topics
     if opts.command == "fleet":
         asyncio.run(run_fleet(opts.url, opts.stations, opts.interval))
     else:
