@@ -144,12 +144,63 @@ async def bench_engine(engine: str, events: int, work: Path, bootstrap: str) -> 
     return rows
 
 
+async def query_bench(charge_points: int = 10_000, repeat: int = 50) -> list[tuple[str, float]]:
+    """ms per ``stations()`` over ``charge_points`` charge points (2 connectors each): cold (views
+    built), warm (nothing changed), and after one connector status change."""
+    from chargelog.domain.log import Position, Record
+    from chargelog.projections.query import ProjectionReadModels
+    from chargelog.projections.runner import projection_folds
+
+    folds = projection_folds()
+    rm = ProjectionReadModels(*folds)  # type: ignore[arg-type]
+    offset = 0
+
+    def feed(event: Event) -> None:
+        nonlocal offset
+        record = Record(event, 0, offset, Position({0: offset + 1}))
+        offset += 1
+        for fold in folds:
+            fold.offer(record)
+
+    for c in range(charge_points):
+        cp = f"CP{c:05d}"
+        feed(Event(type="station.connected", chargePointId=cp, payload={"chargePointId": cp}))
+        for connector in (1, 2):
+            feed(Event(type="connector.status.changed", chargePointId=cp,
+                       payload={"chargePointId": cp, "connectorId": connector, "status": "Available"}))
+        feed(Event(type="station.status.changed", chargePointId=cp,
+                   payload={"chargePointId": cp, "status": "Available", "availability": "available",
+                            "available": 2, "total": 2}))
+    results = []
+    began = time.perf_counter()
+    assert len(await rm.stations()) == charge_points
+    results.append(("cold (views built)", (time.perf_counter() - began) * 1000))
+    began = time.perf_counter()
+    for _ in range(repeat):
+        await rm.stations()
+    results.append(("warm", (time.perf_counter() - began) * 1000 / repeat))
+    began = time.perf_counter()
+    for i in range(repeat):
+        feed(Event(type="connector.status.changed", chargePointId="CP00001",
+                   payload={"chargePointId": "CP00001", "connectorId": 1, "status": "Charging" if i % 2 else "Available"}))
+        await rm.stations()
+    results.append(("after one change", (time.perf_counter() - began) * 1000 / repeat))
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--engine", choices=["embedded", "kafka", "both"], default="both")
+    parser.add_argument("--query-only", action="store_true", help="only the stations() query timing")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = parser.parse_args()
+    print("| stations() over 10,000 charge points | ms |")
+    print("| --- | ---: |")
+    for label, ms in await query_bench():
+        print(f"| {label} | {ms:.2f} |")
+    if args.query_only:
+        return
     engines = ["embedded", "kafka"] if args.engine == "both" else [args.engine]
     rows = []
     with tempfile.TemporaryDirectory(prefix="rebuild-bench-") as tmp:

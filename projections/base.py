@@ -35,6 +35,8 @@ class RowFold:
         self.positions: dict[int, int] = {}
         self.version: dict[str, int] = {}
         self._dirty: set[str] = set()
+        #: Keys changed since a query cache last took them (:meth:`take_touched`).
+        self.touched: set[str] = set()
         self._advanced: set[int] = set()
         self._clock = 0
         self._partition = 0
@@ -83,6 +85,7 @@ class RowFold:
     def touch(self, key: str) -> None:
         """Mark a row changed in place."""
         self._dirty.add(key)
+        self.touched.add(key)
         self._clock += 1
         self.version[key] = self._clock
 
@@ -137,9 +140,15 @@ class RowFold:
             self.partition_of.pop(key)
             self.unindexed(key, row)
             self._dirty.discard(key)
+            self.touched.add(key)
         for p in partitions:
             self.positions.pop(p, None)
             self._advanced.discard(p)
+
+    def take_touched(self) -> set[str]:
+        """The keys changed since the last call (for query-side caches)."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def snapshot(self) -> dict[str, Any]:
         """Rows and positions, for comparing a rebuilt fold with a live one."""

@@ -37,8 +37,9 @@ class ProjectionReadModels:
         self.history = history
         self.registry = registry or (lambda: _EMPTY_REGISTRY)
         self._changed = asyncio.Condition()
-        self._cp_cache: dict[str, tuple[int, ChargePointView]] = {}
-        self._list_cache: tuple[Any, ...] | None = None
+        self._views: dict[str, ChargePointView] = {}
+        self._list: list[ChargePointView] = []
+        self._index: dict[str, int] = {}
         self._session_cache: dict[str, tuple[int, SessionView]] = {}
         self._registry_seen: Registry | None = None
 
@@ -69,21 +70,40 @@ class ProjectionReadModels:
 
     # -- stations --------------------------------------------------------------------------
 
-    def _check_registry(self) -> Registry:
+    def _refresh(self) -> Registry:
+        """Bring the view cache up to date: rebuild only the charge points whose rows changed
+        since the last query (all of them when the registry changed)."""
         registry = self.registry()
+        fold = self.stations_projection
         if registry is not self._registry_seen:
             self._registry_seen = registry
-            self._cp_cache.clear()
-            self._list_cache = None
+            fold.take_touched()
+            ids = sorted(set(fold.rows) | set(registry.charge_points))
+            self._views = {cp: self._build_view(cp, registry) for cp in ids}
+            self._list = [self._views[cp] for cp in ids]
+            self._index = {cp: i for i, cp in enumerate(ids)}
+            return registry
+        touched = fold.take_touched()
+        if not touched:
+            return registry
+        reorder = False
+        for cp in touched:
+            if cp not in fold.rows and registry.charge_point(cp) is None:
+                reorder = reorder or self._views.pop(cp, None) is not None
+                continue
+            view = self._views[cp] = self._build_view(cp, registry)
+            if cp in self._index:
+                self._list[self._index[cp]] = view
+            else:
+                reorder = True
+        if reorder:
+            ids = sorted(self._views)
+            self._list = [self._views[cp] for cp in ids]
+            self._index = {cp: i for i, cp in enumerate(ids)}
         return registry
 
-    def _charge_point_view(self, charge_point_id: str, registry: Registry) -> ChargePointView:
-        fold = self.stations_projection
-        version = fold.version.get(charge_point_id, 0)
-        cached = self._cp_cache.get(charge_point_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        row = fold.rows.get(charge_point_id) or new_station(charge_point_id)
+    def _build_view(self, charge_point_id: str, registry: Registry) -> ChargePointView:
+        row = self.stations_projection.rows.get(charge_point_id) or new_station(charge_point_id)
         info = registry.charge_point(charge_point_id)
         site = registry.site_of(charge_point_id)
         values: dict[str, Any] = {k: row[k] for k in ("chargePointId", "online", "lastActivity", "status",
@@ -92,35 +112,27 @@ class ProjectionReadModels:
             values.update(maintenance=True, availability="unavailable", available=0, status="Offline")
         connectors = [ConnectorView.model_validate(c) for _, c in
                       sorted(row["connectors"].items(), key=lambda item: int(item[0]))]
-        view = ChargePointView(
+        return ChargePointView(
             **values, connectors=connectors, siteId=site.siteId if site else (info.siteId if info else None),
             name=(info.name if info and info.name else charge_point_id),
             latitude=site.latitude if site else None, longitude=site.longitude if site else None,
             address=site.address if site else None,
         )
-        self._cp_cache[charge_point_id] = (version, view)
-        return view
 
     async def stations(self) -> list[ChargePointView]:
-        registry = self._check_registry()
-        fold = self.stations_projection
-        ids = self._list_cache
-        if ids is None or ids[0] != len(fold.rows):
-            ids = self._list_cache = (len(fold.rows), sorted(set(fold.rows) | set(registry.charge_points)))
-        return [self._charge_point_view(cp, registry) for cp in ids[1]]
+        self._refresh()
+        return list(self._list)
 
     async def station(self, charge_point_id: str) -> ChargePointView | None:
-        registry = self._check_registry()
-        if charge_point_id not in self.stations_projection.rows and registry.charge_point(charge_point_id) is None:
-            return None
-        return self._charge_point_view(charge_point_id, registry)
+        self._refresh()
+        return self._views.get(charge_point_id)
 
     async def sites(self) -> list[SiteView]:
-        registry = self._check_registry()
+        registry = self._refresh()
         result = []
         for site_id in sorted(registry.sites):
             site = registry.sites[site_id]
-            cps = [self._charge_point_view(cp, registry) for cp in registry.charge_points_at(site_id)]
+            cps = [self._views[cp] for cp in registry.charge_points_at(site_id) if cp in self._views]
             total = combine(StationAvailability(cp.status, cp.availability, cp.available, cp.total,
                                                 0 if cp.availability == "unavailable" else cp.total - cp.available,
                                                 cp.maintenance) for cp in cps)
