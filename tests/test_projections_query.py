@@ -1,10 +1,14 @@
 """The projections and their query side, folded directly from translated traces (no log):
 station map joined with the registry, sessions by user/connector, history order and paging,
-wait_for."""
+wait_for, and a property test: any interleaving of frames leaves the read models consistent."""
 
 from __future__ import annotations
 
 import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_domain_properties import op, source_events
 
 from chargelog.domain.log import Position, Record
 from chargelog.domain.model import TranslatorState
@@ -80,3 +84,22 @@ async def test_wait_for_returns_once_folded():
     await asyncio.sleep(0)
     assert not waiter.done()
     waiter.cancel()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, max_size=40))
+def test_read_models_stay_consistent_for_any_interleaving(ops):
+    rm, _ = read_models(source_events(ops))
+    active, history, stations = rm.active, rm.history, rm.stations_projection
+    for key, row in active.rows.items():
+        assert row["status"] == "active"
+        assert history.rows[key]["status"] == "active"  # never active in one and stopped in the other
+        assert active.by_connector[(row["chargePointId"], row["connectorId"])] in active.rows
+    for key, row in history.rows.items():
+        if row["status"] == "stopped":
+            assert key not in active.rows
+            assert row["energyWh"] is None or row["energyWh"] >= 0
+    for row in stations.rows.values():
+        assert 0 <= row["available"] <= row["total"]
+        open_tx = {c["transactionId"] for c in row["connectors"].values() if c["transactionId"] is not None}
+        assert open_tx <= {int(k) for k in active.rows}
