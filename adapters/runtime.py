@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import uvicorn
@@ -111,17 +111,20 @@ class Runtime:
 
     async def stop(self) -> None:
         if self.fleet is not None:
-            await self.fleet.stop()
+            await self._step("simulated fleet", self.fleet.stop())
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
-            await self._api_task
-        if self.gateway is not None:
-            await self.gateway.stop()
-        if self.worker is not None:
-            await self.worker.stop()
-        if self.registry is not None:
-            await self.registry.stop()
-        await self.log.close()
+            await self._step("client API", self._api_task)
+        for name, part in (("OCPP gateway", self.gateway), ("projections", self.worker),
+                           ("registry", self.registry)):
+            if part is not None:
+                await self._step(name, part.stop())
+        await self._step("log", self.log.close())
+
+    async def _step(self, name: str, awaitable: Awaitable[Any]) -> None:
+        logger.info("stopping %s", name)
+        await awaitable
+        logger.info("stopped %s", name)
 
     async def run_until_signal(self) -> None:
         """Start, wait for SIGTERM or SIGINT, stop gracefully."""
