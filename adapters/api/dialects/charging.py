@@ -297,12 +297,17 @@ class ChargingSession:
         key = (cp, connector)
         self.interest.add(key)
         self.pending.add(key)
+        started = False
         try:
             command = await self.core.start_charging(caller, cp, connector, id_tag)
             outcome = await command.outcome(self.settings.charging_start_wait_s)
+            started = outcome.status == "started" and outcome.session is not None
         finally:
             self.pending.discard(key)
-        if outcome.status == "started" and outcome.session is not None:
+            if not started and key not in self.transactions:
+                self.interest.discard(key)  # nothing of the user's runs there
+        if started:
+            assert outcome.session is not None
             self.transactions[key] = outcome.session.transactionId
             await self.sender.send(codec.start_response(reply_id, outcome.session.transactionId, connector))
             return
