@@ -26,7 +26,7 @@ from typing import Any
 from ocpp.exceptions import OCPPError
 
 from chargelog.domain.envelope import Event, Principal, Source
-from chargelog.domain.log import SOURCE, EventLog, Position
+from chargelog.domain.log import SOURCE, START, EventLog, Position, Record
 
 from .validation import validate
 
@@ -147,7 +147,7 @@ class CommandOutcome:
             if self.status == "pending":
                 self.status = "sent"
         elif event.type == "ocpp.frame" and p.get("direction") == "in" and p.get("messageTypeId") == 3:
-            if self.status != "failed":
+            if self.status != "failed" and not p.get("schemaError"):
                 self.status, self.response = "answered", p.get("payload")
         elif event.type == "ocpp.frame" and p.get("direction") == "in" and p.get("messageTypeId") == 4:
             self.errorCode, self.detail = p.get("errorCode"), p.get("errorDescription")
@@ -183,4 +183,34 @@ async def wait_for_outcome(log: EventLog, correlation_id: str, *, after: Positio
         await asyncio.wait_for(follow(), timeout_s)
     except TimeoutError:
         pass
+    return outcome
+
+
+async def find_outcome(log: EventLog, correlation_id: str, *, page: int = 5000) -> CommandOutcome | None:
+    """The outcome of a command requested at any time: finds its ``command.requested``
+    (a typed read of ``source``), then folds that charge point's events after it. None
+    when no such command exists. Cost: a scan of the ``command.requested`` events."""
+    position = START
+    while True:
+        records = await log.read(SOURCE, position, limit=page, types=(REQUESTED,))
+        if not records:
+            return None
+        for record in records:
+            if record.event.correlationId == correlation_id:
+                return await _fold_from(log, record)
+        position = records[-1].position
+
+
+async def _fold_from(log: EventLog, requested: Record) -> CommandOutcome:
+    outcome = CommandOutcome(requested.event.correlationId or "")
+    outcome.apply(requested.event)
+    position = requested.position
+    while not outcome.final:
+        records = await log.read(SOURCE, position, limit=1000, charge_point_id=requested.event.chargePointId,
+                                 types=(REQUESTED, FAILED, "ocpp.frame"))
+        if not records:
+            break
+        for record in records:
+            outcome.apply(record.event)
+        position = records[-1].position
     return outcome

@@ -164,19 +164,24 @@ class OcppConnection(ChargePoint):
         waiting = self._awaiting.pop(msg.unique_id, None) or self._late.pop(msg.unique_id, None)
         action = waiting.action if waiting else None
         correlation = waiting.correlation_id if waiting else None
-        events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation)]
+        extra: list[Event] = []
+        schema_error = None
         if isinstance(msg, CallError):
-            events.append(command_failed_event(self.id, correlation, action, "callerror",
-                                               error_code=msg.error_code, detail=msg.error_description))
+            extra.append(command_failed_event(self.id, correlation, action, "callerror",
+                                              error_code=msg.error_code, detail=msg.error_description))
         elif action is not None:
             try:
                 validate(3, action, msg.payload)
             except OCPPError as exc:
-                events.append(command_failed_event(
-                    self.id, correlation, action, "invalid", error_code=error_code_16(exc),
-                    detail=f"CALLRESULT breaks the 1.6 schema: {exc.details.get('cause', '')}"))
+                schema_error = {"errorCode": error_code_16(exc), "cause": exc.details.get("cause", ""),
+                                "path": exc.details.get("path", "")}
+                extra.append(command_failed_event(
+                    self.id, correlation, action, "invalid", error_code=schema_error["errorCode"],
+                    detail=f"CALLRESULT breaks the 1.6 schema: {schema_error['cause']}"))
         else:
-            events.append(self._unexpected_answer(msg))
+            extra.append(self._unexpected_answer(msg))
+        events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation,
+                              schema_error=schema_error), *extra]
         await self.gateway.append(events)
         if waiting is not None and not waiting.future.done():
             waiting.future.set_result(msg)

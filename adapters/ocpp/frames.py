@@ -113,11 +113,14 @@ def charge_point_principal(charge_point_id: str) -> Principal:
 
 def frame_event(charge_point_id: str, direction: str, frame: Frame, raw: str, *,
                 action: str | None = None, correlation_id: str | None = None,
-                causation_id: str | None = None, decision: dict[str, Any] | None = None) -> Event:
+                causation_id: str | None = None, decision: dict[str, Any] | None = None,
+                schema_error: dict[str, Any] | None = None) -> Event:
     """An ``ocpp.frame`` event (docs/contracts.md) for a parsed frame. ``direction`` is
     "in" (from the charge point) or "out"; ``action`` names the CALL a CALLRESULT/CALLERROR
     answers, when known; ``decision`` (optional, CALLRESULTs we send) adds what the central
-    system decided that is not in the OCPP payload (e.g. ``userId``)."""
+    system decided that is not in the OCPP payload (e.g. ``userId``); ``schema_error``
+    (optional, CALLRESULTs received) marks a result that breaks its 1.6 schema
+    (``{"errorCode", "cause", "path"}``; a ``command.failed`` "invalid" follows it)."""
     payload: dict[str, Any] = {"direction": direction, "messageTypeId": frame.message_type_id,
                                "messageId": frame.unique_id}
     if isinstance(frame, Call):
@@ -134,6 +137,8 @@ def frame_event(charge_point_id: str, direction: str, frame: Frame, raw: str, *,
         payload["errorDetails"] = frame.error_details
     if decision:
         payload["decision"] = decision
+    if schema_error:
+        payload["schemaError"] = schema_error
     payload["raw"] = raw
     return Event(type="ocpp.frame", chargePointId=charge_point_id, source=Source.OCPP,
                  principal=charge_point_principal(charge_point_id) if direction == "in" else None,

@@ -47,6 +47,7 @@ from .commands import REQUESTED, command_failed_event
 from .credentials import verify_password
 from .handlers import CentralSystemConnection
 from .ports import call_registry
+from .tasks import cancel_and_wait
 from .txids import TransactionIds
 
 logger = logging.getLogger("chargelog.ocpp")
@@ -127,12 +128,7 @@ class OcppGateway:
         self._server.close(code=1001, reason="central system shutting down")
         await self._server.wait_closed()
         for task in (self._watchdog, self._follower, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._watchdog, self._follower, *self._tasks):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(task)
         await self.txids.stop()
         await self.append([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
                                  payload={"gatewayId": self.gateway_id})])
@@ -266,10 +262,8 @@ class OcppGateway:
         """Fold presence from the start of ``source`` up to its end now; returns that end."""
         end = await self.log.latest(SOURCE)
         position = START
-        typed = "types" in inspect.signature(self.log.read).parameters
         while True:
-            kwargs: dict[str, Any] = {"types": pr.TYPES} if typed else {}
-            records = await self.log.read(SOURCE, position, limit=10000, until=end, **kwargs)
+            records = await self.log.read(SOURCE, position, limit=10000, until=end, types=pr.TYPES)
             if not records:
                 return end
             for record in records:
@@ -277,14 +271,16 @@ class OcppGateway:
             position = records[-1].position
 
     async def _close_stale(self) -> None:
-        """Connections the log says are open at this gateway id (or, on the single-writer
-        embedded engine, at any gateway) died with their process: record them closed."""
-        if not self.settings.is_kafka:
-            self.presence.gateways.clear()
-        stale_ids = {self.gateway_id} if self.settings.is_kafka else {h.gateway_id for h in self.presence.holders.values()}
+        """Gateways that are gone — this gateway's own id (a restart with a stable
+        ``gateway_id``) and default ``host:pid`` ids of dead processes on this host — are
+        dropped from the live set, and the connections the log says they hold are recorded
+        closed (code 1006): their sockets died with the process."""
+        known = self.presence.gateways | {h.gateway_id for h in self.presence.holders.values()}
+        dead = {self.gateway_id} | {g for g in known if _dead_local_process(g)}
+        self.presence.gateways -= dead
         events = [Event(type=pr.CLOSED, chargePointId=cp, source=Source.SYSTEM, payload={
             "code": 1006, "reason": "gateway restarted", "gatewayId": holder.gateway_id,
-            "connectionId": holder.connection_id}) for cp, holder in self.presence.stale_for(stale_ids)]
+            "connectionId": holder.connection_id}) for cp, holder in self.presence.stale_for(dead)]
         for start in range(0, len(events), 1000):
             await self.append(events[start:start + 1000])
         for event in events:
@@ -327,6 +323,20 @@ async def _close_half_open(ws: ServerConnection) -> None:
     """Close with 1001; a socket whose peer is gone is aborted after the close timeout."""
     with contextlib.suppress(Exception):
         await ws.close(1001, "offline: no frame within the heartbeat timeout")
+
+
+def _dead_local_process(gateway_id: str) -> bool:
+    """True for a default ``host:pid`` gateway id of this host whose process is gone."""
+    host, _, pid = gateway_id.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _iso_ts(epoch_s: float) -> str:

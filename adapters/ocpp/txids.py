@@ -12,11 +12,12 @@ charge point sent (``chargePointId``, ``connectorId``, ``idTag``, ``meterStart``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from chargelog.domain.envelope import Event, Source
 from chargelog.domain.log import START, EventLog, Position
+
+from .tasks import cancel_and_wait
 
 TXIDS = "txids"
 ALLOCATED = "ocpp.transaction.allocated"
@@ -57,10 +58,7 @@ class TransactionIds:
         self._follower = asyncio.create_task(self._follow(position), name="ocpp-txids-follower")
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+        await cancel_and_wait(self._follower)
 
     async def _follow(self, after: Position) -> None:
         async for record in self.log.subscribe(TXIDS, after):

@@ -1,0 +1,130 @@
+"""Operator REST endpoints for OCPP commands (issue 3, deliverable 5), as Starlette routes
+that the client API mounts (admin scope is checked by the ``authorize`` it passes in).
+
+* ``POST /api/operator/commands`` — body ``{"chargePointId", "action", "payload",
+  "timeoutSeconds"?}`` → 202 ``{"correlationId"}`` once ``command.requested`` is durable;
+  400 ``{"error", "errorCode"}`` for an action that is not a central-system 1.6 operation or
+  a payload that breaks its schema.
+* ``GET /api/operator/commands/{correlationId}`` → 200 :class:`~.commands.CommandOutcome`
+  JSON (``status`` pending / sent / answered / failed, ``response``, ``reason``…); 404 if
+  no such command.
+
+``authorize(request)`` (plain or async) returns the caller or raises (e.g. Starlette's
+``HTTPException(401/403)``); the caller's ``userId`` (or ``id``) becomes the command's
+principal ``{"kind": "operator", "id": …}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from chargelog.domain.envelope import Principal
+from chargelog.domain.log import SOURCE, EventLog, Position
+
+from .commands import REQUESTED, CommandOutcome, InvalidCommand, find_outcome, request_command
+from .ports import maybe_await
+from .tasks import cancel_and_wait
+
+#: Outcomes kept in memory by one API process (older ones are found by a log scan).
+KEEP = 10000
+
+
+class CommandTracker:
+    """Follows ``source`` from where it was started and folds the outcome of every command
+    requested since (bounded to :data:`KEEP`)."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.outcomes: OrderedDict[str, CommandOutcome] = OrderedDict()
+        self.position: Position | None = None
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def ensure_started(self) -> None:
+        async with self._lock:
+            if self._task is None or self._task.done():
+                after = await self.log.latest(SOURCE)
+                self.position = after
+                self._task = asyncio.create_task(self._follow(after), name="operator-command-tracker")
+
+    async def _follow(self, after: Any) -> None:
+        async with contextlib.aclosing(self.log.subscribe(SOURCE, after)) as records:
+            async for record in records:
+                event = record.event
+                if event.type == REQUESTED and event.correlationId:
+                    self.outcomes[event.correlationId] = CommandOutcome(event.correlationId)
+                    while len(self.outcomes) > KEEP:
+                        self.outcomes.popitem(last=False)
+                outcome = self.outcomes.get(event.correlationId or "")
+                if outcome is not None:
+                    outcome.apply(event)
+                self.position = record.position
+                async with self._advanced:
+                    self._advanced.notify_all()
+
+    async def caught_up(self, timeout_s: float = 5.0) -> None:
+        """Wait (at most ``timeout_s`` s) until everything in the log now has been folded."""
+        target = await self.log.latest(SOURCE)
+        async with self._advanced:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait_for(
+                    lambda: self.position is not None and target <= self.position), timeout_s)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+
+def _caller_id(caller: Any) -> str:
+    for name in ("userId", "id", "keyId"):
+        value = caller.get(name) if isinstance(caller, dict) else getattr(caller, name, None)
+        if value:
+            return str(value)
+    return "operator"
+
+
+def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[Route]:
+    """The two routes above; mount them in the client API's Starlette app."""
+    tracker = CommandTracker(log)
+
+    async def post_command(request: Request) -> JSONResponse:
+        caller = await maybe_await(authorize(request))
+        await tracker.ensure_started()
+        try:
+            body = await request.json()
+            cp, action, payload = body["chargePointId"], body["action"], body.get("payload", {})
+            timeout = body.get("timeoutSeconds")
+            if not isinstance(cp, str) or not isinstance(action, str) or not isinstance(payload, dict):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return JSONResponse({"error": "body must be {chargePointId: str, action: str, payload: object}",
+                                 "errorCode": "bad_request"}, 400)
+        try:
+            cid = await request_command(log, cp, action, payload, timeout_s=timeout,
+                                        principal=Principal(kind="operator", id=_caller_id(caller)))
+        except InvalidCommand as exc:
+            return JSONResponse({"error": str(exc), "errorCode": exc.error_code}, 400)
+        return JSONResponse({"correlationId": cid}, 202,
+                            headers={"Location": f"/api/operator/commands/{cid}"})
+
+    async def get_command(request: Request) -> JSONResponse:
+        await maybe_await(authorize(request))
+        await tracker.ensure_started()
+        cid = request.path_params["correlation_id"]
+        await tracker.caught_up()
+        outcome = tracker.outcomes.get(cid) or await find_outcome(log, cid)
+        if outcome is None:
+            return JSONResponse({"error": f"no command {cid}", "errorCode": "not_found"}, 404)
+        return JSONResponse(outcome.to_json())
+
+    return [Route("/api/operator/commands", post_command, methods=["POST"]),
+            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"])]
