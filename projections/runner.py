@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: Most records applied per store transaction.
 BATCH_SIZE = 2000
+#: How long ``stop`` waits for the batch in progress (s).
+STOP_WAIT_S = 10.0
 #: Records read ahead of the applier.
 QUEUE_SIZE = 10_000
 
@@ -87,13 +89,23 @@ class FoldRunner:
                        asyncio.create_task(self._read(), name=f"{self.stream}-reader")]
 
     async def stop(self) -> None:
-        """Stop reading between batches: everything applied is committed. Idempotent."""
-        async with self._lock:
+        """Stop reading between batches, so everything applied is committed; a batch that does
+        not finish within ``STOP_WAIT_S`` (log or store unreachable) is abandoned, and resumes
+        from the last commit next time. Idempotent."""
+        locked = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await self._lock.acquire()
+                locked = True
+        try:
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        finally:
+            if locked:
+                self._lock.release()
         self._tasks = []
 
     async def join(self) -> BaseException | None:
