@@ -1,6 +1,7 @@
 """The in-memory query side: :class:`ProjectionReadModels` implements
 :class:`~chargelog.projections.views.ReadModels` over the three projections' rows, joined at
-query time with the registry (sites, names, locations, operator maintenance flag).
+query time with the registry (sites, names, locations, operator maintenance flag, and the
+registered connector count, which raises ``total`` when not every connector reported yet).
 
 Views are built once per row version and cached, so ``stations()`` over 10,000 charge points
 costs a list copy when nothing changed. Registry joins (specs/websocket-communication-protocol.md
@@ -108,6 +109,8 @@ class ProjectionReadModels:
         site = registry.site_of(charge_point_id)
         values: dict[str, Any] = {k: row[k] for k in ("chargePointId", "online", "lastActivity", "status",
                                                       "availability", "available", "total", "maintenance")}
+        if info is not None and info.connectors:
+            values["total"] = max(values["total"], info.connectors)  # Y counts unreported connectors too
         if info is not None and info.maintenance:
             values.update(maintenance=True, availability="unavailable", available=0, status="Offline")
         connectors = [ConnectorView.model_validate(c) for _, c in

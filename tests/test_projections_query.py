@@ -21,7 +21,7 @@ from chargelog.projections.runner import projection_folds
 REGISTRY = Registry(
     sites={"S1": Site(siteId="S1", name="Mall", latitude=1.0, longitude=2.0, chargePointIds=("CP1", "CP2", "CP9"))},
     charge_points={"CP2": ChargePointInfo(chargePointId="CP2", maintenance=True),
-                   "CP9": ChargePointInfo(chargePointId="CP9", name="Never seen")},
+                   "CP9": ChargePointInfo(chargePointId="CP9", name="Never seen", connectors=2)},
     id_tags={"T1": IdTag(idTag="T1", userId="alice")},
     tariffs={"default": Tariff(tariffId="default", pricePerKwh=0.5)},
 )
@@ -57,8 +57,9 @@ async def test_station_map_joins_registry_and_lists_registered_charge_points():
     assert [c.transactionId for c in cp1.connectors] == [1, None]
     assert cp2.maintenance and cp2.availability == "unavailable" and cp2.available == 0  # operator flag
     assert not cp9.online and cp9.status == "Offline" and cp9.name == "Never seen"
+    assert (cp9.available, cp9.total) == (0, 2)  # registered connector count
     [site] = await rm.sites()
-    assert (site.siteId, site.available, site.total, site.availability) == ("S1", 1, 4, "available")  # Y counts every connector
+    assert (site.siteId, site.available, site.total, site.availability) == ("S1", 1, 6, "available")  # Y counts every connector
     assert await rm.station("nope") is None
     assert await rm.stations() is not stations and (await rm.stations())[0] is cp1  # cached views
 

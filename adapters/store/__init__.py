@@ -9,11 +9,10 @@ from chargelog.projections.store import ReadModelStore
 def open_store(settings: Settings) -> ReadModelStore:
     """PostgreSQL when ``settings.readmodel_dsn`` is set (``postgresql://…``), else SQLite at
     ``data_dir/readmodels.sqlite``. Raises the driver's connection error when unreachable."""
-    dsn = getattr(settings, "readmodel_dsn", None)
-    if dsn:
+    if settings.readmodel_dsn:
         from .postgres import PostgresReadModelStore
 
-        return PostgresReadModelStore(dsn)
+        return PostgresReadModelStore(settings.readmodel_dsn)
     from .sqlite import SQLiteReadModelStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
