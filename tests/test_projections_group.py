@@ -117,47 +117,63 @@ async def test_group_members_split_and_rebalance_without_loss_or_duplicates(tmp_
         await log.close()
 
 
-async def test_two_workers_translate_and_project_their_share(tmp_path: Path):
-    settings = kafka_settings(tmp_path)
-    log: EventLog = open_log(settings)
-    await log.start()
+def sessions(first: int, count: int) -> list[Event]:
     source: list[Event] = []
-    for i in range(12):
+    for i in range(first, first + count):
         t = Trace(f"CP{i:02d}")
         source += t.opened() + t.status(1, "Available") + t.start(1, "TAG", 0, 1000 + i) + t.energy(1, 1000 + i, 500)
         source += t.stop(1000 + i, 900)
-    await log.append(SOURCE, source)
-    first, second = ProjectionWorker(log, settings), ProjectionWorker(log, settings)
-    try:
-        await first.start()
-        await second.start()
-        translators = [first.translator, second.translator]
-        projectors = [first.projections, second.projections]
+    return source
+
+
+async def test_workers_join_and_leave_translating_and_projecting(tmp_path: Path):
+    """Full workers (translator + projections): two split the partitions, a third joins, the
+    first leaves; every source event is translated once and every domain event projected."""
+    settings = kafka_settings(tmp_path)
+    log: EventLog = open_log(settings)
+    await log.start()
+    store = open_store(settings)
+    workers: list[ProjectionWorker] = []
+
+    async def settled() -> None:
+        translators = [w.translator for w in workers]
+        projectors = [w.projections for w in workers]
         source_end = await log.latest(SOURCE)
 
         def translated() -> bool:
-            done: dict[int, int] = {}
-            for r in translators:
-                for p in r.owned or ():
-                    done[p] = r.folds[0].positions.get(p, 0)
+            done = {p: r.folds[0].positions.get(p, 0) for r in translators for p in r.owned or ()}
             return all(done.get(p, 0) >= o for p, o in source_end.offsets.items())
 
         await until(translated, translators)
         domain_end = await log.latest(DOMAIN)
-        store = open_store(settings)
-        try:
-            await until(lambda: all(store.positions().get(n, {}) == dict(domain_end.offsets)
-                                    for n in ("stations", "active_sessions", "session_history")), projectors)
-            domain = await log.read(DOMAIN)
-            assert len({r.event.eventId for r in domain}) == len(domain)  # no duplicates
-            assert sum(1 for r in domain if r.event.type == "transaction.stopped") == 12
-            _, live = store.load("session_history")
-            assert len(live) == 12
-            await rebuild(log, store, "session_history")
-            assert sorted(store.load("session_history")[1]) == sorted(live)
-        finally:
-            store.close()
+        await until(lambda: all(store.positions().get(n, {}) == dict(domain_end.offsets)
+                                for n in ("stations", "active_sessions", "session_history")), projectors)
+
+    try:
+        await log.append(SOURCE, sessions(0, 8))
+        for _ in range(2):
+            workers.append(ProjectionWorker(log, settings))
+            await workers[-1].start()
+        await settled()
+        workers.append(ProjectionWorker(log, settings))  # a third joins
+        await workers[-1].start()
+        await until(lambda: bool(workers[-1].projections.owned), [w.projections for w in workers])
+        await log.append(SOURCE, sessions(8, 8))
+        await settled()
+        leaving = workers.pop(0)  # one leaves
+        await leaving.stop()
+        await log.append(SOURCE, sessions(16, 8))
+        await settled()
+
+        domain = await log.read(DOMAIN)
+        assert len({r.event.eventId for r in domain}) == len(domain)  # nothing translated twice
+        assert sum(1 for r in domain if r.event.type == "transaction.stopped") == 24
+        _, live = store.load("session_history")
+        assert len(live) == 24 and all('"status":"stopped"' in value for _, _, value in live)
+        await rebuild(log, store, "session_history")
+        assert sorted(store.load("session_history")[1]) == sorted(live)  # nothing applied twice
     finally:
-        await first.stop()
-        await second.stop()
+        for worker in workers:
+            await worker.stop()
+        store.close()
         await log.close()
