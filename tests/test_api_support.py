@@ -102,9 +102,11 @@ async def api_stack(log: EventLog, settings: Settings, *, gateway: bool = True,
         async with serve_app(app) as port:
             yield Stack(log, settings, gw, worker, apikeys, app, port)
     finally:
+        # the worker before the gateway: the other order can leave the embedded engine's
+        # source subscription of the translator stuck on cancellation (Python 3.11)
+        await asyncio.wait_for(worker.stop(), TIMEOUT_S)
         if gw is not None:
             await gw.stop()
-        await asyncio.wait_for(worker.stop(), TIMEOUT_S)
         apikeys.close()
 
 
