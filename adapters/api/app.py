@@ -1,7 +1,8 @@
 """The client API's Starlette application (issue 5): ``/ws`` (every WebSocket dialect,
 chosen per connection — :mod:`.dialects.base`), ``/health``, ``/openapi.json``,
-``/asyncapi.json``, the operator routes (admin scope) when
-``chargelog.adapters.ocpp.operator_api`` is installed, and ``extra_routes``.
+``/asyncapi.json``, the routes of :data:`ROUTE_PROVIDERS` that are installed, the operator
+routes (admin scope) when ``chargelog.adapters.ocpp.operator_api`` is installed, and
+``extra_routes``.
 
 Run it with uvicorn (``chargelog serve``; default port 8082). The lifespan starts the core's
 tail of the domain stream before the first connection is served.
@@ -41,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
 ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.operator_api")
+#: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
+#: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
+ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
+                   ("chargelog.adapters.api.dialects.comms", "comms_routes"))
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 
@@ -134,8 +139,6 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     ctx = ApiContext(core, settings, LimitPolicy(settings))
     served = list(dialects) if dialects is not None else load_dialects()
     # issue-6 dialects: REST start/stop, /api/status, /api/stats, the root push socket, /health fields
-    rest = _optional("chargelog.adapters.api.rest")
-    comms = _optional("chargelog.adapters.api.dialects.comms")
 
     async def ws(websocket: WebSocket) -> None:
         await dispatch_websocket(websocket, ctx, served)
@@ -172,13 +175,13 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
         Route("/health", health), Route("/openapi.json", openapi), Route("/asyncapi.json", asyncapi),
         WebSocketRoute("/ws", ws),
     ]
+    for module_name, function in ROUTE_PROVIDERS:
+        module = _optional(module_name)
+        if module is not None and hasattr(module, function):
+            routes.extend(getattr(module, function)(core, settings))
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
         routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
-    if rest is not None:
-        routes.extend(rest.rest_routes(core, settings))
-    if comms is not None:
-        routes.extend(comms.comms_routes(core, settings))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager
