@@ -138,7 +138,8 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     core = ClientCore(log, read_models, settings, apikeys=apikeys, registry=registry)
     ctx = ApiContext(core, settings, LimitPolicy(settings))
     served = list(dialects) if dialects is not None else load_dialects()
-    # issue-6 dialects: REST start/stop, /api/status, /api/stats, the root push socket, /health fields
+    # the Charging WebSocket API's /health fields (issue 6), when installed
+    rest = _optional("chargelog.adapters.api.rest")
 
     async def ws(websocket: WebSocket) -> None:
         await dispatch_websocket(websocket, ctx, served)
