@@ -48,6 +48,21 @@ logger = logging.getLogger("chargelog.ocpp")
 _LATE_KEEP = 256
 
 
+_SNAKE: dict[str, str] = {}
+
+
+def _snake_keys(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its top-level keys in snake_case (the ``ocpp`` package's conversion;
+    nested values stay as sent: handlers read only top-level fields)."""
+    out = {}
+    for key, value in payload.items():
+        snake = _SNAKE.get(key)
+        if snake is None:
+            snake = _SNAKE[key] = next(iter(camel_to_snake_case({key: None})))
+        out[snake] = value
+    return out
+
+
 @dataclass
 class _Awaiting:
     action: str
@@ -141,7 +156,7 @@ class OcppConnection(ChargePoint):
         try:
             handler = self._route(msg.action)
             validate(2, msg.action, msg.payload)
-            result = await handler(**camel_to_snake_case(msg.payload), call_unique_id=msg.unique_id)
+            result = await handler(**_snake_keys(msg.payload), call_unique_id=msg.unique_id)
             payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
             validate(3, msg.action, payload)
             answer: CallResult | CallError = msg.create_call_result(payload)

@@ -34,5 +34,14 @@ async def main() -> None:
         await log.close()
 
 
+def _run() -> None:
+    try:  # uvloop, when installed, roughly doubles socket throughput
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    _run()
