@@ -12,6 +12,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q '.[test]'
 
+export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT:-9092}"
 started_kafka=""
 if ! infra/kafka.sh status >/dev/null 2>&1; then infra/kafka.sh start; started_kafka=1; fi
 started_pg=""
