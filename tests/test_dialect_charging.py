@@ -186,7 +186,7 @@ async def test_cross_user_refusals_and_gateway_errors(log, settings):
                 await cp.meter(1, tid, 3000)
                 await alice.update(lambda m: m["type"] == "meter_values_update")
                 assert all(m["type"] not in ("meter_values_update", "charging_status_update")
-                           for m in list(bob.updates._queue))  # noqa: SLF001
+                           for m in [*bob.backlog, *bob.updates._queue])  # noqa: SLF001
                 await alice.stop_charging("CP_001", tid)
 
                 cp.answer = "Rejected"
@@ -233,7 +233,8 @@ async def test_heartbeats_both_ways_and_session_timeout(log, settings):
             assert reply["type"] == "heartbeat"
             code, reason = await client.wait_closed()
             assert (code, reason) == (1000, "Session timeout")
-            assert all(not (m["type"] == "heartbeat" and m["id"] == beat["id"]) for m in list(client.updates._queue))  # noqa: SLF001
+            later = [*client.backlog, *client.updates._queue]  # noqa: SLF001
+            assert all(not (m["type"] == "heartbeat" and m["id"] == beat["id"]) for m in later)
 
 
 async def test_rate_limits(log, settings):
@@ -267,3 +268,32 @@ async def test_rate_limits(log, settings):
                             await refused.send_message("heartbeat", omit_data=True)
                         assert conn_limited.value.code == "RATE_LIMIT_EXCEEDED"
                         assert await refused.wait_closed() == (1008, "Rate limit exceeded")
+
+
+async def test_react_native_hook_messages(log, settings):
+    """The useChargingWebSocket hook's raw messages: auth_request with id '1' → it reads
+    auth_response.data.success; start/stop with Date.now() ids; it sets its status from
+    charging_status_update.data.status and its meter from meter_values_update.data.meterValue."""
+    async with dialect_stack(log, settings) as stack, meter_station(stack, "CP_001") as cp:
+        await station_ready(stack, "CP_001", 2)
+        async with charging_client(stack, token(settings, "USER_123"), authenticate=False) as hook:
+            await hook.send_raw({"id": "1", "type": "auth_request", "timestamp": iso_now(),
+                                 "data": {"token": hook.token}})
+            auth = await hook.update(lambda m: m["type"] == "auth_response")
+            assert auth["id"] == "1" and auth["data"]["success"] is True
+            await hook.send_raw({"id": "1732180000000", "type": "start_charging_request", "timestamp": iso_now(),
+                                 "data": {"chargePointId": "CP_001", "connectorId": 1, "idTag": "USER_123"}})
+            status = await hook.update(lambda m: m["type"] == "charging_status_update"
+                                       and m["data"]["status"] == "Charging")
+            started = await hook.update(lambda m: m["type"] == "start_charging_response")
+            assert started["id"] == "1732180000000"
+            tid = started["data"]["transactionId"]
+            assert status["data"]["chargePointId"] == "CP_001"
+            await cp.meter(1, tid, 4000, soc=None)
+            meter = await hook.update(lambda m: m["type"] == "meter_values_update")
+            assert meter["data"]["meterValue"]["energyImportKWh"] == 3.0
+            assert meter["data"]["meterValue"]["stateOfCharge"] is None
+            await hook.send_raw({"id": "1732180000001", "type": "stop_charging_request", "timestamp": iso_now(),
+                                 "data": {"chargePointId": "CP_001", "transactionId": tid}})
+            stopped = await hook.update(lambda m: m["type"] == "stop_charging_response")
+            assert stopped["id"] == "1732180000001" and stopped["data"]["success"] is True

@@ -74,6 +74,7 @@ class ChargingClient:
         self.message_id = 1
         self.pending_calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.backlog: list[dict[str, Any]] = []
         self.closed: asyncio.Event = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
 
@@ -141,12 +142,17 @@ class ChargingClient:
 
     async def update(self, predicate: Callable[[dict[str, Any]], bool] = lambda m: True,
                      timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-        """The next update matching ``predicate`` (others are dropped)."""
+        """The oldest update matching ``predicate``; the others stay for later calls."""
+        for i, message in enumerate(self.backlog):
+            if predicate(message):
+                return self.backlog.pop(i)
+
         async def find() -> dict[str, Any]:
             while True:
                 message = await self.updates.get()
                 if predicate(message):
                     return message
+                self.backlog.append(message)
         return await asyncio.wait_for(find(), timeout_s)
 
     async def wait_closed(self) -> tuple[int | None, str | None]:
