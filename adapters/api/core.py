@@ -313,7 +313,9 @@ class ClientCore:
                            ) -> tuple[list[Record], bool, Position]:
         """Up to ``limit`` (1..1000) domain events visible to ``caller`` after ``since``, read
         from the log → (records with their resume positions, hasMore, the position to continue
-        from). Errors: bad_request, not_found (position not held)."""
+        from). ``hasMore`` is true when the log holds records after the last one returned (they
+        may turn out not to be visible: the next call then returns none and hasMore false).
+        Errors: bad_request, not_found (position not held)."""
         if not isinstance(limit, int) or not (1 <= limit <= MAX_EVENTS_LIMIT):
             raise CoreError("bad_request", f"limit must be 1..{MAX_EVENTS_LIMIT}")
         position = await self.resolve_position(since)
@@ -326,12 +328,12 @@ class ClientCore:
             except PositionNotAvailable:
                 raise CoreError("not_found", f"position {position} is not available in the log") from None
             for record in batch:
-                if len(out) == limit:
-                    return out, True, position
                 position = position.advanced(record.partition, record.offset + 1)
                 event = record.event
                 if ((station_id is None or event.chargePointId == station_id)
                         and (type_set is None or event.type in type_set) and visible(caller, event)):
                     out.append(Record(event, record.partition, record.offset, position))
+                    if len(out) == limit:  # hasMore: the log holds records after this one
+                        return out, not end <= position, position
             if not batch or end <= position:
                 return out, False, position

@@ -46,6 +46,7 @@ CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 4
 DEDUP_WINDOW = 4096
 
 ENCODER = codec.PushEncoder()
+STATIONS = codec.StationListEncoder()
 
 
 class _Subscription:
@@ -170,7 +171,10 @@ class MobileConnection:
             logger.exception("mobile action %s failed", request.action)
             await self.send_error(request.id, "internal", "internal error")
         else:
-            await self.send({"id": request.id, "result": result})
+            if isinstance(result, codec.RawJson):
+                await self.send(f'{{"id":{json.dumps(request.id)},"result":{result}}}')
+            else:
+                await self.send({"id": request.id, "result": result})
 
     # -- actions --------------------------------------------------------------------------
 
@@ -190,8 +194,8 @@ class MobileConnection:
     async def ping(self, _id: Any, _params: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "ts": int(time.time() * 1000)}
 
-    async def get_stations(self, _id: Any, _params: dict[str, Any]) -> list[dict[str, Any]]:
-        return [codec.station_out(s) for s in await self.core.stations(self._caller)]
+    async def get_stations(self, _id: Any, _params: dict[str, Any]) -> codec.RawJson:
+        return STATIONS.encode(await self.core.stations(self._caller))
 
     async def get_connector_status(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
         p = m.StationConnectorParams.model_validate(params)

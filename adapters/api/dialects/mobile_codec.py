@@ -53,6 +53,32 @@ def station_out(view: ChargePointView) -> dict[str, Any]:
             "connectors": [connector_out(c) for c in view.connectors]}
 
 
+class RawJson(str):
+    """Already-encoded JSON text, spliced into a response as is."""
+
+
+class StationListEncoder:
+    """Section 6.1 station list as JSON text, with each station's text memoised on the view
+    object: the read models keep unchanged views as the same objects, so a 10,000-station map
+    where a few stations changed costs a few encodings and one join."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[ChargePointView, str]] = {}
+
+    def encode(self, views: list[ChargePointView]) -> RawJson:
+        memo = self._memo
+        parts = []
+        for view in views:
+            hit = memo.get(id(view))
+            if hit is None or hit[0] is not view:
+                hit = memo[id(view)] = (view, json.dumps(station_out(view), separators=(",", ":")))
+            parts.append(hit[1])
+        if len(memo) > 2 * len(views) + 1024:  # drop views that are gone
+            keep = {id(v) for v in views}
+            self._memo = {k: v for k, v in memo.items() if k in keep}
+        return RawJson("[" + ",".join(parts) + "]")
+
+
 def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     """Section 6.2 (meter fields only from the caller's own active session)."""
     c, s = status.connector, status.session

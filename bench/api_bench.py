@@ -1,0 +1,319 @@
+"""Client API benchmark (issue 5, deliverable 7). Three measurements:
+
+* ``push``: latency from a charge point's frame to a Mobile API client's receipt of the push.
+  The whole server runs in this process (OCPP gateway, projection worker, API under uvicorn);
+  ``--stations`` raw OCPP-J stations send StatusNotification CALLs at ``--rate`` frames/s in
+  total (one outstanding CALL per station), and ``--subscribers`` mobile clients (each
+  ``auth`` + ``subscribe`` all) receive ``connector.status.changed`` pushes. Stations and
+  clients run in a child process (the second core). The CALL's ``timestamp`` is its send time
+  (ms); latency = receipt time − that, over every push to every client. Reports p50/p99/max
+  and the pushes received vs expected.
+* ``stations``: ``getStations`` round trip with ``--count`` charge points on the map (domain
+  events appended to the log, folded by the projection worker), ``--requests`` sequential
+  requests from one client.
+* ``events``: ``getEventsSince`` of ``--limit`` events from the middle of a ``--total``-event
+  domain stream (by position and by timestamp), ``--requests`` each.
+
+Usage (from the repository root)::
+
+    python bench/api_bench.py push --engine embedded --subscribers 200 --rate 200 --seconds 10
+    python bench/api_bench.py stations --engine embedded --count 10000 --requests 200
+    python bench/api_bench.py events --engine embedded --total 1000000 --limit 1000 --requests 20
+
+Prints one JSON object per run. Kafka: ``--engine kafka`` (broker at $KAFKA_BOOTSTRAP or
+127.0.0.1:9092, fresh topic prefix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    values = sorted(values)
+    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+    return {"p50_ms": round(pick(0.50), 2), "p99_ms": round(pick(0.99), 2), "max_ms": round(values[-1], 2),
+            "mean_ms": round(statistics.fmean(values), 2), "n": len(values)}
+
+
+def make_settings(engine: str, data_dir: Path, **extra: Any) -> Any:
+    from chargelog.adapters.config import Settings
+
+    base: dict[str, Any] = {"data_dir": data_dir, "ocpp_port": 0, "ocpp_host": "127.0.0.1",
+                            "api_rate_per_s": 1e6, "api_rate_burst": 10**6, **extra}
+    if engine == "kafka":
+        return Settings(log=f"kafka://{KAFKA}", topic_prefix=f"bench{uuid.uuid4().hex[:10]}", partitions=8, **base)
+    return Settings(log="embedded", **base)
+
+
+# -- push latency ---------------------------------------------------------------------------
+
+async def run_push(args: argparse.Namespace) -> dict[str, Any]:
+    from chargelog.adapters.log import open_log
+    from test_api_support import api_stack
+
+    settings = make_settings(args.engine, Path(tempfile.mkdtemp()) / "data", heartbeat_interval_s=3600)
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with api_stack(log, settings) as stack:
+            keys = [stack.key(f"bench-user-{i}", "read:stations") for i in range(args.subscribers)]
+            # where the time goes: frame send → domain event durable → the API's hub has it
+            to_domain: list[float] = []
+            to_hub: list[float] = []
+            hub = stack.app.state.core.hub
+            publish = hub._publish
+
+            def instrumented(record: Any) -> None:
+                event = record.event
+                stamp = event.payload.get("timestamp")
+                if event.type == "connector.status.changed" and event.chargePointId.startswith("BENCH-") and stamp:
+                    sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                    to_domain.append((event.recordedAt.timestamp() - sent) * 1000)
+                    to_hub.append((time.time() - event.recordedAt.timestamp()) * 1000)
+                publish(record)
+
+            hub._publish = instrumented
+            spec = {"ws_url": stack.ws_url, "ocpp": f"ws://127.0.0.1:{stack.gateway.port}/ocpp/",
+                    "keys": keys, "stations": args.stations, "rate": args.rate, "seconds": args.seconds}
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "_clients", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            out, _ = await child.communicate(json.dumps(spec).encode())
+            result = json.loads(out)
+            result["frame_to_domain"] = percentiles(to_domain)
+            result["domain_to_hub"] = percentiles(to_hub)
+    finally:
+        await log.close()
+    result.update(engine=args.engine, subscribers=args.subscribers, stations=args.stations,
+                  target_rate=args.rate, seconds=args.seconds)
+    return result
+
+
+async def clients_main() -> None:
+    """Child process: stations + subscribers; prints latency JSON."""
+    spec = json.loads(sys.stdin.read())
+    latencies: list[float] = []
+    received = 0
+    frames_sent = 0
+    ready = 0
+    all_ready = asyncio.Event()
+    done = asyncio.Event()
+
+    async def subscriber(key: str) -> None:
+        nonlocal received, ready
+        async with websockets.connect(spec["ws_url"], max_size=None, ping_interval=None) as ws:
+            await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
+            await ws.recv()
+            await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["connector.status.changed"]}}))
+            await ws.recv()
+            ready += 1
+            if ready == len(spec["keys"]):
+                all_ready.set()
+            while not done.is_set():
+                try:
+                    text = await asyncio.wait_for(ws.recv(), 1.0)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                message = json.loads(text)
+                stamp = message.get("data", {}).get("timestamp")
+                if stamp and message["data"].get("stationId", "").startswith("BENCH-"):
+                    sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                    latencies.append((now - sent) * 1000)
+                    received += 1
+
+    async def station(index: int, interval_s: float, stop_at: float) -> None:
+        nonlocal frames_sent
+        async with websockets.connect(spec["ocpp"] + f"BENCH-{index:04d}", subprotocols=["ocpp1.6"],
+                                      ping_interval=None) as ws:
+            await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "B", "chargePointModel": "B"}]))
+            await ws.recv()
+            await all_ready.wait()
+            n = 0
+            next_at = time.monotonic() + interval_s * (index / spec["stations"])
+            statuses = ("Available", "Preparing")
+            while time.monotonic() < stop_at:
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                await ws.send(json.dumps([2, f"m{n}", "StatusNotification", {
+                    "connectorId": 1, "errorCode": "NoError", "status": statuses[n % 2], "timestamp": stamp}]))
+                await ws.recv()
+                frames_sent += 1
+                n += 1
+                next_at += interval_s
+
+    subs = [asyncio.create_task(subscriber(k)) for k in spec["keys"]]
+    await asyncio.wait_for(all_ready.wait(), 120)
+    interval = spec["stations"] / spec["rate"]
+    t0 = time.monotonic()
+    stop_at = t0 + spec["seconds"]
+    await asyncio.gather(*(station(i, interval, stop_at) for i in range(spec["stations"])))
+    elapsed = time.monotonic() - t0
+    expected = frames_sent * len(spec["keys"])
+    deadline = time.monotonic() + 30
+    while received < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    done.set()
+    await asyncio.gather(*subs, return_exceptions=True)
+    result = {"frames_sent": frames_sent, "frames_per_s": round(frames_sent / elapsed, 1),
+              "pushes_expected": expected, "pushes_received": received, **percentiles(latencies)}
+    print(json.dumps(result))
+
+
+# -- getStations -----------------------------------------------------------------------------
+
+async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
+    from chargelog.adapters.log import open_log
+    from chargelog.domain.envelope import Event, Source
+    from chargelog.domain.log import DOMAIN
+    from test_api_support import api_stack, mobile
+
+    settings = make_settings(args.engine, Path(tempfile.mkdtemp()) / "data")
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with api_stack(log, settings, gateway=False) as stack:
+            now = datetime.now(UTC).isoformat()
+            batch: list[Event] = []
+            for i in range(args.count):
+                cp = f"CP{i:05d}"
+                batch.append(Event(type="station.connected", chargePointId=cp, source=Source.SYSTEM,
+                                   payload={"chargePointId": cp, "at": now}))
+                for connector in (1, 2):
+                    batch.append(Event(type="connector.status.changed", chargePointId=cp, source=Source.SYSTEM,
+                                       payload={"chargePointId": cp, "connectorId": connector,
+                                                "status": "Available", "errorCode": "NoError", "timestamp": now}))
+                if len(batch) >= 3000:
+                    await log.append(DOMAIN, batch)
+                    batch = []
+            await log.append(DOMAIN, batch)
+            await stack.worker.read_models.wait_for(await log.latest(DOMAIN))
+            timings = []
+            async with mobile(stack, stack.key("u1", "read:stations")) as client:
+                first = await client.result("getStations")
+                assert len(first) == args.count, len(first)
+                size = len(json.dumps(first))
+                await client.close()
+            async with websockets.connect(stack.ws_url, max_size=None) as ws:  # raw: time to receipt, unparsed
+                await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": stack.key("u2", "read:stations")}}))
+                await ws.recv()
+                for n in range(args.requests):
+                    t0 = time.perf_counter()
+                    await ws.send(json.dumps({"id": n, "action": "getStations"}))
+                    await ws.recv()
+                    timings.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await log.close()
+    return {"engine": args.engine, "charge_points": args.count, "response_bytes": size, **percentiles(timings)}
+
+
+# -- getEventsSince --------------------------------------------------------------------------
+
+class NoReadModels:
+    """getEventsSince reads the log only; the benchmark needs no projections."""
+
+    async def positions(self) -> dict:
+        return {}
+
+
+async def run_events(args: argparse.Namespace) -> dict[str, Any]:
+    from chargelog.adapters.api.apikeys import ApiKeyStore
+    from chargelog.adapters.api.app import create_app
+    from chargelog.adapters.log import open_log
+    from chargelog.domain.envelope import Event, Source
+    from chargelog.domain.log import DOMAIN
+    from test_api_support import MobileClient, serve_app
+
+    data_dir = Path(tempfile.mkdtemp()) / "data"
+    settings = make_settings(args.engine, data_dir)
+    log = open_log(settings)
+    await log.start()
+    try:
+        t0 = time.perf_counter()
+        middle_time = None
+        now = datetime.now(UTC).isoformat()
+        batch_size = 5000
+        for first in range(0, args.total, batch_size):
+            if first >= args.total // 2 and middle_time is None:
+                middle_time = datetime.now(UTC)
+            events = [Event(type="connector.status.changed", chargePointId=f"CP{i % 1000:04d}", source=Source.SYSTEM,
+                            payload={"chargePointId": f"CP{i % 1000:04d}", "connectorId": 1, "status": "Available",
+                                     "errorCode": "NoError", "timestamp": now})
+                      for i in range(first, min(first + batch_size, args.total))]
+            await asyncio.gather(*(log.append(DOMAIN, events[j:j + 1000]) for j in range(0, len(events), 1000)))
+        fill_s = time.perf_counter() - t0
+        latest = await log.latest(DOMAIN)
+        middle = await log.position_at(DOMAIN, middle_time)
+        apikeys = ApiKeyStore(data_dir)
+        key = apikeys.create("u1", ["read:stations"])[1]
+        app = create_app(log, NoReadModels(), settings, apikeys=apikeys)  # type: ignore[arg-type]
+        results: dict[str, Any] = {}
+        async with serve_app(app) as port:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+                client = MobileClient(ws)
+                await client.result("auth", {"apiKey": key})
+                for name, since in (("by_position", str(middle)),
+                                    ("by_timestamp", middle_time.isoformat().replace("+00:00", "Z"))):
+                    timings = []
+                    for _ in range(args.requests):
+                        t1 = time.perf_counter()
+                        page = await client.result("getEventsSince", {"since": since, "limit": args.limit})
+                        timings.append((time.perf_counter() - t1) * 1000)
+                        assert len(page["events"]) == args.limit and page["hasMore"]
+                    results[name] = percentiles(timings)
+                await client.close()
+        apikeys.close()
+    finally:
+        await log.close()
+    return {"engine": args.engine, "log_events": latest.total, "limit": args.limit,
+            "fill_s": round(fill_s, 1), **results}
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["_clients"]:
+        asyncio.run(clients_main())
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    push = sub.add_parser("push")
+    push.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    push.add_argument("--subscribers", type=int, default=100)
+    push.add_argument("--stations", type=int, default=50)
+    push.add_argument("--rate", type=float, default=100.0, help="frames/s over all stations")
+    push.add_argument("--seconds", type=float, default=10.0)
+    stations = sub.add_parser("stations")
+    stations.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    stations.add_argument("--count", type=int, default=10_000)
+    stations.add_argument("--requests", type=int, default=200)
+    events = sub.add_parser("events")
+    events.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    events.add_argument("--total", type=int, default=1_000_000)
+    events.add_argument("--limit", type=int, default=1000)
+    events.add_argument("--requests", type=int, default=20)
+    args = parser.parse_args()
+    runner = {"push": run_push, "stations": run_stations, "events": run_events}[args.what]
+    print(json.dumps(asyncio.run(runner(args))))
+
+
+if __name__ == "__main__":
+    main()
