@@ -207,13 +207,13 @@ class CommsSession:
         type_ = event.type
         if type_ in SESSION_TYPES or type_ in FAILURE_TYPES:
             return await self._session_messages(caller, record, type_, payload)
-        await self.core.caught_up(record.position)
         cp_id = event.chargePointId
         out: list[dict[str, Any]] = []
         if type_ == "connector.status.changed":
             out.extend(cc.charger_updates(payload))
-        cp = await self.charge_point(caller, cp_id)
-        if cp is None:
+        cp, station = await self.state.shared(("station", event.eventId),
+                                              lambda: self._station_after(caller, record, cp_id))
+        if cp is None or station is None:
             return out
         if cp_id not in self.known_chargers:
             stations = await self.stations(caller)
@@ -222,13 +222,22 @@ class CommsSession:
         if self.maintenance.get(cp_id, False) != cp.maintenance:
             self.maintenance[cp_id] = cp.maintenance
             out.append(cc.maintenance_mode(cp, payload.get("timestamp") or event.occurredAt))
-        station = await self.station_of(caller, cp, cp_id)
         status = cc.charger_status_update(cp, station.station_id, payload.get("timestamp") or event.occurredAt)
         fingerprint = (status["status"], {k: v for k, v in status["data"].items() if k != "timestamp"})
         if self.last_status.get(cp_id) != fingerprint:
             self.last_status[cp_id] = fingerprint
             out.append(status)
         return out
+
+    async def _station_after(self, caller: Caller, record: Record,
+                             cp_id: str) -> tuple[ChargePointView | None, cc.StationInfo | None]:
+        """The public view of a charge point and its station once the read models include
+        ``record`` (computed once per event for every socket: :meth:`DialectState.shared`)."""
+        await self.core.caught_up(record.position)
+        cp = await self.charge_point(caller, cp_id)
+        if cp is None:
+            return None, None
+        return cp, await self.station_of(caller, cp, cp_id)
 
     async def _session_messages(self, caller: Caller, record: Record, type_: str,
                                 payload: dict[str, Any]) -> list[dict[str, Any]]:

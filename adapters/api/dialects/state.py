@@ -15,8 +15,14 @@ import itertools
 import json
 import time
 import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+#: Results kept by :meth:`DialectState.shared` (recent domain events' views).
+SHARED_RESULTS = 512
 
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -64,6 +70,19 @@ class DialectState:
         self.charging_receive.idle_timeout_s = settings.charging_session_timeout_s
         self.comms_receive = LimitPolicy(settings)
         self.comms_receive.idle_timeout_s = None  # type: ignore[assignment]
+        self._shared: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
+
+    async def shared(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
+        """``await factory()`` once per ``key`` for all connections of this app (the most
+        recent :data:`SHARED_RESULTS` keys are kept): every push socket receives the same
+        domain event and needs the same public views for it."""
+        future = self._shared.get(key)
+        if future is None:
+            future = asyncio.ensure_future(factory())
+            self._shared[key] = future
+            while len(self._shared) > SHARED_RESULTS:
+                self._shared.popitem(last=False)
+        return await asyncio.shield(future)
 
     @property
     def uptime_s(self) -> float:
