@@ -297,3 +297,12 @@ async def test_react_native_hook_messages(log, settings):
                                  "data": {"chargePointId": "CP_001", "transactionId": tid}})
             stopped = await hook.update(lambda m: m["type"] == "stop_charging_response")
             assert stopped["id"] == "1732180000001" and stopped["data"]["success"] is True
+
+
+async def test_oversized_message_is_invalid_request_and_closes(log, settings):
+    async with dialect_stack(log, settings, api_max_message_bytes=1000) as stack:
+        async with charging_client(stack, token(settings, "big")) as client:
+            await client.send_raw({"id": "big-1", "type": "heartbeat", "timestamp": iso_now(), "pad": "x" * 2000})
+            error = await client.update(lambda m: m["type"] == "error")  # not parsed: no id to answer with
+            assert error["error"]["code"] == "INVALID_REQUEST"
+            assert (await client.wait_closed())[0] == 1009

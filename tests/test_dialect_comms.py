@@ -7,6 +7,7 @@ Charging WebSocket API's HTTP endpoints (/health, /api/status, /api/stats) and h
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import httpx
@@ -325,3 +326,17 @@ async def test_http_status_stats_health_and_rate_limit_headers(log, settings):
             assert limited.status_code == 429 and limited.json()["success"] is False
             assert limited.headers["X-RateLimit-Remaining"] == "0" and int(limited.headers["Retry-After"]) >= 1
         await asyncio.sleep(0)
+
+
+async def test_token_expiry_and_oversized_message_close_the_socket(log, settings):
+    """A token that expires while connected closes the socket 1008 "Invalid authentication
+    token"; a message above api_max_message_bytes gets "Invalid message format" and close 1009."""
+    async with dialect_stack(log, settings, api_max_message_bytes=1000) as stack:
+        async with push_client(stack, token(settings, "short", ttl_s=1)) as ws:
+            assert (await ws.next())["type"] == "connected"
+            assert await ws.wait_closed() == (1008, "Invalid authentication token")
+        async with push_client(stack, token(settings, "big")) as ws:
+            await ws.of_type("active_session_update")
+            await ws.send(json.dumps({"action": "list_chargers", "data": {"pad": "x" * 2000}}))
+            assert (await ws.of_type("error"))["message"] == "Invalid message format"
+            assert (await ws.wait_closed())[0] == 1009
