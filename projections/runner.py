@@ -152,10 +152,20 @@ class FoldRunner:
 
     async def _assigned(self, partitions: set[int]) -> Position:
         async with self._lock:
+            assert self.owned is not None
+            stale = self.owned - partitions
+            if stale:
+                # Eager rebalancing (aiokafka): an assignment is this member's whole share, so
+                # partitions held before and not assigned now were revoked, even when the
+                # revocation callback did not name them.
+                logger.info("%s: dropping partitions %s of %s not in the new assignment",
+                            self.group_id, sorted(stale), self.stream)
+                self._bump(stale)
+                for fold in self.folds:
+                    fold.drop(stale)
             self._bump(partitions)
             position = await self._load(partitions)
-            assert self.owned is not None
-            self.owned |= partitions
+            self.owned = set(partitions)
             logger.info("%s: holds partitions %s of %s from %s", self.group_id, sorted(partitions), self.stream, position)
         await self._progressed()  # loaded positions may already satisfy a waiter
         return position
