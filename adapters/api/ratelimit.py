@@ -84,8 +84,9 @@ class RateLimiter:
 @dataclass
 class ChargingLimits:
     """The three limits of the Charging WebSocket API: ``connections`` (key: client IP),
-    ``messages`` (key: userId; also every HTTP request of the dialects, keyed by the Bearer
-    token's userId or else the client IP), ``auth`` (key: client IP)."""
+    ``messages`` (key ``user:<userId>`` — WebSocket messages and HTTP requests of a user share
+    one budget — or ``ip:<address>`` for HTTP requests without a valid token), ``auth`` (key:
+    client IP)."""
 
     connections: RateLimiter
     messages: RateLimiter

@@ -174,7 +174,7 @@ class ChargingSession:
         type_ = msg["type"]
         data = msg.get("data") or {}
         if self.caller is not None:
-            verdict = self.state.limits.messages.hit(self.caller.userId)
+            verdict = self.state.limits.messages.hit(f"user:{self.caller.userId}")
             if not verdict.allowed:
                 await self.sender.send(codec.error_message(
                     codec.RATE_LIMIT_EXCEEDED, "Too many messages; slow down", id_=reply_id,

@@ -216,7 +216,7 @@ class CommsSession:
         if cp is None or station is None:
             return out
         if cp_id not in self.known_chargers:
-            stations = await self.stations(caller)
+            stations = await self.state.shared(("stations", event.eventId), lambda: self.stations(caller))
             self.known_chargers = {c["charger_id"] for s in stations for c in s["chargers"]} | {cp_id}
             out.append(cc.charger_list_update(stations))
         if self.maintenance.get(cp_id, False) != cp.maintenance:

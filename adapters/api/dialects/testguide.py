@@ -82,7 +82,7 @@ class TestGuideCommands:
         if parsed is None:
             await session.sender.send(cc.error("Invalid message format"))
             return
-        if not session.state.limits.messages.hit(caller.userId).allowed:
+        if not session.state.limits.messages.hit(f"user:{caller.userId}").allowed:
             await session.sender.send(cc.error("Rate limit exceeded"))
             return
         action, data = parsed
