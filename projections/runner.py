@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog, Position, Record
+from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, Record
 from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
 
@@ -381,4 +381,4 @@ async def follow_read_models(log: EventLog, settings: Any, registry: Any = None)
     return read_models
 
 
-__all__ = ["FoldRunner", "FollowingReadModels", "ProjectionWorker", "follow_read_models", "START"]
+__all__ = ["FoldRunner", "FollowingReadModels", "ProjectionWorker", "follow_read_models", "projection_folds"]
