@@ -43,10 +43,14 @@ METER = {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T10:00:00Z", 
 BOOT = {"chargePointVendor": "bench", "chargePointModel": "sim"}
 
 
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+def raise_nofile(wanted: int = 65536) -> int:
+    """Raise this process's open-file limit to ``wanted`` (root) or the hard limit; returns it."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # -- stations (worker processes) ------------------------------------------------------------
@@ -84,6 +88,7 @@ async def stations_throughput(base: str, first: int, count: int, duration: float
 async def stations_hold(base: str, first: int, count: int, step: int, hold_s: float) -> dict[str, Any]:
     held: list[Any] = []
     failures = 0
+    errors: dict[str, str] = {}
     t0 = time.monotonic()
     for start in range(0, count, step):
         async def one(n: int) -> Any:
@@ -98,6 +103,7 @@ async def stations_hold(base: str, first: int, count: int, step: int, hold_s: fl
         for r in results:
             if isinstance(r, BaseException):
                 failures += 1
+                errors.setdefault(type(r).__name__, repr(r)[:200])
             else:
                 held.append(r)
         print(json.dumps({"progress": len(held), "failures": failures}), file=sys.stderr, flush=True)
@@ -106,7 +112,7 @@ async def stations_hold(base: str, first: int, count: int, step: int, hold_s: fl
     alive = sum(1 for ws in held if ws.close_code is None)
     for ws in held:
         ws.transport.abort()
-    return {"held": alive, "failures": failures, "ramp_s": ramp}
+    return {"held": alive, "failures": failures, "ramp_s": ramp, "errors": errors}
 
 
 # -- orchestration ---------------------------------------------------------------------------
@@ -122,8 +128,8 @@ def gateway_env(engine: str, data_dir: str) -> dict[str, str]:
 
 async def start_gateway(engine: str, data_dir: str) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import resource as r; s, h = r.getrlimit(r.RLIMIT_NOFILE); "
-        "r.setrlimit(r.RLIMIT_NOFILE, (h, h)); import runpy; "
+        sys.executable, "-c", "import resource as r, runpy; n = r.getrlimit(r.RLIMIT_NOFILE)[0]; "
+        "r.setrlimit(r.RLIMIT_NOFILE, (n, n)); "
         "runpy.run_module('chargelog.adapters.ocpp.run', run_name='__main__')",
         env=gateway_env(engine, data_dir), stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
@@ -162,6 +168,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                                               str(args.hold)] for i, n in enumerate(per)])
                 result = {"held": sum(r["held"] for r in results), "failures": sum(r["failures"] for r in results),
                           "ramp_s": round(max(r["ramp_s"] for r in results), 1),
+                          "errors": [r["errors"] for r in results if r["errors"]],
                           "gateway_rss_mb": round(gateway.memory_info().rss / 2**20)}
             cpu1 = gateway.cpu_times()
             result["gateway_cpu_s"] = round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 1)
@@ -176,10 +183,12 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         raise_nofile()
         kind, base, first, count, *rest = sys.argv[1:]
+        import uvloop
+
         if kind == "_throughput":
-            out = asyncio.run(stations_throughput(base, int(first), int(count), float(rest[0]), float(rest[1])))
+            out = uvloop.run(stations_throughput(base, int(first), int(count), float(rest[0]), float(rest[1])))
         else:
-            out = asyncio.run(stations_hold(base, int(first), int(count), int(rest[0]), float(rest[1])))
+            out = uvloop.run(stations_hold(base, int(first), int(count), int(rest[0]), float(rest[1])))
         print(json.dumps(out), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

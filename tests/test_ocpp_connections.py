@@ -78,3 +78,21 @@ async def test_graceful_stop_closes_with_1001(log, settings):
     assert closed[0].payload["code"] == 1001
     assert [e.type for e in events if e.type.startswith("ocpp.gateway")] == ["ocpp.gateway.started",
                                                                              "ocpp.gateway.stopped"]
+
+
+async def test_health_and_metrics_on_the_ocpp_port(log, settings):
+    import httpx
+
+    async with running_gateway(log, settings) as gateway:
+        async with websockets.connect(url(gateway, "CP-MET"), subprotocols=["ocpp1.6"]) as ws:
+            await exchange(ws, [2, "m", "Heartbeat", {}])
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}") as http:
+                health = await http.get("/health")
+                metrics = await http.get("/metrics")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "gatewayId": gateway.gateway_id, "connected": 1}
+    text = metrics.text
+    assert 'chargelog_ocpp_frames_total{direction="in",message_type="call"} 1.0' in text
+    assert 'chargelog_ocpp_frames_total{direction="out",message_type="callresult"} 1.0' in text
+    assert "chargelog_ocpp_connections 1.0" in text
+    assert "chargelog_ocpp_ack_seconds_count 1.0" in text

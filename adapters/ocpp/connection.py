@@ -113,12 +113,13 @@ class OcppConnection(ChargePoint):
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Record and handle one frame from the charge point (see module docstring)."""
-        self.last_frame_at = time.monotonic()
+        self.last_frame_at = received = time.monotonic()
         frame = parse_frame(raw_msg)
         if isinstance(frame, InvalidFrame):
             await self._answer_invalid(raw_msg, frame)
         elif isinstance(frame, Call):
             await self._handle_call(frame, raw_msg)  # type: ignore[call-arg]
+            self.gateway.metrics.ack_seconds.observe(time.monotonic() - received)
         else:
             await self._handle_response(frame, raw_msg)  # type: ignore[arg-type]
 
@@ -130,7 +131,9 @@ class OcppConnection(ChargePoint):
             reply = error.to_json()
             events.append(frame_event(self.id, "out", error, reply))
         await self.gateway.append(events)
+        self.gateway.metrics.frame("in", None)
         if reply is not None:
+            self.gateway.metrics.frame("out", 4)
             await self._send(reply)
 
     def _route(self, action: str) -> Any:
@@ -172,6 +175,8 @@ class OcppConnection(ChargePoint):
                   frame_event(self.id, "out", answer, text, action=msg.action, decision=self._decision),
                   *self._extra]
         await self.gateway.append(events)  # acknowledge after durable
+        self.gateway.metrics.frame("in", 2)
+        self.gateway.metrics.frame("out", answer.message_type_id)
         await self._send(text)
 
     async def _handle_response(self, msg: CallResult | CallError, raw: str | bytes) -> None:
@@ -198,6 +203,10 @@ class OcppConnection(ChargePoint):
         events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation,
                               schema_error=schema_error), *extra]
         await self.gateway.append(events)
+        self.gateway.metrics.frame("in", msg.message_type_id)
+        if waiting is not None:
+            outcome = "callerror" if isinstance(msg, CallError) else "invalid" if schema_error else "answered"
+            self.gateway.metrics.commands.labels(outcome).inc()
         if waiting is not None and not waiting.future.done():
             waiting.future.set_result(msg)
 
@@ -225,6 +234,7 @@ class OcppConnection(ChargePoint):
         except OCPPError as exc:
             await self.gateway.append([fail("invalid", error_code=error_code_16(exc),
                                             detail=str(exc.details.get("cause", exc.description)))])
+            self.gateway.metrics.commands.labels("invalid").inc()
             return
         async with self._call_lock:
             message_id = str(uuid.uuid4())
@@ -234,18 +244,21 @@ class OcppConnection(ChargePoint):
             self._awaiting[message_id] = waiting
             await self.gateway.append([frame_event(self.id, "out", call, text, correlation_id=cid,
                                                    causation_id=command.eventId)])
+            self.gateway.metrics.frame("out", 2)
             try:
                 await self._send(text)
                 await asyncio.wait_for(asyncio.shield(waiting.future), timeout)
             except ConnectionClosed:
                 self._awaiting.pop(message_id, None)
                 await self.gateway.append([fail("offline", detail="connection closed before the answer")])
+                self.gateway.metrics.commands.labels("offline").inc()
             except TimeoutError:
                 self._awaiting.pop(message_id, None)
                 self._late[message_id] = waiting
                 while len(self._late) > _LATE_KEEP:
                     self._late.pop(next(iter(self._late)))
                 await self.gateway.append([fail("timeout", detail=f"no answer within {timeout} s")])
+                self.gateway.metrics.commands.labels("timeout").inc()
 
     def _failer(self, correlation_id: str | None, action: str, causation_id: str) -> Any:
         def fail(reason: str, **kw: Any) -> Event:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import http
 import inspect
+import json
 import logging
 import os
 import socket
@@ -46,6 +47,7 @@ from . import presence as pr
 from .commands import REQUESTED, command_failed_event
 from .credentials import verify_password
 from .handlers import CentralSystemConnection
+from .metrics import GatewayMetrics
 from .ports import call_registry
 from .tasks import cancel_and_wait
 from .txids import TransactionIds
@@ -68,6 +70,7 @@ class OcppGateway:
         self.gateway_id = settings.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
+        self.metrics = GatewayMetrics()
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -150,6 +153,10 @@ class OcppGateway:
         return cp
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            plain = self._plain_http(connection, request.path)
+            if plain is not None:
+                return plain
         cp = self.charge_point_id(request.path)
         if cp is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Use /ocpp/{chargePointId}\n")
@@ -170,6 +177,23 @@ class OcppGateway:
 
         result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
         return await result if inspect.isawaitable(result) else result
+
+    def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
+        """``GET /health`` → 200 JSON (503 while stopping); ``GET /metrics`` → Prometheus."""
+        path = urllib.parse.urlsplit(path).path
+        if path == "/health":
+            body = json.dumps({"status": "stopping" if self._stopping else "ok", "gatewayId": self.gateway_id,
+                               "connected": len(self._connections)})
+            response = connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE if self._stopping
+                                          else http.HTTPStatus.OK, body + "\n")
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if path == "/metrics":
+            self.metrics.connections.set(len(self._connections))
+            response = connection.respond(http.HTTPStatus.OK, self.metrics.exposition().decode())
+            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
+        return None
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.settings.tls_cert is None:
@@ -207,6 +231,9 @@ class OcppGateway:
             "remoteAddress": conn.remote_address, "subprotocol": ws.subprotocol, "auth": conn.auth,
             "gatewayId": self.gateway_id, "connectionId": conn.connection_id}))
         await self.append(events)
+        self.metrics.connection_events.labels("opened").inc()
+        if len(events) > 1:
+            self.metrics.connection_events.labels("replaced").inc()
         if previous is not None:
             self._spawn(previous._connection.close(1000, "replaced by a new connection"))
         try:
@@ -233,6 +260,7 @@ class OcppGateway:
                     await self.append([Event(type=pr.CLOSED, chargePointId=cp, source=Source.OCPP, payload={
                         "code": ws.close_code, "reason": ws.close_reason or "",
                         "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
+                self.metrics.connection_events.labels("closed").inc()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -252,6 +280,7 @@ class OcppGateway:
                     await self.append([Event(type=pr.OFFLINE, chargePointId=cp, source=Source.SYSTEM, payload={
                         "lastFrameAt": _iso_ts(last), "timeoutSeconds": self.offline_after_s,
                         "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
+                    self.metrics.connection_events.labels("offline").inc()
                     if self._connections.get(cp) is conn:
                         del self._connections[cp]
                     self._spawn(_close_half_open(conn._connection))
