@@ -130,3 +130,32 @@ async def test_pending_only_after_command_is_durable(log, settings):
 
 
 __all__ = ["TestStation"]
+
+
+async def test_registry_id_tag_is_used_and_guarded(log, settings):
+    from datetime import UTC, datetime
+
+    from chargelog.domain.envelope import Event, Source
+    from chargelog.domain.log import DOMAIN
+    from chargelog.domain.registry import IDTAG_UPSERTED, registry_event
+
+    await log.append(SOURCE, [registry_event(IDTAG_UPSERTED, {"idTag": "RFID-ALICE", "userId": "alice"})])
+    now = datetime.now(UTC).isoformat()
+    await log.append(DOMAIN, [
+        Event(type="station.connected", chargePointId="CP-TAG", source=Source.SYSTEM,
+              payload={"chargePointId": "CP-TAG", "at": now}),
+        Event(type="connector.status.changed", chargePointId="CP-TAG", source=Source.SYSTEM,
+              payload={"chargePointId": "CP-TAG", "connectorId": 1, "status": "Available", "timestamp": now})])
+    async with api_stack(log, settings, gateway=False) as stack:
+        await asyncio.wait_for(stack.worker.read_models.wait_for(await log.latest(DOMAIN)), TIMEOUT_S)
+        async with mobile(stack, stack.key("alice")) as alice, mobile(stack, stack.key("bob")) as bob:
+            pending = await alice.result("startCharging", {"stationId": "CP-TAG", "connectorId": 1})
+            explicit = await alice.result("startCharging", {"stationId": "CP-TAG", "connectorId": 1,
+                                                            "idTag": "RFID-ALICE"})
+            refused = await bob.request("startCharging", {"stationId": "CP-TAG", "connectorId": 1,
+                                                          "idTag": "RFID-ALICE"})
+            assert refused["error"]["code"] == 403
+        requested = {r.event.correlationId: r.event.payload["request"] for r in await log.read(SOURCE)
+                     if r.event.type == "command.requested"}
+        assert requested == {pending["correlationId"]: {"connectorId": 1, "idTag": "RFID-ALICE"},
+                             explicit["correlationId"]: {"connectorId": 1, "idTag": "RFID-ALICE"}}

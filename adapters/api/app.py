@@ -134,7 +134,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
                extra_routes: Sequence[BaseRoute] = (), apikeys: ApiKeyStore | None = None,
                registry: Any = None, dialects: Sequence[Dialect] | None = None) -> Starlette:
     """The app. ``apikeys`` defaults to ``{data_dir}/apikeys.sqlite``; ``registry`` (a
-    LiveRegistry) supplies users' id tags; ``dialects`` defaults to every installed one."""
+    LiveRegistry; default: the gateway's) supplies users' id tags; ``dialects`` defaults to every installed one."""
+    if registry is None:  # the gateway's LiveRegistry, when this process runs one
+        registry = getattr(gateway, "registry", None)
     core = ClientCore(log, read_models, settings, apikeys=apikeys, registry=registry)
     ctx = ApiContext(core, settings, LimitPolicy(settings))
     served = list(dialects) if dialects is not None else load_dialects()

@@ -198,16 +198,17 @@ class ClientCore:
 
     def id_tag_of(self, caller: Caller) -> str:
         """The idTag the caller's remote starts carry (registry first, else derived)."""
-        if self.registry is not None:
-            tags = self.registry.current.id_tags_of(caller.userId)
-            if tags:
-                return str(tags[0].idTag)
+        current = getattr(self.registry, "current", None)  # a LiveRegistry's Registry
+        tags = current.id_tags_of(caller.userId) if current is not None else []
+        if tags:
+            return str(tags[0].idTag)
         return id_tag_for(caller.userId)
 
     def _owns_tag(self, caller: Caller, id_tag: str) -> bool:
         if id_tag == id_tag_for(caller.userId):
             return True
-        info = self.registry.lookup(id_tag) if self.registry is not None else None
+        lookup = getattr(self.registry, "lookup", None)
+        info = lookup(id_tag) if lookup is not None else None
         return info is not None and getattr(info, "userId", None) == caller.userId
 
     async def stop_charging(self, caller: Caller, transaction_id: int | None = None,
