@@ -147,11 +147,12 @@ def rss_mb(proc: psutil.Process) -> float:
 # -- the fleet (child process) ---------------------------------------------------------------
 
 
-async def run_fleet(url: str, stations: int, interval_s: float) -> None:
+async def run_fleet(url: str, stations: int, interval_s: float, boot_timeout_s: float) -> None:
     """Child process: ``stations`` charge points CP001… on ``url`` with idTags T0001…, one
     connector each, charging all the time, MeterValues every ``interval_s`` s. Writes JSON
-    lines to stdout: ``{"booted": n}``, ``{"charging": n}`` once all charge, and after stdin
-    closes ``{"acks": [[wall s, round trip ms], …]}``, one pair per MeterValues CALLRESULT."""
+    lines to stdout: ``{"booted": n}``, ``{"charging": n}`` once all charge (or after 60 s), and after stdin
+    closes ``{"acks": [[wall s, round trip ms], …]}``, one pair per MeterValues CALLRESULT;
+    ``{"error": message}`` if not all booted within ``boot_timeout_s`` s."""
     from chargelog.adapters.simulator import Fleet, SimulationProfile
 
     profile = SimulationProfile(battery_wh=(1e9, 1e9), idle_s=(0.0, 2 * interval_s),
@@ -162,14 +163,27 @@ async def run_fleet(url: str, stations: int, interval_s: float) -> None:
     for n, station in enumerate(fleet.stations, start=1):
         station.id_tag = TAG_FORMAT.format(n)  # the idTag client n's user owns (write_setup)
         station.call = _timed(station.call, acks)  # type: ignore[method-assign]
-    await fleet.start(timeout_s=300)
+    try:
+        await fleet.start(timeout_s=boot_timeout_s)
+    except (TimeoutError, ConnectionError) as exc:
+        _emit({"error": f"the fleet did not boot within {boot_timeout_s:g} s ({type(exc).__name__}: {exc})"})
+        return
     _emit({"booted": fleet.connected})
-    while sum(c.transactionId is not None for s in fleet.stations for c in s.connectors.values()) < stations:
-        await asyncio.sleep(0.2)  # a bench's own readiness poll, not test synchronisation
-    _emit({"charging": stations})
+    _emit({"charging": await _all_charging(fleet, timeout_s=60.0)})
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     _emit({"acks": [(round(t, 3), round(ms, 2)) for t, ms in acks]})
     await fleet.stop()
+
+
+async def _all_charging(fleet: Any, timeout_s: float) -> int:
+    """Poll (every 0.2 s, up to ``timeout_s`` s) until every connector is in a transaction;
+    how many are."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        charging = sum(c.transactionId is not None for s in fleet.stations for c in s.connectors.values())
+        if charging == len(fleet.stations) or time.monotonic() > deadline:
+            return charging
+        await asyncio.sleep(0.2)  # a bench's own readiness poll, not test synchronisation
 
 
 def _timed(station_call: Any, acks: list[tuple[float, float]]) -> Any:
@@ -207,6 +221,7 @@ class ServerProcess:
     engine: Engine
     data_dir: Path
     registry: Path
+    log_path: Path
     ocpp_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -218,7 +233,8 @@ class ServerProcess:
         if self.engine.name == "kafka":
             args += ["--log", f"kafka://{self.engine.bootstrap}", "--topic-prefix", self.engine.topic_prefix]
         env = {**os.environ, "CHARGELOG_HEARTBEAT_INTERVAL_S": "3600", "CHARGELOG_API_PING_TIMEOUT_S": "3600"}
-        log = open(self.data_dir / "serve.log", "ab")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(self.ocpp_port, self.proc)
         wait_for_port(self.api_port, self.proc)
@@ -239,19 +255,23 @@ class ServerProcess:
 class FleetProcess:
     """This script's ``fleet`` sub-command in a subprocess, talking JSON lines on stdout."""
 
-    def __init__(self, ocpp_url: str, stations: int, interval_s: float) -> None:
+    def __init__(self, ocpp_url: str, stations: int, interval_s: float, boot_timeout_s: float) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "fleet", "--url", ocpp_url, "--stations", str(stations),
-             "--interval", str(interval_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             "--interval", str(interval_s), "--boot-timeout", str(boot_timeout_s)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ps = psutil.Process(self.proc.pid)
 
     async def expect(self, key: str) -> Any:
         """The value of the next stdout line's ``key`` (waits in a thread); RuntimeError if the
-        fleet exits first."""
+        fleet reports an error or exits first."""
         line = await asyncio.to_thread(self.proc.stdout.readline)  # type: ignore[union-attr]
         if not line:
             raise RuntimeError(f"fleet exited with {self.proc.wait()} before reporting {key!r}")
-        return json.loads(line)[key]
+        message = json.loads(line)
+        if "error" in message:
+            raise RuntimeError(message["error"])
+        return message[key]
 
     async def finish(self) -> list[tuple[float, float]]:
         """Close stdin → (wall s, round trip ms) of every MeterValues acknowledged; the
@@ -266,6 +286,11 @@ def acks_in(acks: list[tuple[float, float]], t0: float, t1: float) -> tuple[floa
     """MeterValues acknowledged in [t0, t1) → (per s, round trip p50 ms, p99 ms)."""
     inside = [ms for t, ms in acks if t0 <= t < t1]
     return len(inside) / (t1 - t0), percentile(inside, 50), percentile(inside, 99)
+
+
+def sent_in(acks: list[tuple[float, float]], t0: float, t1: float) -> int:
+    """How many acknowledged MeterValues were sent in [t0, t1) (ack time minus round trip)."""
+    return sum(t0 <= t - ms / 1000.0 < t1 for t, ms in acks)
 
 
 # -- mobile clients --------------------------------------------------------------------------
@@ -379,7 +404,7 @@ class Result:
     pushes_per_s: float = math.nan
     ack_p50_ms: float = math.nan  # MeterValues CALL → CALLRESULT round trip at the station, window B
     ack_p99_ms: float = math.nan
-    delivered: float = math.nan  # pushes received within the grace / expected (acked × fan-out)
+    delivered: float = math.nan  # pushes received within the grace / (frames sent in B × fan-out)
     p50_ms: float = math.nan
     p99_ms: float = math.nan
     server_cpu_idle: float = math.nan  # no charge point, no client
@@ -391,6 +416,7 @@ class Result:
     fleet_cpu: float = math.nan
     clients_cpu: float = math.nan
     broker_cpu: float = math.nan
+    failure: str = ""  # why the level has no figures
 
     @property
     def cpu_ms_per_cp(self) -> float:
@@ -439,7 +465,8 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmp:
         data_dir = Path(tmp)
         registry, keys = write_setup(data_dir, level.clients, audience)
-        server = ServerProcess(engine, data_dir, registry)
+        server = ServerProcess(engine, data_dir, registry,
+                               Path(opts.log_dir) / f"serve-{engine.name}-{level.stations}x{level.clients}.log")
         fleet: FleetProcess | None = None
         clients: list[Subscriber] = []
         result = Result(engine.name, level.stations, level.clients, level.target_fps)
@@ -448,10 +475,10 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
             await asyncio.sleep(2)  # let start-up settle before the idle CPU and RSS
             _, _, cpu = await measure_window({"server": ps}, opts.baseline_window)
             result.server_cpu_idle, rss_idle = cpu["server"], rss_mb(ps)
-            fleet = FleetProcess(f"ws://127.0.0.1:{server.ocpp_port}/ocpp", level.stations, level.interval_s)
+            fleet = FleetProcess(f"ws://127.0.0.1:{server.ocpp_port}/ocpp", level.stations, level.interval_s,
+                                 opts.boot_timeout)
             note(f"server up; fleet booted {await fleet.expect('booted')} charge points")
-            await fleet.expect("charging")
-            note("all charging; window A (fleet only)")
+            note(f"{await fleet.expect('charging')} charging; window A (fleet only)")
             await asyncio.sleep(opts.warmup)
             ta0, ta1, cpu = await measure_window({"server": ps}, opts.baseline_window)
             result.server_cpu_a, rss_fleet = cpu["server"], rss_mb(ps)
@@ -467,27 +494,29 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
                 {"server": ps, "fleet": fleet.ps, "clients": psutil.Process(), "broker": broker}, opts.measure)
             await asyncio.sleep(opts.grace)
             acks = await fleet.finish()
+            note("fleet stopped")
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+            note("clients closed")
             if fleet is not None and fleet.proc.poll() is None:
                 fleet.proc.kill()
             server.stop()
-            note("stopped")
+            note("server stopped")
     result.server_cpu, result.fleet_cpu, result.clients_cpu = cpu["server"], cpu["fleet"], cpu["clients"]
     result.broker_cpu = cpu.get("broker", math.nan)
     result.kb_per_cp = (rss_fleet - rss_idle) * 1024 / level.stations
     result.kb_per_client = (result.server_rss_mb - rss_fleet) * 1024 / level.clients
     result.acked_fps_a, _, _ = acks_in(acks, ta0, ta1)
     result.acked_fps, result.ack_p50_ms, result.ack_p99_ms = acks_in(acks, t0, t1)
-    record_latencies(result, clients, opts.measure, level.clients / level.stations if audience == "owner" else level.clients)
+    fanout = level.clients / level.stations if audience == "owner" else level.clients
+    record_latencies(result, clients, opts.measure, sent_in(acks, t0, t1) * fanout)
     return result
 
 
-def record_latencies(result: Result, clients: list[Subscriber], window_s: float, fanout: float) -> None:
+def record_latencies(result: Result, clients: list[Subscriber], window_s: float, expected: float) -> None:
     """Push rate, delivered share and p50/p99 from the clients' window B latencies;
-    ``fanout``: pushes expected per acknowledged frame."""
+    ``expected``: pushes for the frames sent in the window."""
     latencies = [ms for c in clients for ms in c.latencies_ms]
-    expected = result.acked_fps * window_s * fanout
     result.pushes_per_s = len(latencies) / window_s
     result.delivered = len(latencies) / expected if expected else math.nan
     result.p50_ms, result.p99_ms = percentile(latencies, 50), percentile(latencies, 99)
@@ -671,6 +700,9 @@ async def bench(opts: argparse.Namespace) -> None:
                   f"{level.clients} clients …", file=sys.stderr, flush=True)
             try:
                 results.append(await run_level(engine, level, opts.audience, opts))
+            except RuntimeError as exc:
+                note(f"level failed: {exc}")
+                results.append(Result(engine_name, level.stations, level.clients, level.target_fps, failure=str(exc)))
             finally:
                 if engine_name == "kafka":
                     await delete_topics(opts.bootstrap, engine.topic_prefix)
@@ -682,6 +714,9 @@ async def bench(opts: argparse.Namespace) -> None:
           f"Python {platform.python_version()}, {platform.system()}; audience {opts.audience}; "
           f"MeterValues every {opts.interval:g} s; window {opts.measure:g} s\n")
     print(markdown_tables(results))
+    for r in results:
+        if r.failure:
+            print(f"\n{r.engine} {r.stations}:{r.clients} failed: {r.failure}")
     if opts.plot:
         plot(results, Path(opts.plot), opts.audience)
         print(f"\nplot: {opts.plot}")
@@ -694,6 +729,7 @@ def main() -> None:
     fleet.add_argument("--url", required=True)
     fleet.add_argument("--stations", type=int, required=True)
     fleet.add_argument("--interval", type=float, required=True)
+    fleet.add_argument("--boot-timeout", type=float, required=True)
     parser.add_argument("--levels", default="100:100,500:500,1000:1000",
                         help="N:M pairs, charge points:clients (default 100:100,500:500,1000:1000)")
     parser.add_argument("--interval", type=float, default=1.0, help="MeterValues interval S (s; default 1)")
@@ -705,12 +741,16 @@ def main() -> None:
     parser.add_argument("--baseline-window", type=float, default=5.0, help="idle and window A, fleet only (s)")
     parser.add_argument("--measure", type=float, default=10.0, help="window B, fleet and clients (s)")
     parser.add_argument("--grace", type=float, default=3.0, help="pushes of window B still counted after it (s)")
+    parser.add_argument("--boot-timeout", type=float, default=120.0,
+                        help="a level fails when the fleet has not booted within this (s)")
+    parser.add_argument("--log-dir", default=os.path.join(tempfile.gettempdir(), "city-bench"),
+                        help="where each level's server output is kept (default $TMPDIR/city-bench)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka baseline")
     parser.add_argument("--plot", default="", help="write the latency plot (PNG) here")
     opts = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retried NotLeaderForPartition on new topics
     if opts.command == "fleet":
-        asyncio.run(run_fleet(opts.url, opts.stations, opts.interval))
+        asyncio.run(run_fleet(opts.url, opts.stations, opts.interval, opts.boot_timeout))
     else:
         asyncio.run(bench(opts))
 
