@@ -4,7 +4,7 @@ on Kafka, side by side with a raw aiokafka produce/consume baseline at the same 
 
 Usage::
 
-    python bench/city_bench.py [--levels 100:100,500:500,1000:1000] [--interval 1]
+    python bench/city_bench.py [--levels 100:100,250:250,500:500,1000:1000] [--interval 1]
                                [--engines embedded,kafka] [--bootstrap 127.0.0.1:9092]
                                [--audience owner|admin] [--measure 10] [--plot docs/city-latency.png]
 
@@ -693,6 +693,7 @@ async def bench(opts: argparse.Namespace) -> None:
         raise SystemExit("--audience owner needs clients ≤ charge points (each client owns one)")
     results: list[Result] = []
     run_id = uuid.uuid4().hex[:8]
+    load_before = os.getloadavg()[1]
     for engine_name in opts.engines.split(","):
         for level in levels:
             engine = Engine(engine_name, opts.bootstrap, f"citybench{run_id}{level.stations}x{level.clients}")
@@ -711,7 +712,8 @@ async def bench(opts: argparse.Namespace) -> None:
                 results.append(await raw_baseline(opts.bootstrap, level.target_fps, opts.measure))
                 note(markdown_tables(results[-1:]).splitlines()[2])
     print(f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB, "
-          f"Python {platform.python_version()}, {platform.system()}; audience {opts.audience}; "
+          f"Python {platform.python_version()}, {platform.system()}; load average (5 min) before "
+          f"{load_before:.1f}, after {os.getloadavg()[1]:.1f}; audience {opts.audience}; "
           f"MeterValues every {opts.interval:g} s; window {opts.measure:g} s\n")
     print(markdown_tables(results))
     for r in results:
@@ -730,8 +732,8 @@ def main() -> None:
     fleet.add_argument("--stations", type=int, required=True)
     fleet.add_argument("--interval", type=float, required=True)
     fleet.add_argument("--boot-timeout", type=float, required=True)
-    parser.add_argument("--levels", default="100:100,500:500,1000:1000",
-                        help="N:M pairs, charge points:clients (default 100:100,500:500,1000:1000)")
+    parser.add_argument("--levels", default="100:100,250:250,500:500,1000:1000",
+                        help="N:M pairs, charge points:clients (default 100:100,250:250,500:500,1000:1000)")
     parser.add_argument("--interval", type=float, default=1.0, help="MeterValues interval S (s; default 1)")
     parser.add_argument("--engines", default="embedded,kafka")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
