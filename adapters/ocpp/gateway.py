@@ -46,6 +46,7 @@ from chargelog.domain.log import SOURCE, START, EventLog, Position
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
 from .credentials import verify_password
+from .batcher import GroupCommitter
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
 from .ports import call_registry
@@ -71,6 +72,7 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        self._committer = GroupCommitter(log, SOURCE)
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -135,10 +137,12 @@ class OcppGateway:
         await self.txids.stop()
         await self.append([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
                                  payload={"gatewayId": self.gateway_id})])
+        await self._committer.close()
 
     async def append(self, events: Sequence[Event]) -> None:
-        """Append to ``source``; returns once durable."""
-        await self.log.append(SOURCE, events)
+        """Append to ``source`` (group-committed with other connections' events, contiguous
+        and in order); returns once durable. Raises what the log raises."""
+        await self._committer.append(events)
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -244,6 +248,12 @@ class OcppGateway:
                 self._idle.clear()
                 try:
                     await conn.route_message(raw)
+                except ConnectionClosed:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the log failed: nothing was acknowledged
+                    logger.warning("%s: could not record a frame (%s); closing with 1011", cp, exc)
+                    await ws.close(1011, "central system could not record the frame")
+                    break
                 finally:
                     self._inflight -= 1
                     if self._inflight == 0:
