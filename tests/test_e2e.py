@@ -4,6 +4,7 @@ Kafka with the roles in separate processes. Nothing here is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -191,3 +192,90 @@ async def test_kafka_roles_in_separate_processes(tmp_path: Path, cleanup: list[o
     cleanup.append(Fleet(env, servers[0].ocpp_url, "A"))
     cleanup.append(Fleet(env, servers[1].ocpp_url, "B"))
     await charge_and_check([*servers, api], api, servers[1], "B001", env, tmp_path)
+
+
+async def test_every_dialect_charges_through_the_real_processes(env: dict[str, str], tmp_path: Path,
+                                                                 cleanup: list[object]) -> None:
+    """Charging WebSocket API, Communication Protocol REST + push socket, test guide commands:
+    each starts and stops a real (simulated) charge point through ``chargelog serve``."""
+    import httpx
+    import websockets
+
+    server = Server(env, log_path=tmp_path / "serve.log").start()
+    cleanup.append(server)
+    cleanup.append(Fleet(env, server.ocpp_url, "CP"))
+    token = {user: run_cli(env, "token", "--user", user).strip() for user in ("bob", "carol", "dave")}
+    ws_base = f"ws://127.0.0.1:{server.api_port}"
+
+    # wait until both stations are on the map (the push socket's charger list says so)
+    async with websockets.connect(f"{ws_base}/?token={token['carol']}") as push:
+        online_ids: set[str] = set()
+        while not {"CP001", "CP002"} <= online_ids:
+            message = json.loads(await asyncio.wait_for(push.recv(), 60))
+            if message["type"] == "charger_status_update" and message["status"] == "available":
+                online_ids.add(message["charger_id"])
+            if message["type"] == "charger_list_update":
+                for station in message["data"]["chargers"]:
+                    online_ids.update(c["charger_id"] for c in station["chargers"] if c["status"] == "available")
+
+        # 1. Charging WebSocket API (charging-websocket-api.md)
+        async with websockets.connect(f"{ws_base}/ws") as ws:
+            def envelope(kind: str, data: dict[str, object], n: int) -> str:
+                return json.dumps({"id": f"msg-{n}", "type": kind, "timestamp": "2026-01-01T00:00:00.000Z",
+                                   "data": data})
+
+            async def reply(request_id: str) -> dict[str, object]:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if message.get("id") == request_id:
+                        return message
+
+            await ws.send(envelope("auth_request", {"token": token["bob"]}, 1))
+            assert (await reply("msg-1"))["data"]["success"] is True
+            await ws.send(envelope("start_charging_request", {"chargePointId": "CP001", "connectorId": 1}, 2))
+            started = await reply("msg-2")
+            assert started["type"] == "start_charging_response" and started["data"]["success"] is True
+            transaction_id = started["data"]["transactionId"]
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if message["type"] == "meter_values_update":
+                    break
+            await ws.send(envelope("stop_charging_request", {"transactionId": transaction_id}, 3))
+            stopped = await reply("msg-3")
+            assert stopped["type"] == "stop_charging_response" and stopped["data"]["success"] is True
+
+        # 2. Communication Protocol REST, pushes on the ?token= socket
+        async with httpx.AsyncClient(base_url=server.api_url, timeout=60) as http:
+            headers = {"Authorization": f"Bearer {token['carol']}"}
+            response = await http.post("/api/charging/start", json={"charger_id": "CP001", "connector_id": 2},
+                                       headers=headers)
+            assert response.status_code == 200, response.text
+            session = response.json()["data"]
+            assert isinstance(session["transaction_id"], int)
+            kinds: set[str] = set()
+            while not {"session_started", "meter_value"} <= kinds:
+                message = json.loads(await asyncio.wait_for(push.recv(), 60))
+                if message["type"] == "session_update" and message["transaction_id"] == session["transaction_id"]:
+                    kinds.add(message["event"])
+            response = await http.post("/api/charging/stop", json={"charger_id": "CP001"}, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["data"]["status"] == "stopped"
+
+    # 3. the test guide's commands on the same ?token= socket
+    async with websockets.connect(f"{ws_base}/?token={token['dave']}") as guide:
+        async def command(action: str, data: dict[str, object]) -> dict[str, object]:
+            await guide.send(json.dumps({"action": action, "data": data}))
+            while True:
+                message = json.loads(await asyncio.wait_for(guide.recv(), 60))
+                if message["type"] == "response" and message["action"] == action:
+                    return message["data"]  # type: ignore[no-any-return]
+
+        assert (await command("start_charging", {"charger_id": "CP002", "connector_id": 1}))["success"] is True
+        assert (await command("get_active_session", {}))["has_active_session"] is True
+        stopped_guide = await command("stop_charging", {})
+        assert stopped_guide["success"] is True and stopped_guide["energy_delivered"] >= 0
+
+    # each user's history holds their own session, and only theirs
+    domain = [json.loads(line) for line in run_cli(env, "events", "--stream", "domain",
+                                                   "--type", "transaction.stopped").splitlines()]
+    assert {e["payload"]["userId"] for e in domain} >= {"bob", "carol", "dave"}
