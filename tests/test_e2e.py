@@ -23,7 +23,7 @@ API_KEY = "test-mobile-key-123"
 
 @pytest.fixture(params=["embedded", "kafka"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    values = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "e2e-secret",
+    values = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "e2e-secret-of-at-least-32-bytes!!",
               "CHARGELOG_HEARTBEAT_INTERVAL_S": "30", "PYTHONUNBUFFERED": "1"}
     if request.param == "kafka":
         values |= {"CHARGELOG_LOG": f"kafka://{require_kafka()}",
@@ -108,6 +108,8 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
                                and online(p, station))
     map_now = {s["id"]: s for s in await client.result("getStations")}
     assert map_now[station]["isOnline"] is True
+    printed_map = run_cli(env, "stations", "--url", api.api_url)  # the README's "where to look"
+    assert any(line.startswith(station) and " yes " in line for line in printed_map.splitlines())
 
     started = await client.result("startCharging", {"stationId": station, "connectorId": 1})
     assert started["status"] == "pending"
@@ -176,7 +178,7 @@ async def test_one_process_charging_survives_sigkill(env: dict[str, str], tmp_pa
 
 
 async def test_kafka_roles_in_separate_processes(tmp_path: Path, cleanup: list[object]) -> None:
-    env = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "e2e-secret",
+    env = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "e2e-secret-of-at-least-32-bytes!!",
            "CHARGELOG_LOG": f"kafka://{require_kafka()}", "CHARGELOG_PARTITIONS": "4",
            "CHARGELOG_TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:10]}", "PYTHONUNBUFFERED": "1"}
     servers = [

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = "0.0.0.0"
     api_port: int = 8082
-    jwt_secret: str = Field("change-me-dev-secret", description="HS256 secret.")
+    jwt_secret: str = Field("chargelog-development-secret-change-me", description="HS256 secret (>= 32 bytes; set CHARGELOG_JWT_SECRET in production).")
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_public_key: Path | None = Field(None, description="RS256 public key (PEM).")
     registry_file: Path | None = Field(None, description="Sites, charge points, id tags, tariffs (TOML/JSON).")

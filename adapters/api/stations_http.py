@@ -1,0 +1,39 @@
+"""``GET /api/stations``: the live station map over HTTP (issue 7: "a URL … that prints the
+live station map"). Any authenticated caller with ``read:stations`` (Bearer JWT or API key).
+
+Response ``200``: ``{"sites": [SiteView…], "stations": [ChargePointView…], "position": str}``
+with the views of ``chargelog.projections.views`` (docs/contracts.md) and the station-map
+projection's position; ``401`` without credentials, ``403`` without the scope.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from chargelog.adapters.config import Settings
+
+from .caller import CoreError
+from .core import ClientCore
+
+
+def station_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
+    from .app import authenticate_http
+
+    async def stations(request: Request) -> JSONResponse:
+        caller = await authenticate_http(core, request)
+        try:
+            charge_points = await core.stations(caller)
+            sites = await core.sites(caller)
+        except CoreError as exc:
+            raise HTTPException(403 if exc.kind == "forbidden" else 400, exc.message) from None
+        positions = await core.read_models.positions()
+        return JSONResponse({
+            "sites": [s.model_dump(mode="json") for s in sites],
+            "stations": [c.model_dump(mode="json") for c in charge_points],
+            "position": str(positions.get("stations", "")),
+        })
+
+    return [Route("/api/stations", stations, methods=["GET"])]
