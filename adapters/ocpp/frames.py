@@ -14,6 +14,7 @@ to answer with and the UniqueId when one can be recovered (§4.2.3: a CALLERROR 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -106,8 +107,9 @@ def parse_frame(raw: str | bytes) -> Frame | InvalidFrame:
     return CallError(message_id, msg[2], msg[3], msg[4])
 
 
+@functools.lru_cache(maxsize=65536)
 def charge_point_principal(charge_point_id: str) -> Principal:
-    """The principal of everything a charge point says."""
+    """The principal of everything a charge point says (immutable, cached)."""
     return Principal(kind="chargePoint", id=charge_point_id)
 
 
@@ -140,9 +142,12 @@ def frame_event(charge_point_id: str, direction: str, frame: Frame, raw: str, *,
     if schema_error:
         payload["schemaError"] = schema_error
     payload["raw"] = raw
-    return Event(type="ocpp.frame", chargePointId=charge_point_id, source=Source.OCPP,
-                 principal=charge_point_principal(charge_point_id) if direction == "in" else None,
-                 correlationId=correlation_id, causationId=causation_id, payload=payload)
+    # model_construct: every field is built right here, so pydantic's validation (~40 µs
+    # per event, a quarter of a frame's CPU) is skipped; defaults (eventId, times) still apply.
+    return Event.model_construct(
+        type="ocpp.frame", chargePointId=charge_point_id, source=Source.OCPP,
+        principal=charge_point_principal(charge_point_id) if direction == "in" else None,
+        correlationId=correlation_id, causationId=causation_id, payload=payload)
 
 
 def invalid_frame_event(charge_point_id: str, direction: str, raw: str | bytes,

@@ -14,6 +14,8 @@ Metrics (``prometheus_client``, one registry per gateway):
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 MESSAGE_TYPES = {2: "call", 3: "callresult", 4: "callerror"}
@@ -24,6 +26,7 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._frame_children: dict[tuple[str, int | None], Any] = {}
         self.frames = Counter("chargelog_ocpp_frames", "OCPP-J frames recorded",
                               ["direction", "message_type"], registry=self.registry)
         self.connections = Gauge("chargelog_ocpp_connections", "Open charge-point connections",
@@ -38,7 +41,12 @@ class GatewayMetrics:
                                      registry=self.registry)
 
     def frame(self, direction: str, message_type_id: int | None) -> None:
-        self.frames.labels(direction, MESSAGE_TYPES.get(message_type_id or 0, "invalid")).inc()
+        key = (direction, message_type_id)
+        child = self._frame_children.get(key)
+        if child is None:
+            child = self._frame_children[key] = self.frames.labels(
+                direction, MESSAGE_TYPES.get(message_type_id or 0, "invalid"))
+        child.inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""
