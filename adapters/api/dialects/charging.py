@@ -126,11 +126,10 @@ class ChargingSession:
         finally:
             conn.close()
             self.sender.closed = True
-            for task in list(self.tasks) + ([self.push_task] if self.push_task else []):
+            tasks = [*self.tasks, *([self.push_task] if self.push_task else [])]
+            for task in tasks:
                 task.cancel()
-            for task in list(self.tasks) + ([self.push_task] if self.push_task else []):
-                with contextlib.suppress(BaseException):
-                    await task
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -135,9 +135,7 @@ class CommsSession:
             tasks = list(self.tasks)
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def spawn(self, coro: Any) -> None:
         """Run ``coro`` alongside the connection; cancelled when it ends."""
