@@ -96,3 +96,12 @@ async def test_health_and_metrics_on_the_ocpp_port(log, settings):
     assert 'chargelog_ocpp_frames_total{direction="out",message_type="callresult"} 1.0' in text
     assert "chargelog_ocpp_connections 1.0" in text
     assert "chargelog_ocpp_ack_seconds_count 1.0" in text
+
+
+async def test_oversized_frame_closes_with_1009(log, settings):
+    async with running_gateway(log, settings, max_frame_bytes=1024) as gateway:
+        async with websockets.connect(url(gateway, "CP-BIG"), subprotocols=["ocpp1.6"]) as ws:
+            await ws.send('[2,"big","DataTransfer",{"vendorId":"v","data":"' + "x" * 2000 + '"}]')
+            await asyncio.wait_for(ws.wait_closed(), TIMEOUT_S)
+    closed = [e.payload for e in await source_events(log, "CP-BIG") if e.type == "ocpp.connection.closed"]
+    assert closed[0]["code"] == 1009

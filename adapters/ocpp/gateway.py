@@ -58,6 +58,8 @@ logger = logging.getLogger("chargelog.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 #: Longest chargePointId accepted in the URL (OCPP 1.6 chargeBoxIdentity is CiString(48)... we allow 64).
 MAX_ID_LENGTH = 64
+#: Longest a graceful stop waits for in-flight frames before closing the sockets (s).
+DRAIN_S = 5.0
 
 
 class OcppGateway:
@@ -129,7 +131,8 @@ class OcppGateway:
             return
         self._stopping = True
         self._server.server.close()  # stop accepting
-        await self._idle.wait()  # in-flight CALLs get their durable answer
+        with contextlib.suppress(TimeoutError):  # in-flight CALLs get their durable answer
+            await asyncio.wait_for(self._idle.wait(), DRAIN_S)
         self._server.close(code=1001, reason="central system shutting down")
         await self._server.wait_closed()
         for task in (self._watchdog, self._follower, *self._tasks):
@@ -242,8 +245,6 @@ class OcppGateway:
             self._spawn(previous._connection.close(1000, "replaced by a new connection"))
         try:
             async for raw in ws:
-                if self._stopping:
-                    break
                 self._inflight += 1
                 self._idle.clear()
                 try:
@@ -267,8 +268,9 @@ class OcppGateway:
             if conn.ended_by is None:
                 conn.ended_by = "closed"
                 with contextlib.suppress(Exception):
+                    code, reason, by = _close_info(ws)
                     await self.append([Event(type=pr.CLOSED, chargePointId=cp, source=Source.OCPP, payload={
-                        "code": ws.close_code, "reason": ws.close_reason or "",
+                        "code": code, "reason": reason, "closedBy": by,
                         "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
                 self.metrics.connection_events.labels("closed").inc()
 
@@ -362,6 +364,18 @@ async def _close_half_open(ws: ServerConnection) -> None:
     """Close with 1001; a socket whose peer is gone is aborted after the close timeout."""
     with contextlib.suppress(Exception):
         await ws.close(1001, "offline: no frame within the heartbeat timeout")
+
+
+def _close_info(ws: ServerConnection) -> tuple[int, str, str]:
+    """(code, reason, closedBy) of a finished connection: the close frame the charge point
+    sent ("chargePoint"), else the one we sent ("centralSystem", e.g. 1009 for an oversized
+    frame), else 1006 with no close frame at all ("network")."""
+    received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
+    if received is not None and (sent is None or ws.protocol.close_rcvd_then_sent):
+        return int(received.code), received.reason, "chargePoint"
+    if sent is not None:
+        return int(sent.code), sent.reason, "centralSystem"
+    return 1006, "", "network"
 
 
 def _dead_local_process(gateway_id: str) -> bool:
