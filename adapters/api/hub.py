@@ -99,6 +99,8 @@ class DomainHub:
 
     def _publish(self, record: Record) -> None:
         self.position = self.position.advanced(record.partition, record.offset + 1)
+        # one Record per event, carrying the hub's position, shared by every live subscriber
+        record = Record(record.event, record.partition, record.offset, self.position)
         self._ring.append((record, self.position))
         self.published += 1
         if len(self._ring) > 2 * self.ring_size:
@@ -180,14 +182,23 @@ async def follow(hub: DomainHub, after: Position | None,
                     yield Record(record.event, record.partition, record.offset, position)
             if len(records) < CATCH_UP_BATCH:
                 break
-        position = position.merged(start)
+        # ahead: the caller's position is past the hub's in some partition (then positions
+        # are merged per record); otherwise the hub's position and Record are used as they are
+        ahead = not position <= start
+        position = position.merged(start) if ahead else start
         while True:
             batch = await hub._next(seq)
             if batch is None:
                 break  # fell behind the ring: read the log again from ``position``
             seq += len(batch)
             for record, hub_position in batch:
-                covered = position.covers(record)
-                position = position.merged(hub_position)
-                if not covered and accept(record.event):
-                    yield Record(record.event, record.partition, record.offset, position)
+                if ahead:
+                    covered = position.covers(record)
+                    position = position.merged(hub_position)
+                    ahead = not position <= hub_position
+                    if not covered and accept(record.event):
+                        yield Record(record.event, record.partition, record.offset, position)
+                else:
+                    position = hub_position
+                    if accept(record.event):
+                        yield record

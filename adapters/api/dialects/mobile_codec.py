@@ -130,25 +130,26 @@ def is_pushed(event_type: str) -> bool:
 
 
 class PushEncoder:
-    """Section 7 push text for a record, memoised on (eventId, position): a live event is
-    encoded once for all subscribers that receive it. ``size`` bounds the memo."""
+    """Section 7 push text for a record, memoised on the Record object: a live event is one
+    Record shared by every subscriber that receives it, so it is encoded once. ``size``
+    bounds the memo."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._memo: OrderedDict[tuple[str, str | None], str | None] = OrderedDict()
+        self._memo: OrderedDict[tuple[int, bool], tuple[Record, str | None]] = OrderedDict()
 
     def encode(self, record: Record, with_position: bool = True) -> str | None:
-        position = str(record.position) if with_position else None
-        key = (record.event.eventId, position)
-        text = self._memo.get(key)
-        if text is None and key not in self._memo:
-            data = push_data(record.event)
-            text = None if data is None else json.dumps(
-                {"event": record.event.type, "data": data, "eventId": record.event.eventId,
-                 "position": position}, separators=(",", ":"))
-            self._memo[key] = text
-            if len(self._memo) > self.size:
-                self._memo.popitem(last=False)
+        key = (id(record), with_position)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        data = push_data(record.event)
+        text = None if data is None else json.dumps(
+            {"event": record.event.type, "data": data, "eventId": record.event.eventId,
+             "position": str(record.position) if with_position else None}, separators=(",", ":"))
+        self._memo[key] = (record, text)
+        if len(self._memo) > self.size:
+            self._memo.popitem(last=False)
         return text
 
 
