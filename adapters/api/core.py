@@ -279,6 +279,18 @@ class ClientCore:
         """The position of the domain stream's live tail (a resume token for "from now")."""
         return self.hub.position
 
+    async def snapshot_position(self) -> Position:
+        """A position every read model has folded (component-wise minimum of the projections'
+        positions). Take it *before* reading a snapshot from the read models and subscribe
+        ``after`` it: the snapshot then includes everything up to it and the subscription
+        everything after — no gap, whichever of hub and read models is ahead (duplicates are
+        possible). (Added for the issue-6 dialects.)"""
+        positions = list((await self.read_models.positions()).values())
+        if not positions:
+            return Position()
+        partitions = set().union(*(p.offsets for p in positions))
+        return Position({part: min(p.get(part) for p in positions) for part in partitions})
+
     async def caught_up(self, position: Position, timeout_s: float = 5.0) -> bool:
         """Wait until the read models have folded the domain stream up to ``position`` (e.g.
         a pushed record's), at most ``timeout_s`` s: a push built from a domain event can

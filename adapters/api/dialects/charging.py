@@ -361,7 +361,7 @@ class ChargingSession:
             self.push_task.cancel()
         self.interest.clear()
         self.transactions.clear()
-        after = self.core.live_position
+        after = await self.core.snapshot_position()  # before reading the sessions: no gap
         for session in await self.core.my_sessions(caller, limit=50):
             if session.status == "active":
                 key = (session.chargePointId, session.connectorId)

@@ -110,7 +110,7 @@ class CommsSession:
 
         commands = TestGuideCommands(self)
         try:
-            after = self.core.live_position
+            after = await self.core.snapshot_position()  # before the snapshot: no gap
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
                                     "userId": cc.public_user_id(caller.userId)})
             await self._snapshot(caller)
