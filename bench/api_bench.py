@@ -4,8 +4,10 @@
   The whole server runs in this process (OCPP gateway, projection worker, API under uvicorn);
   ``--stations`` raw OCPP-J stations send StatusNotification CALLs at ``--rate`` frames/s in
   total (one outstanding CALL per station), and ``--subscribers`` mobile clients (each
-  ``auth`` + ``subscribe`` all) receive ``connector.status.changed`` pushes. Stations and
-  clients run in a child process (the second core). The CALL's ``timestamp`` is its send time
+  ``auth`` + ``subscribe`` all) receive ``connector.status.changed`` pushes. Stations run in
+  one child process, subscribers in ``--client-procs`` others. Also reported: where the time
+  goes — frame → domain event durable (gateway + translator), domain → the API's hub, hub →
+  client receipt (the API's fan-out, websocket and client decoding). The CALL's ``timestamp`` is its send time
   (ms); latency = receipt time − that, over every push to every client. Reports p50/p99/max
   and the pushes received vs expected.
 * ``stations``: ``getStations`` round trip with ``--count`` charge points on the map (domain
@@ -81,6 +83,7 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
             # where the time goes: frame send → domain event durable → the API's hub has it
             to_domain: list[float] = []
             to_hub: list[float] = []
+            hub_at: dict[str, float] = {}
             hub = stack.app.state.core.hub
             publish = hub._publish
 
@@ -90,18 +93,45 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
                 if event.type == "connector.status.changed" and event.chargePointId.startswith("BENCH-") and stamp:
                     sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
                     to_domain.append((event.recordedAt.timestamp() - sent) * 1000)
-                    to_hub.append((time.time() - event.recordedAt.timestamp()) * 1000)
+                    now = time.time()
+                    to_hub.append((now - event.recordedAt.timestamp()) * 1000)
+                    hub_at[event.eventId] = now
                 publish(record)
 
             hub._publish = instrumented
-            spec = {"ws_url": stack.ws_url, "ocpp": f"ws://127.0.0.1:{stack.gateway.port}/ocpp/",
-                    "keys": keys, "stations": args.stations, "rate": args.rate, "seconds": args.seconds}
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "_clients", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            out, _ = await child.communicate(json.dumps(spec).encode())
+            procs = max(1, min(args.client_procs, args.subscribers))
+            slices = [keys[i::procs] for i in range(procs)]
+            children = []
+            for part in slices:
+                child = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "_subscribers", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    limit=2**30)
+                child.stdin.write((json.dumps({"ws_url": stack.ws_url, "keys": part}) + "\n").encode())
+                await child.stdin.drain()
+                children.append(child)
+            for child in children:
+                assert (await asyncio.wait_for(child.stdout.readline(), 300)).strip() == b"READY"
+            stations = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "_stations", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            spec = {"ocpp": f"ws://127.0.0.1:{stack.gateway.port}/ocpp/", "stations": args.stations,
+                    "rate": args.rate, "seconds": args.seconds}
+            out, _ = await stations.communicate(json.dumps(spec).encode())
             result = json.loads(out)
+            parts = []
+            for child in children:
+                child.stdin.write(f"STOP {result['frames_sent']}\n".encode())
+                await child.stdin.drain()
+                parts.append(json.loads(await child.stdout.readline()))
+                await child.wait()
+            latencies = [x for part in parts for x in part["latencies"]]
+            result.update(pushes_expected=result["frames_sent"] * len(keys),
+                          pushes_received=sum(part["received"] for part in parts), client_procs=procs,
+                          **percentiles(latencies))
+            result["receipts"] = [r for part in parts for r in part["receipts"]]
+            receipts = result.pop("receipts")
             result["frame_to_domain"] = percentiles(to_domain)
             result["domain_to_hub"] = percentiles(to_hub)
+            result["hub_to_client"] = percentiles([(t - hub_at[e]) * 1000 for e, t in receipts if e in hub_at])
     finally:
         await log.close()
     result.update(engine=args.engine, subscribers=args.subscribers, stations=args.stations,
@@ -109,46 +139,61 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def clients_main() -> None:
-    """Child process: stations + subscribers; prints latency JSON."""
-    spec = json.loads(sys.stdin.read())
+async def subscribers_main() -> None:
+    """Child process: mobile clients (auth + subscribe); READY, then until "STOP n" on stdin
+    and n pushes each; prints latencies and receipts as JSON."""
+    spec = json.loads(sys.stdin.readline())
     latencies: list[float] = []
+    receipts: list[tuple[str, float]] = []
     received = 0
-    frames_sent = 0
-    ready = 0
-    all_ready = asyncio.Event()
+    sockets = []
+    for key in spec["keys"]:
+        ws = await websockets.connect(spec["ws_url"], max_size=None, ping_interval=None)
+        await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
+        await ws.recv()
+        await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["connector.status.changed"]}}))
+        await ws.recv()
+        sockets.append(ws)
     done = asyncio.Event()
 
-    async def subscriber(key: str) -> None:
-        nonlocal received, ready
-        async with websockets.connect(spec["ws_url"], max_size=None, ping_interval=None) as ws:
-            await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
-            await ws.recv()
-            await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["connector.status.changed"]}}))
-            await ws.recv()
-            ready += 1
-            if ready == len(spec["keys"]):
-                all_ready.set()
-            while not done.is_set():
-                try:
-                    text = await asyncio.wait_for(ws.recv(), 1.0)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                message = json.loads(text)
-                stamp = message.get("data", {}).get("timestamp")
-                if stamp and message["data"].get("stationId", "").startswith("BENCH-"):
-                    sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-                    latencies.append((now - sent) * 1000)
-                    received += 1
+    async def receive(ws: Any) -> None:
+        nonlocal received
+        while not done.is_set():
+            try:
+                text = await asyncio.wait_for(ws.recv(), 1.0)
+            except TimeoutError:
+                continue
+            now = time.time()
+            message = json.loads(text)
+            stamp = message.get("data", {}).get("timestamp")
+            if stamp and message["data"].get("stationId", "").startswith("BENCH-"):
+                sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                latencies.append((now - sent) * 1000)
+                receipts.append((message["eventId"], now))
+                received += 1
+
+    tasks = [asyncio.create_task(receive(ws)) for ws in sockets]
+    print("READY", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    expected = int(line.split()[1]) * len(sockets)
+    deadline = time.monotonic() + 60
+    while received < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    done.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps({"received": received, "latencies": latencies, "receipts": receipts}), flush=True)
+
+
+async def stations_main() -> None:
+    """Child process: raw OCPP-J stations sending StatusNotification at the total rate, one
+    outstanding CALL each; prints frames sent."""
+    spec = json.loads(sys.stdin.read())
+    frames_sent = 0
 
     async def station(index: int, interval_s: float, stop_at: float) -> None:
         nonlocal frames_sent
         async with websockets.connect(spec["ocpp"] + f"BENCH-{index:04d}", subprotocols=["ocpp1.6"],
                                       ping_interval=None) as ws:
-            await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "B", "chargePointModel": "B"}]))
-            await ws.recv()
-            await all_ready.wait()
             n = 0
             next_at = time.monotonic() + interval_s * (index / spec["stations"])
             statuses = ("Available", "Preparing")
@@ -162,22 +207,11 @@ async def clients_main() -> None:
                 n += 1
                 next_at += interval_s
 
-    subs = [asyncio.create_task(subscriber(k)) for k in spec["keys"]]
-    await asyncio.wait_for(all_ready.wait(), 120)
-    interval = spec["stations"] / spec["rate"]
     t0 = time.monotonic()
-    stop_at = t0 + spec["seconds"]
-    await asyncio.gather(*(station(i, interval, stop_at) for i in range(spec["stations"])))
+    await asyncio.gather(*(station(i, spec["stations"] / spec["rate"], t0 + spec["seconds"])
+                           for i in range(spec["stations"])))
     elapsed = time.monotonic() - t0
-    expected = frames_sent * len(spec["keys"])
-    deadline = time.monotonic() + 30
-    while received < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    done.set()
-    await asyncio.gather(*subs, return_exceptions=True)
-    result = {"frames_sent": frames_sent, "frames_per_s": round(frames_sent / elapsed, 1),
-              "pushes_expected": expected, "pushes_received": received, **percentiles(latencies)}
-    print(json.dumps(result))
+    print(json.dumps({"frames_sent": frames_sent, "frames_per_s": round(frames_sent / elapsed, 1)}))
 
 
 # -- getStations -----------------------------------------------------------------------------
@@ -290,8 +324,11 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["_clients"]:
-        asyncio.run(clients_main())
+    if sys.argv[1:2] == ["_subscribers"]:
+        asyncio.run(subscribers_main())
+        return
+    if sys.argv[1:2] == ["_stations"]:
+        asyncio.run(stations_main())
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -301,6 +338,7 @@ def main() -> None:
     push.add_argument("--stations", type=int, default=50)
     push.add_argument("--rate", type=float, default=100.0, help="frames/s over all stations")
     push.add_argument("--seconds", type=float, default=10.0)
+    push.add_argument("--client-procs", type=int, default=2, help="processes the subscribers are spread over")
     stations = sub.add_parser("stations")
     stations.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     stations.add_argument("--count", type=int, default=10_000)
