@@ -343,3 +343,19 @@ async def test_token_expiry_and_oversized_message_close_the_socket(log, settings
             await ws.send(json.dumps({"action": "list_chargers", "data": {"pad": "x" * 2000}}))
             assert (await ws.of_type("error"))["message"] == "Invalid message format"
             assert (await ws.wait_closed())[0] == 1009
+
+
+async def test_rest_start_without_transaction_times_out_504(log, settings):
+    """The charge point accepts RemoteStartTransaction but never starts: 504 "Charger not
+    responding" after charging_start_wait_s, with the command's message_id."""
+    from test_dialect_charging import AcceptOnlyStation
+
+    async with dialect_stack(log, settings, charging_start_wait_s=0.5) as stack, \
+            meter_station(stack, "CPT", station_class=AcceptOnlyStation):
+        await station_ready(stack, "CPT", 2)
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as http:
+            r = await http.post("/api/charging/start", json={"charger_id": "CPT"}, headers=bearer(settings, "tim"))
+            assert r.status_code == 504
+            assert r.json() == {"success": False, "error": "Charger not responding",
+                                "message": "The charger did not respond in time", "message_id": r.json()["message_id"]}
+            assert r.json()["message_id"].startswith("corr-")
