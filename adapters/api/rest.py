@@ -131,7 +131,7 @@ class ApiStats(BaseModel):
     timestamp: str
 
 
-_BEARER = [{"bearerAuth": []}]
+_BEARER = [{"bearerJwt": []}]
 OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("post", "/api/charging/start", "Start charging (Communication Protocol §1); answers once started.",
              {200: StartResponse, 401: Failure, 403: Failure, 404: Failure, 409: Failure, 422: Failure,
