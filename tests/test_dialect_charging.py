@@ -306,3 +306,22 @@ async def test_oversized_message_is_invalid_request_and_closes(log, settings):
             error = await client.update(lambda m: m["type"] == "error")  # not parsed: no id to answer with
             assert error["error"]["code"] == "INVALID_REQUEST"
             assert (await client.wait_closed())[0] == 1009
+
+
+async def test_reconnect_keeps_following_the_running_session(log, settings):
+    """"Reconnection Strategy": a client that reconnects and authenticates again receives the
+    meter and status updates of its running transaction and can stop it."""
+    async with dialect_stack(log, settings) as stack, meter_station(stack, "CP_R") as cp:
+        await station_ready(stack, "CP_R", 2)
+        user_token = token(settings, "rita")
+        async with charging_client(stack, user_token) as first:
+            tid = (await first.start_charging("CP_R", 2, "rita"))["data"]["transactionId"]
+        async with charging_client(stack, user_token) as again:
+            await cp.meter(2, tid, 2500)
+            meter = await again.update(lambda m: m["type"] == "meter_values_update")
+            assert meter["data"]["transactionId"] == tid and meter["data"]["meterValue"]["energyImportKWh"] == 1.5
+            await cp.status(2, "SuspendedEV")
+            status = await again.update(lambda m: m["type"] == "charging_status_update"
+                                        and m["data"]["status"] == "SuspendedEV")
+            assert status["data"]["transactionId"] == tid and status["data"]["connectorId"] == 2
+            assert (await again.stop_charging("CP_R", tid))["data"]["success"] is True
