@@ -325,3 +325,30 @@ async def test_reconnect_keeps_following_the_running_session(log, settings):
                                         and m["data"]["status"] == "SuspendedEV")
             assert status["data"]["transactionId"] == tid and status["data"]["connectorId"] == 2
             assert (await again.stop_charging("CP_R", tid))["data"]["success"] is True
+
+
+async def test_artillery_scenario_messages(log, settings):
+    """The load test's three literal messages: with its placeholder "test-token" the auth
+    fails and both requests are NOT_AUTHENTICATED; with a real token the start succeeds and
+    the stop of the hard-coded transaction 12345 is TRANSACTION_NOT_FOUND."""
+    script = ['{"id":"1","type":"auth_request","timestamp":"2024-01-15T10:30:00.000Z","data":{"token":"%s"}}',
+              '{"id":"2","type":"start_charging_request","timestamp":"2024-01-15T10:30:01.000Z",'
+              '"data":{"chargePointId":"CP_001","connectorId":1,"idTag":"USER_123"}}',
+              '{"id":"3","type":"stop_charging_request","timestamp":"2024-01-15T10:30:06.000Z",'
+              '"data":{"chargePointId":"CP_001","transactionId":12345}}']
+    async with dialect_stack(log, settings) as stack, meter_station(stack, "CP_001"):
+        await station_ready(stack, "CP_001", 2)
+        for auth_token, expected in (("test-token", ("INVALID_TOKEN", "NOT_AUTHENTICATED", "NOT_AUTHENTICATED")),
+                                     (token(settings, "USER_123"), (None, None, "TRANSACTION_NOT_FOUND"))):
+            async with charging_client(stack, auth_token, authenticate=False) as artillery:
+                await artillery.send_raw(script[0] % auth_token)
+                auth = await artillery.update(lambda m: m["id"] == "1")
+                assert (auth.get("error") or {}).get("code") == expected[0]
+                await artillery.send_raw(script[1])
+                start = await artillery.update(lambda m: m["id"] == "2")
+                assert (start.get("error") or {}).get("code") == expected[1]
+                if expected[1] is None:
+                    assert start["type"] == "start_charging_response" and start["data"]["success"] is True
+                await artillery.send_raw(script[2])
+                stop = await artillery.update(lambda m: m["id"] == "3")
+                assert stop["type"] == "error" and stop["error"]["code"] == expected[2]
