@@ -26,12 +26,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from chargelog.domain.envelope import Event
-from chargelog.domain.log import DOMAIN, EventLog, Position, Record
+from chargelog.domain.log import DOMAIN, EventLog, Position, PositionNotAvailable, Record
 
 logger = logging.getLogger(__name__)
 
 #: Records read from the log per catch-up request.
 CATCH_UP_BATCH = 1000
+#: Pause before the hub re-subscribes after the log failed (s).
+RETRY_S = 1.0
 
 
 class HubStopped(RuntimeError):
@@ -87,15 +89,22 @@ class DomainHub:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        try:
-            async for record in self.log.subscribe(self.stream, self.position):
-                self._publish(record)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to every subscriber
-            logger.exception("domain hub stopped")
-            self._error = exc
-            self._wake.set()
+        """Follow the stream; a failing log (e.g. the broker away) is retried from the hub's
+        position every :data:`RETRY_S`; a position the log no longer holds ends the hub."""
+        while True:
+            try:
+                async for record in self.log.subscribe(self.stream, self.position):
+                    self._publish(record)
+            except asyncio.CancelledError:
+                raise
+            except PositionNotAvailable as exc:
+                logger.error("domain hub stopped: %s", exc)
+                self._error = exc
+                self._wake.set()
+                return
+            except Exception as exc:  # noqa: BLE001 - retried; subscribers keep waiting
+                logger.warning("domain hub: reading %s failed (%s); retrying in %.0f s", self.stream, exc, RETRY_S)
+                await asyncio.sleep(RETRY_S)
 
     def _publish(self, record: Record) -> None:
         self.position = self.position.advanced(record.partition, record.offset + 1)
