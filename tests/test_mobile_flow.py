@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-from test_api_support import api_stack, mobile, synced, test_station
+from ocpp.v16 import call
+
+from test_api_support import api_stack, mobile, now_iso, synced, test_station
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -56,13 +58,25 @@ async def test_smoke_scenario_start_monitor_stop(log, settings):
                 assert tx == await cp.started.get()
                 charging = await client.push(lambda m: m.get("event") == "connector.status.changed"
                                              and m["data"]["status"] == "Charging")
-                await synced(stack, charging)
+                await cp.call(call.MeterValues(connector_id=2, transaction_id=tx, meter_value=[{
+                    "timestamp": now_iso(), "sampledValue": [
+                        {"value": "2500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                        {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
+                        {"value": "16", "measurand": "Current.Import", "unit": "A"},
+                        {"value": "230", "measurand": "Voltage", "unit": "V"}]}]))
+                meter = await client.push(lambda m: m.get("event") == "meter.update")
+                assert meter["data"] == {"stationId": "fora072", "connectorId": 2, "transactionId": tx,
+                                         "timestamp": meter["data"]["timestamp"], "energy": 1500,
+                                         "power": 7200, "current": 16, "voltage": 230}
+                assert ISO_MS.match(meter["data"]["timestamp"]) and meter["eventId"] and meter["position"]
+                await synced(stack, meter)
 
                 status = await client.result("getConnectorStatus", {"stationId": "fora072", "connectorId": 2})
                 assert status["stationId"] == "fora072" and status["connectorId"] == 2
                 assert status["status"] == "Charging" and status["transactionId"] == tx
                 assert set(status) == {"stationId", "connectorId", "status", "transactionId", "errorCode",
                                        "power", "current", "voltage", "energy", "updatedAt"}
+                assert (status["energy"], status["power"], status["current"], status["voltage"]) == (1500, 7200, 16, 230)
                 sessions = await client.result("getMySessions")
                 assert [(s["transactionId"], s["status"]) for s in sessions] == [(tx, "active")]
 
@@ -73,6 +87,7 @@ async def test_smoke_scenario_start_monitor_stop(log, settings):
                 data = stopped["data"]
                 assert data["transactionId"] == tx and data["stationId"] == "fora072" and data["connectorId"] == 2
                 assert data["reason"] == "Remote" and data["energy"] == 1500 and ISO_MS.match(data["stopTime"])
+                assert isinstance(data["duration"], int | float)
                 assert data["correlationId"] == stop_correlation
                 await synced(stack, stopped)
                 sessions = await client.result("getMySessions")

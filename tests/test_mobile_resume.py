@@ -165,6 +165,11 @@ async def test_events_since_position_and_timestamp(log, settings):
             by_time = await client.result("getEventsSince", {"since": before.isoformat().replace("+00:00", "Z"),
                                                              "limit": 1000})
             assert sorted(e["eventId"] for e in by_time["events"]) == sorted(ids) and by_time["hasMore"] is False
+            # subscribe from a timestamp replays from the log, then goes live
+            since_iso = before.isoformat().replace("+00:00", "Z")
+            replay: list[dict] = []
+            await client.result("subscribe", {"events": ["connector.status.changed"], "since": since_iso})
+            await collect(client, set(ids), replay)
             one_station = await client.result("getEventsSince", {"since": start, "limit": 1000, "stationId": "CP-R3"})
             assert [e["eventId"] for e in one_station["events"]] == ids[3::5]
             none = await client.result("getEventsSince", {"since": start, "limit": 10, "events": ["meter.update"]})
