@@ -141,7 +141,8 @@ async def test_station_filter_snapshot_and_unsubscribe(log, settings):
 
 async def test_events_since_position_and_timestamp(log, settings):
     async with api_stack(log, settings, gateway=False) as stack:
-        async with mobile(stack, stack.key("u1")) as client:
+        key = stack.key("u1")
+        async with mobile(stack, key) as client:
             before = datetime.now(UTC)
             start = (await client.result("subscribe", {"events": ["all"]}))["position"]
             ids = await produce(log, 250, batch=50)
@@ -168,8 +169,9 @@ async def test_events_since_position_and_timestamp(log, settings):
             # subscribe from a timestamp replays from the log, then goes live
             since_iso = before.isoformat().replace("+00:00", "Z")
             replay: list[dict] = []
-            await client.result("subscribe", {"events": ["connector.status.changed"], "since": since_iso})
-            await collect(client, set(ids), replay)
+            async with mobile(stack, key) as fresh:
+                await fresh.result("subscribe", {"events": ["connector.status.changed"], "since": since_iso})
+                await collect(fresh, set(ids), replay)
             one_station = await client.result("getEventsSince", {"since": start, "limit": 1000, "stationId": "CP-R3"})
             assert [e["eventId"] for e in one_station["events"]] == ids[3::5]
             none = await client.result("getEventsSince", {"since": start, "limit": 10, "events": ["meter.update"]})
