@@ -190,12 +190,8 @@ async def test_operator_rest_routes(log, settings):
     assert requested[0].principal.model_dump() == {"kind": "operator", "id": "admin-1"}
 
 
-async def test_chargelog_command_cli(log, settings, engine, request):
-    if engine == "embedded":
-        # The CLI is a second writing process on the same SQLite files; the embedded engine's
-        # retry after another process's append catches sqlite3.IntegrityError while
-        # eventsourcing raises its own IntegrityError (adapters/log/embedded.py `_write`).
-        request.applymarker(pytest.mark.xfail(reason="embedded engine: concurrent writer retry", strict=False))
+async def test_chargelog_command_cli(log, settings, engine):
+    # On the embedded engine the CLI is a second writing process on the same SQLite files.
     flags = ["--log", settings.log, "--data-dir", str(settings.data_dir), "--topic-prefix", settings.topic_prefix]
     async with running_gateway(log, settings) as gateway, station(gateway, "CP-CLI") as cp:
         await wait_event(log, lambda e: e.type == "ocpp.connection.opened" and e.chargePointId == "CP-CLI")

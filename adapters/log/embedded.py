@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from eventsourcing.persistence import IntegrityError as RecorderIntegrityError
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
@@ -126,7 +127,7 @@ class EmbeddedLog:
         """Runs in a worker thread: one transaction for the whole batch."""
         try:
             return self._insert(s, events)
-        except sqlite3.IntegrityError:
+        except (sqlite3.IntegrityError, RecorderIntegrityError):
             s.versions.clear()  # another process appended: reload versions once
             return self._insert(s, events)
 
