@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import websockets
-from ocpp.v16 import call
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
 
 from chargelog.adapters.api.auth import issue_token
 from chargelog.adapters.config import Settings
@@ -243,9 +245,29 @@ async def push_client(stack: Stack, token_: str | None, path: str = "/") -> Asyn
 
 
 class MeterStation(TestStation):
-    """:class:`TestStation` plus MeterValues and StatusNotification on demand."""
+    """:class:`TestStation` plus MeterValues and StatusNotification on demand; like a real
+    charge point it rejects RemoteStopTransaction for a transaction it is not running (or is
+    already stopping)."""
 
     __test__ = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopping: set[int] = set()
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop(self, transaction_id: int) -> Any:
+        if transaction_id not in self.transactions.values() or transaction_id in self.stopping:
+            return call_result.RemoteStopTransaction(status="Rejected")
+        if self.answer == "Accepted":
+            self.stopping.add(transaction_id)
+        return call_result.RemoteStopTransaction(status=self.answer)
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id: int) -> None:
+        if transaction_id in self.stopping:
+            await TestStation.after_remote_stop(self, transaction_id)
+            self.stopping.discard(transaction_id)
 
     async def meter(self, connector_id: int, transaction_id: int, register_wh: float, *, power_w: float = 22000.0,
                     voltage_v: float = 230.0, current_a: float = 95.7, soc: float | None = 50.0,

@@ -151,3 +151,36 @@ async def test_command_rate_limit(log, settings):
                 await ws.response("list_chargers")
             await ws.send({"action": "list_chargers", "data": {}})
             assert (await ws.of_type("error"))["message"] == "Rate limit exceeded"
+
+
+async def test_browser_console_snippet(log, settings):
+    """"Using Browser Console": start on open, and 5 s after *every* message received a
+    stop_charging {CP001}. The session is stopped; the extra stops are answered too (success
+    for the same transaction while it is still being stopped, else "No active session") and
+    the socket stays usable. Bounded here to the stops scheduled before the first stop's
+    response (the snippet itself never ends)."""
+    async with dialect_stack(log, settings) as stack, meter_station(stack, "CP001") as cp:
+        await station_ready(stack, "CP001", 2)
+        async with push_client(stack, token(settings, "browser")) as ws:
+            timers: list[asyncio.Task] = []
+
+            async def later() -> None:
+                await asyncio.sleep(5)  # the snippet's setTimeout(…, 5000)
+                await ws.send(json.dumps({"action": "stop_charging", "data": {"charger_id": "CP001"}}))
+
+            await ws.send(json.dumps({"action": "start_charging", "data": {"charger_id": "CP001", "connector_id": 1}}))
+            stops: list[dict] = []
+            while not stops:
+                message = await ws.next()
+                if message["type"] == "response" and message["action"] == "stop_charging":
+                    stops.append(message)
+                else:
+                    timers.append(asyncio.create_task(later()))
+            await asyncio.gather(*timers)
+            tid = await cp.started.get()
+            for _ in range(len(timers) - 1):
+                stops.append(await ws.response("stop_charging"))
+            assert any(s["data"]["success"] and s["data"]["transaction_id"] == tid for s in stops)
+            assert all(s["data"]["success"] or s["data"]["error"] == "No active session" for s in stops)
+            await ws.send({"action": "get_active_session", "data": {}})
+            assert (await ws.response("get_active_session"))["data"]["has_active_session"] is False

@@ -128,6 +128,13 @@ async def stop_session(core: ClientCore, caller: Caller, charger_id: str | None,
         raise _core_failure(exc, starting=False) from None
     outcome = await command.outcome(wait_s)
     if outcome.status != "stopped" or outcome.session is None:
+        try:
+            now = await core.active_session(caller, session.transactionId)
+        except CoreError:
+            now = None
+        if now is not None and now.status != "active":  # stopped meanwhile (another stop won)
+            raise ActionFailed("no_session", f"transaction {session.transactionId} already stopped",
+                               command.correlationId)
         raise ActionFailed(outcome.status, outcome.reason, command.correlationId)
     stopped = outcome.session
     duration = stopped.durationS
