@@ -12,8 +12,9 @@ Rules (issue 3, deliverable 5):
 
 Offline answer for a command: the last holder when the charge point is offline and that
 gateway is live; otherwise (never held, or its gateway stopped) the live gateway with the
-smallest ``gatewayId``. A gateway that crashed stays "live" until it restarts with the same
-``gateway_id`` (set ``CHARGELOG_GATEWAY_ID`` in production).
+smallest ``gatewayId``. A gateway that crashed stays "live" until a gateway with the same
+``gateway_id`` starts, or — for default ``host:pid`` ids — any gateway on the same host
+starts and finds that process gone (set ``CHARGELOG_GATEWAY_ID`` in multi-host production).
 """
 
 from __future__ import annotations
