@@ -359,3 +359,21 @@ async def test_rest_start_without_transaction_times_out_504(log, settings):
             assert r.json() == {"success": False, "error": "Charger not responding",
                                 "message": "The charger did not respond in time", "message_id": r.json()["message_id"]}
             assert r.json()["message_id"].startswith("corr-")
+
+
+@pytest.mark.parametrize("engine", ["embedded"], indirect=True)
+async def test_cors_for_configured_origins(log, settings):
+    """charging-websocket-api.md "Security": CORS for the configured frontend origins only;
+    the rate-limit headers are readable by the browser."""
+    async with dialect_stack(log, settings, cors_origins=["https://app.example"]) as stack:
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as http:
+            preflight = await http.options("/api/charging/start", headers={
+                "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type"})
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            r = await http.get("/api/status", headers={"Origin": "https://app.example"})
+            assert r.headers["access-control-allow-origin"] == "https://app.example"
+            assert "X-RateLimit-Remaining" in r.headers["access-control-expose-headers"]
+            other = await http.get("/api/status", headers={"Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in other.headers

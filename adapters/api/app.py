@@ -20,6 +20,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -196,7 +198,12 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
         finally:
             await core.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # CORS for browser clients (charging-websocket-api.md, "Security": configurable origins)
+    middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                             allow_headers=["*"], expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                                                  "X-RateLimit-Reset", "Retry-After"])
+                  ] if settings.cors_origins else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.core = core
     app.state.api = ctx
     return app

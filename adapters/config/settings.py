@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     charging_start_wait_s: float = Field(30.0, gt=0, description="Start/stop requests of issue-6 dialects wait this long for the charge point (s).")
     comms_max_connections: int = Field(10_000, ge=1, description="Communication Protocol: push connections before 1008 'Server at capacity'.")
     gateway_public_url: str = Field("", description="OCPP URL shown by /api/status (default ws://{ocpp_host}:{ocpp_port}).")
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS on the HTTP API (e.g. https://app.example); empty = no CORS headers.")
 
     # -- projections (issue 4) -------------------------------------------------------------
     readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
