@@ -287,11 +287,10 @@ class EmbeddedLog:
     async def _wait_for_append(s: _Stream, seen: int) -> None:
         """Until this process appended past generation ``seen``, or POLL_INTERVAL_S passed
         (for appends by other processes)."""
-        async with s.appended:
-            try:
-                await asyncio.wait_for(s.appended.wait_for(lambda: s.generation != seen), POLL_INTERVAL_S)
-            except TimeoutError:
-                pass
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (gh-86296)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POLL_INTERVAL_S), s.appended:
+                await s.appended.wait_for(lambda: s.generation != seen)
 
     async def group_subscribe(
         self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],
