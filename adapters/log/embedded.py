@@ -36,6 +36,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
 from chargelog.domain.log import START, Position, PositionNotAvailable, Record
 
+from .group_commit import GroupCommit
+
 #: Largest number of events written in one SQLite transaction.
 MAX_BATCH = 5000
 #: Rows fetched per query by a catch-up subscription.
@@ -52,11 +54,10 @@ class _Stream:
         self.recorder = SQLiteApplicationRecorder(self.datastore, events_table_name="events")
         self.recorder.create_table()
         self.versions: dict[str, int] = {}
-        self.queue: asyncio.Queue[tuple[list[Event], asyncio.Future[list[Position]]]] = asyncio.Queue()
         self.appended = asyncio.Condition()
         self.generation = 0
         self.last_recorded: datetime | None = None
-        self.writer: asyncio.Task[None] | None = None
+        self.commit: GroupCommit | None = None
 
 
 class EmbeddedLog:
@@ -75,8 +76,8 @@ class EmbeddedLog:
 
     async def close(self) -> None:
         for stream in self._streams.values():
-            if stream.writer:
-                stream.writer.cancel()
+            if stream.commit is not None:
+                await stream.commit.close()
             stream.datastore.close()
         self._streams.clear()
 
@@ -93,35 +94,18 @@ class EmbeddedLog:
         if not events:
             return []
         s = self._stream(stream)
-        if s.writer is None or s.writer.done():
-            s.writer = asyncio.create_task(self._write_loop(s), name=f"embedded-log-writer-{stream}")
-        done: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
-        await s.queue.put((list(events), done))
-        return await done
+        if s.commit is None:
+            s.commit = GroupCommit(lambda batch: self._write_and_notify(s, batch), max_events=MAX_BATCH,
+                                   name=f"embedded:{stream}")
+        return await s.commit.append(events)
 
-    async def _write_loop(self, s: _Stream) -> None:
-        while True:
-            batch = [await s.queue.get()]
-            count = len(batch[0][0])
-            while not s.queue.empty() and count < MAX_BATCH:
-                item = s.queue.get_nowait()
-                batch.append(item)
-                count += len(item[0])
-            try:
-                ids = await asyncio.to_thread(self._write, s, [e for events, _ in batch for e in events])
-            except Exception as exc:  # noqa: BLE001 - every waiting appender gets the error
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            i = 0
-            for events, fut in batch:
-                if not fut.done():
-                    fut.set_result([Position({0: n}) for n in ids[i : i + len(events)]])
-                i += len(events)
-            async with s.appended:
-                s.generation += 1
-                s.appended.notify_all()
+    async def _write_and_notify(self, s: _Stream, events: list[Event]) -> list[Position]:
+        """One transaction for the gathered batch, then wake this process's subscriptions."""
+        ids = await asyncio.to_thread(self._write, s, events)
+        async with s.appended:
+            s.generation += 1
+            s.appended.notify_all()
+        return [Position({0: n}) for n in ids]
 
     def _write(self, s: _Stream, events: list[Event]) -> list[int]:
         """Runs in a worker thread: one transaction for the whole batch."""

@@ -38,6 +38,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
 from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
 
+from .group_commit import GroupCommit
+
 log = logging.getLogger(__name__)
 
 #: Streams whose topic always has exactly one partition (contracts.md: ``txids``).
@@ -45,6 +47,8 @@ SINGLE_PARTITION_STREAMS = frozenset({"txids"})
 #: How long ``start`` (and a new reader) may take to reach the broker before
 #: :class:`LogUnavailable` (s).
 CONNECT_TIMEOUT_S = 10.0
+#: Most events gathered into one group-committed send.
+MAX_GROUP_EVENTS = 4000
 #: A bounded ``read`` gives up with :class:`LogUnavailable` after this long without a record (s).
 READ_STALL_TIMEOUT_S = 30.0
 #: Started reader consumers kept for reuse by ``read``/``latest``/``position_at``.
@@ -93,6 +97,7 @@ class KafkaLog:
         self._topics: dict[str, list[int]] = {}
         self._topic_lock = asyncio.Lock()
         self._readers: list[AIOKafkaConsumer] = []
+        self._commits: dict[str, GroupCommit] = {}
         self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
         self._partition_cache: dict[tuple[int, str], int] = {}
@@ -134,6 +139,9 @@ class KafkaLog:
     async def close(self) -> None:
         """Flush the producer and close every client this engine holds (not subscriptions:
         close those with ``aclose()``)."""
+        commits, self._commits = self._commits, {}
+        for commit in commits.values():
+            await commit.close()
         readers, self._readers = self._readers, []
         for consumer in readers:
             await consumer.stop()
@@ -193,12 +201,20 @@ class KafkaLog:
         return event.chargePointId.encode(), event.encode(), ms, [("type", event.type.encode())]
 
     async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
-        """See the port. A single event goes through ``producer.send`` (concurrent appenders
-        share the producer's batches); a batch is split per partition (the producer's murmur2
-        key partitioner) into record batches sent together, then all acknowledgements are
-        awaited (``acks="all"``). Raises ``KafkaError`` if any failed."""
+        """See the port. Concurrent appends to one stream are group-committed
+        (:mod:`.group_commit`) into one :meth:`_send` while the previous one is in flight."""
         if not events:
             return []
+        commit = self._commits.get(stream)
+        if commit is None:
+            commit = self._commits[stream] = GroupCommit(
+                lambda batch: self._send(stream, batch), max_events=MAX_GROUP_EVENTS, name=f"kafka:{stream}")
+        return await commit.append(events)
+
+    async def _send(self, stream: str, events: Sequence[Event]) -> list[Position]:
+        """A single event goes through ``producer.send``; a batch is split per partition (the
+        producer's murmur2 key partitioner) into record batches sent together, then all
+        acknowledgements are awaited (``acks="all"``). Raises ``KafkaError`` if any failed."""
         producer, _ = self._started()
         partitions = self._topics.get(stream) or await self._partitions(stream)
         topic = self.topic(stream)

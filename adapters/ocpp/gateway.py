@@ -46,7 +46,6 @@ from chargelog.domain.log import SOURCE, START, EventLog, Position
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
 from .credentials import verify_password
-from .batcher import GroupCommitter
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
 from .ports import call_registry
@@ -76,7 +75,6 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
-        self._committer = GroupCommitter(log, SOURCE)
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -142,12 +140,11 @@ class OcppGateway:
         await self.txids.stop()
         await self.append([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
                                  payload={"gatewayId": self.gateway_id})])
-        await self._committer.close()
 
     async def append(self, events: Sequence[Event]) -> None:
-        """Append to ``source`` (group-committed with other connections' events, contiguous
-        and in order); returns once durable. Raises what the log raises."""
-        await self._committer.append(events)
+        """Append to ``source`` (the engine group-commits it with other connections' events,
+        contiguous and in order); returns once durable. Raises what the log raises."""
+        await self.log.append(SOURCE, events)
 
     # -- handshake -------------------------------------------------------------------------
 
