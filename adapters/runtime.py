@@ -100,7 +100,8 @@ class Runtime:
         app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
         config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
                                 log_level="warning", lifespan="on", ws="websockets-sansio",
-                                ws_max_size=self.settings.api_max_message_bytes)
+                                ws_max_size=self.settings.api_max_message_bytes,
+                                ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
         self._api = _Uvicorn(config)
         self._api_task = asyncio.create_task(self._api.serve(), name="client-api")
         while not self._api.started:
