@@ -425,6 +425,16 @@ class Result:
         return (self.server_cpu_a - self.server_cpu_idle) * 1000 / self.stations
 
     @property
+    def cpu_ms_per_frame_a(self) -> float:
+        """Server CPU ms per acknowledged frame, fleet only (window A)."""
+        return self.server_cpu_a * 1000 / self.acked_fps_a if self.acked_fps_a else math.nan
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        """Server CPU ms per acknowledged frame with the clients (window B, pushes included)."""
+        return self.server_cpu * 1000 / self.acked_fps if self.acked_fps else math.nan
+
+    @property
     def cpu_ms_per_client(self) -> float:
         """Extra server CPU ms per s per client socket (window B minus A)."""
         return (self.server_cpu - self.server_cpu_a) * 1000 / self.clients
@@ -628,8 +638,9 @@ def markdown_tables(results: list[Result]) -> str:
             "| acked frames/s, with clients | ack p50 ms | ack p99 ms | pushes/s | delivered | push p50 ms | push p99 ms |",
             "| --- |" + " ---: |" * 11]
     resources = ["| engine | charge points | clients | server CPU, idle | server CPU, fleet only | server CPU, with clients "
+                 "| CPU ms per frame, fleet only | CPU ms per frame, with clients "
                  "| CPU ms/s per CP | CPU ms/s per client | server RSS MB | RSS KB per CP | RSS KB per client "
-                 "| fleet CPU | clients CPU | broker CPU |", "| --- |" + " ---: |" * 13]
+                 "| fleet CPU | clients CPU | broker CPU |", "| --- |" + " ---: |" * 15]
     for r in results:
         who = f"| {r.engine} | {fmt(r.stations) if r.stations else '–'} | {fmt(r.clients)} "
         delivered = "–" if math.isnan(r.delivered) else f"{r.delivered * 100:.1f} %"
@@ -637,7 +648,8 @@ def markdown_tables(results: list[Result]) -> str:
                     f"| {fmt(r.ack_p50_ms, 1)} | {fmt(r.ack_p99_ms, 1)} "
                     f"| {fmt(r.pushes_per_s)} | {delivered} | {fmt(r.p50_ms, 1)} | {fmt(r.p99_ms, 1)} |")
         if r.stations:
-            resources.append(who + f"| {fmt(r.server_cpu_idle, 2)} | {fmt(r.server_cpu_a, 2)} | {fmt(r.server_cpu, 2)} | {fmt(r.cpu_ms_per_cp, 2)} "
+            resources.append(who + f"| {fmt(r.server_cpu_idle, 2)} | {fmt(r.server_cpu_a, 2)} | {fmt(r.server_cpu, 2)} "
+                             f"| {fmt(r.cpu_ms_per_frame_a, 2)} | {fmt(r.cpu_ms_per_frame, 2)} | {fmt(r.cpu_ms_per_cp, 2)} "
                              f"| {fmt(r.cpu_ms_per_client, 2)} | {fmt(r.server_rss_mb)} | {fmt(r.kb_per_cp)} "
                              f"| {fmt(r.kb_per_client)} | {fmt(r.fleet_cpu, 2)} | {fmt(r.clients_cpu, 2)} "
                              f"| {fmt(r.broker_cpu, 2)} |")
