@@ -280,6 +280,14 @@ class ClientCore:
         return self.hub.position
 
     async def snapshot_position(self) -> Position:
+        """Where a subscription answered with a read-model snapshot starts: the component-wise
+        minimum of the live tail and every projection's position, so nothing between the
+        snapshot and the first push is skipped (an event may come twice: at-least-once)."""
+        positions = [self.hub.position, *(await self.read_models.positions()).values()]
+        partitions = {p for position in positions for p in position.offsets}
+        return Position({p: min(position.get(p) for position in positions) for p in partitions})
+
+    async def snapshot_position(self) -> Position:
         """A position every read model has folded (component-wise minimum of the projections'
         positions). Take it *before* reading a snapshot from the read models and subscribe
         ``after`` it: the snapshot then includes everything up to it and the subscription

@@ -255,11 +255,12 @@ class MobileConnection:
         caller = self._caller
         since = p.position or p.since
         after = await self.core.resolve_position(since) if since else None
+        start = after if after is not None else await self.core.snapshot_position()  # before the snapshot
         if p.stationId is not None:
             stations = [await self.core.station(caller, p.stationId)]
         else:
             stations = await self.core.stations(caller)
-        position = after if after is not None else self.core.live_position
+        position = start
         iterator = self.core.subscribe(caller, station_id=p.stationId, types=types, after=position)
         self._sub_counter += 1
         sub_id = f"sub-{int(time.time() * 1000)}-{self._sub_counter:03d}"
