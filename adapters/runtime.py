@@ -100,7 +100,10 @@ class Runtime:
         app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
         config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
                                 log_level="warning", lifespan="on", ws="websockets-sansio",
-                                ws_max_size=self.settings.api_max_message_bytes,
+                                # the dialects answer an oversized message in their own error
+                                # form (then close 1009): uvicorn's own cap sits above theirs
+                                ws_max_size=2 * self.settings.api_max_message_bytes,
+                                ws_per_message_deflate=False,
                                 ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
         self._api = _Uvicorn(config)
         self._api_task = asyncio.create_task(self._api.serve(), name="client-api")

@@ -247,6 +247,8 @@ def _status_notification(cp: ChargePointState, event: Event, body: dict[str, Any
         "chargePointId": event.chargePointId, "connectorId": connector_id, "status": status,
         "previousStatus": previous, "errorCode": error_code, "info": info,
         "vendorId": body.get("vendorId"), "vendorErrorCode": body.get("vendorErrorCode"),
+        "transactionId": next((tx.transactionId for tx in cp.transactions.values()
+                               if tx.connectorId == connector_id), None),
         "timestamp": body.get("timestamp") or event.occurredAt.isoformat(),
     })
 

@@ -117,6 +117,9 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
     tx_started = await client.next_push(lambda p: p["event"] == "transaction.started"
                                         and p["data"].get("correlationId") == correlation_id)
     transaction_id = tx_started["data"]["transactionId"]
+    charging = await client.next_push(lambda p: p["event"] == "connector.status.changed"
+                                      and p["data"]["transactionId"] == transaction_id)
+    assert charging["data"]["status"] == "Charging"
     await client.next_push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == transaction_id)
     last_position = client.seen[-1]["position"]
 

@@ -53,6 +53,8 @@ PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed"})
 #: Largest ``limit`` of one ``events_since`` call.
 MAX_EVENTS_LIMIT = 1000
+#: Longest a query waits for the read models to fold what was already pushed (s).
+READ_AFTER_PUSH_WAIT_S = 2.0
 
 
 def id_tag_for(user_id: str) -> str:
@@ -122,9 +124,16 @@ class ClientCore:
 
     # -- queries --------------------------------------------------------------------------
 
+    async def _consistent(self) -> None:
+        """Monotonic reads: a query reflects every domain event this API process has already
+        pushed (the read models are a separate fold of the same stream, e.g. on an API node
+        of its own). Waits at most READ_AFTER_PUSH_WAIT_S s, then answers with what it has."""
+        await self.caught_up(self.hub.position, READ_AFTER_PUSH_WAIT_S)
+
     async def stations(self, caller: Caller) -> list[ChargePointView]:
         """The public station map (needs read:stations)."""
         self.require(caller, READ_STATIONS)
+        await self._consistent()
         return await self.read_models.stations()
 
     async def station(self, caller: Caller, station_id: str) -> ChargePointView:
@@ -161,6 +170,7 @@ class ClientCore:
     async def active_session(self, caller: Caller, transaction_id: int | None = None) -> SessionView | None:
         """A session by transactionId (CoreError not_found / forbidden when another user's),
         or without one the caller's newest active session (None when there is none)."""
+        await self._consistent()
         if transaction_id is None:
             sessions = await self.read_models.active_sessions(caller.userId)
             return max(sessions, key=lambda s: s.startTime.timestamp() if s.startTime else 0.0, default=None)
@@ -175,6 +185,7 @@ class ClientCore:
         """The caller's sessions, newest first."""
         if not (1 <= limit <= 500) or offset < 0:
             raise CoreError("bad_request", "limit must be 1..500 and offset ≥ 0")
+        await self._consistent()
         return await self.read_models.session_history(caller.userId, limit, offset)
 
     # -- commands -------------------------------------------------------------------------
