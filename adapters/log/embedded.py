@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -42,12 +44,16 @@ from .group_commit import GroupCommit
 MAX_BATCH = 5000
 #: Rows fetched per query by a catch-up subscription.
 SUBSCRIBE_PAGE = 1000
+T = TypeVar("T")
+
 #: How often an idle subscription re-reads the file, for appends by other processes (s).
 POLL_INTERVAL_S = 0.5
 
 
 class _Stream:
-    """One stream's recorder, writer queue and wake-up signal."""
+    """One stream's recorder, group commit and wake-up signal. Every use of the SQLite
+    connections goes through :meth:`call` (in a worker thread), so :meth:`close` can wait
+    for the calls in flight: closing a connection under a running query crashes SQLite."""
 
     def __init__(self, path: Path) -> None:
         self.datastore = SQLiteDatastore(str(path), originator_id_type="text", pool_size=4)
@@ -58,6 +64,29 @@ class _Stream:
         self.generation = 0
         self.last_recorded: datetime | None = None
         self.commit: GroupCommit | None = None
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._closed = False
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` (blocking, in a worker thread). Raises RuntimeError once closed."""
+        with self._idle:
+            if self._closed:
+                raise RuntimeError("the embedded log is closed")
+            self._busy += 1
+        try:
+            return fn(*args)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        """Refuse new calls, wait for those in flight, close the connections (blocking)."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._busy == 0)
+        self.datastore.close()
 
 
 class EmbeddedLog:
@@ -78,7 +107,7 @@ class EmbeddedLog:
         for stream in self._streams.values():
             if stream.commit is not None:
                 await stream.commit.close()
-            stream.datastore.close()
+            await asyncio.to_thread(stream.close)
         self._streams.clear()
 
     def _stream(self, name: str) -> _Stream:
@@ -101,7 +130,7 @@ class EmbeddedLog:
 
     async def _write_and_notify(self, s: _Stream, events: list[Event]) -> list[Position]:
         """One transaction for the gathered batch, then wake this process's subscriptions."""
-        ids = await asyncio.to_thread(self._write, s, events)
+        ids = await asyncio.to_thread(s.call, self._write, s, events)
         async with s.appended:
             s.generation += 1
             s.appended.notify_all()
@@ -142,7 +171,7 @@ class EmbeddedLog:
 
     async def latest(self, stream: str) -> Position:
         s = self._stream(stream)
-        return Position({0: await asyncio.to_thread(s.recorder.max_notification_id) or 0})
+        return Position({0: await asyncio.to_thread(s.call, s.recorder.max_notification_id) or 0})
 
     async def read(
         self, stream: str, after: Position = START, *, limit: int | None = None,
@@ -150,8 +179,9 @@ class EmbeddedLog:
     ) -> list[Record]:
         """See the port. ``types`` optionally keeps only those event types (a scan in SQLite,
         no decoding), ``charge_point_id`` only that charge point (a primary-key index lookup)."""
+        s = self._stream(stream)
         rows = await asyncio.to_thread(
-            self._select, self._stream(stream), stream, after, limit, until, tuple(types), charge_point_id)
+            s.call, self._select, s, stream, after, limit, until, tuple(types), charge_point_id)
         return [self._record(n) for n in rows]
 
     def _select(
@@ -180,7 +210,7 @@ class EmbeddedLog:
         position = after
         while True:
             rows = await asyncio.to_thread(
-                self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id)
+                s.call, self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id)
             for row in rows:
                 record = self._record(row)
                 yield record
@@ -236,7 +266,7 @@ class EmbeddedLog:
                     lo = mid + 1
             return answer - 1
 
-        return Position({0: await asyncio.to_thread(search)})
+        return Position({0: await asyncio.to_thread(s.call, search)})
 
     async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
         s = self._stream(stream)
@@ -265,7 +295,7 @@ class EmbeddedLog:
 
     def _page(self, s: _Stream, stream: str, after: Position) -> Awaitable[list[tuple[int, bytes]]]:
         """The next SUBSCRIBE_PAGE rows after ``after``, read in a worker thread."""
-        return asyncio.to_thread(self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
+        return asyncio.to_thread(s.call, self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
 
     @staticmethod
     async def _wait_for_append(s: _Stream, seen: int) -> None:
@@ -292,5 +322,5 @@ class EmbeddedLog:
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:
         """Every event of one charge point in order (an index lookup, for audits)."""
         s = self._stream(stream)
-        rows = await asyncio.to_thread(s.recorder.select_events, charge_point_id)
+        rows = await asyncio.to_thread(s.call, s.recorder.select_events, charge_point_id)
         return [Event.decode(r.state) for r in rows]
