@@ -17,7 +17,7 @@ process). Each client authenticates with its own API key and sends ``subscribe``
 so it sees the ``meter.update`` pushes of its own session (M ≤ N); ``admin``: every client
 has the ``admin`` scope and sees every ``meter.update`` (fan-out N × M / S pushes/s).
 
-Per load level, two windows:
+Per load level, three windows: the idle server (``--baseline-window`` s), then
 
 A. fleet only (clients not yet connected), ``--baseline-window`` s: server CPU and the growth
    of its resident memory over the idle server give the cost per connected charge point;
@@ -35,8 +35,8 @@ Measured:
   the MeterValues ``timestamp`` of the sample it carries, which the station takes right
   before it serialises and sends the frame (whole ms, so up to 1 ms low); all samples whose
   timestamp falls in window B, received until ``--grace`` s after it;
-* **server CPU** (cores): (user + system CPU s of the ``chargelog serve`` process) / wall s;
-  **RSS** (MB): its resident set size (psutil);
+* **server CPU** (cores): (user + system CPU s of the ``chargelog serve`` process) / wall s,
+  also per acknowledged frame (ms); **RSS** (MB): its resident set size (psutil);
 * **raw baseline**: an idempotent ``acks="all"`` aiokafka producer sending MeterValues-sized
   records at the level's frame rate to a fresh topic and one consumer reading them; latency
   = consumer receipt minus the producer's ``time.time()`` before ``send()`` (ms).
