@@ -99,8 +99,8 @@ async def test_four_flow_examples_literally(log, settings):
             assert note["title"] == "Charging Started" and note["data"] == {"session_id": tid, "charger_id": "CP001"}
 
             # Example 3: the connector went Preparing → Charging: the map is updated
-            status = await ws.next(lambda m: m["type"] == "charger_status_update"
-                                   and m["data"]["connector_status"][0]["status"] == "Charging")
+            status = await ws.seen_or_next(lambda m: m["type"] == "charger_status_update"
+                                           and m["data"]["connector_status"][0]["status"] == "Charging")
             assert status["station_id"] == "STATION001" and status["charger_id"] == "CP001"
             assert status["status"] == "available"
             assert {k: v for k, v in status["data"].items() if k != "timestamp"} == {

@@ -216,6 +216,15 @@ class PushClient:
                     return message
         return await asyncio.wait_for(find(), timeout_s)
 
+    async def seen_or_next(self, predicate: Callable[[dict[str, Any]], bool],
+                           timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+        """The first message received so far matching ``predicate`` (also one an earlier
+        ``next`` skipped: pushes of different domain events may interleave), else the next."""
+        for message in self.seen:
+            if predicate(message):
+                return message
+        return await self.next(predicate, timeout_s)
+
     async def of_type(self, type_: str, **fields: Any) -> dict[str, Any]:
         """The next message of ``type_`` whose top-level ``fields`` match."""
         return await self.next(lambda m: m.get("type") == type_ and all(m.get(k) == v for k, v in fields.items()))
