@@ -69,6 +69,9 @@ class ActiveSessionsProjection(RowFold):
     def __init__(self) -> None:
         super().__init__()
         self.by_connector: dict[tuple[str, int], str] = {}
+        #: every active key per connector, oldest first (a charge point may start a second
+        #: transaction on a connector whose first was never stopped, e.g. after a reboot)
+        self._slot_keys: dict[tuple[str, int], dict[str, None]] = {}
         self.by_user: dict[str, set[str]] = {}
 
     def apply(self, event: Event) -> None:
@@ -88,14 +91,23 @@ class ActiveSessionsProjection(RowFold):
             self.touch(key)
 
     def indexed(self, key: str, row: dict[str, Any]) -> None:
-        self.by_connector[(row["chargePointId"], row["connectorId"])] = key
+        slot = (row["chargePointId"], row["connectorId"])
+        self.by_connector[slot] = key
+        self._slot_keys.setdefault(slot, {})[key] = None
         if row.get("userId"):
             self.by_user.setdefault(row["userId"], set()).add(key)
 
     def unindexed(self, key: str, row: dict[str, Any]) -> None:
         slot = (row["chargePointId"], row["connectorId"])
+        keys_here = self._slot_keys.get(slot, {})
+        keys_here.pop(key, None)
         if self.by_connector.get(slot) == key:
-            del self.by_connector[slot]
+            if keys_here:
+                self.by_connector[slot] = next(reversed(keys_here))  # the newest still active
+            else:
+                del self.by_connector[slot]
+        if not keys_here:
+            self._slot_keys.pop(slot, None)
         if row.get("userId"):
             keys = self.by_user.get(row["userId"])
             if keys is not None:
