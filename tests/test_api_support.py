@@ -112,7 +112,8 @@ async def api_stack(log: EventLog, settings: Settings, *, gateway: bool = True,
 
 class MobileClient:
     """A Mobile WebSocket API client: ``request`` returns the response to one request;
-    pushes (``{"event"}``) and unsolicited errors collect in ``pushes``."""
+    pushes (``{"event"}``) and unsolicited errors collect in ``pushes``; every push received
+    is also kept, in order, in ``seen``."""
 
     _ids = itertools.count(1)
 
@@ -120,6 +121,7 @@ class MobileClient:
         self.ws = ws
         self.pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.seen: list[dict[str, Any]] = []
         self.closed: asyncio.Future[tuple[int | None, str | None]] = asyncio.get_running_loop().create_future()
         self.reader = asyncio.create_task(self._read())
 
@@ -131,6 +133,8 @@ class MobileClient:
                 if future is not None and not future.done():
                     future.set_result(message)
                 else:
+                    if "event" in message:
+                        self.seen.append(message)
                     await self.pushes.put(message)
         except websockets.ConnectionClosed:
             pass

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e_clients import MobileClient
+import websockets
+
+from test_api_support import MobileClient
 from processes import Server, chargelog_cmd
 from conftest import require_kafka
 
@@ -29,6 +31,13 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
         values |= {"CHARGELOG_LOG": f"kafka://{require_kafka()}",
                    "CHARGELOG_TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:10]}", "CHARGELOG_PARTITIONS": "4"}
     return values
+
+
+async def connect_mobile(url: str) -> MobileClient:
+    """A Mobile WebSocket API client authenticated with the test API key."""
+    client = MobileClient(await websockets.connect(url, max_size=None))
+    assert (await client.request("auth", {"apiKey": API_KEY}))["result"]["status"] == "ok"
+    return client
 
 
 def run_cli(env: dict[str, str], *args: str) -> str:
@@ -93,18 +102,16 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
             "--key", API_KEY)
 
     # a client that subscribes, remembers its position, and goes away for the whole session
-    resumer = MobileClient(api.ws_url)
-    await resumer.connect(API_KEY)
+    resumer = await connect_mobile(api.ws_url)
     first = await resumer.result("subscribe", {"events": ["all"]})
     missed_from = first["position"]
     await resumer.close()
 
-    client = MobileClient(api.ws_url)
-    assert (await client.connect(API_KEY))["result"]["status"] == "ok"
+    client = await connect_mobile(api.ws_url)
     snapshot = await client.result("subscribe", {"events": ["all"]})
     stations = {s["id"]: s for s in snapshot["snapshot"]["stations"]}
     if not stations.get(station, {}).get("isOnline"):
-        await client.next_push(lambda p: p["event"] in ("station.connected", "connector.status.changed")
+        await client.push(lambda p: p["event"] in ("station.connected", "connector.status.changed")
                                and online(p, station))
     map_now = {s["id"]: s for s in await client.result("getStations")}
     assert map_now[station]["isOnline"] is True
@@ -114,13 +121,13 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
     started = await client.result("startCharging", {"stationId": station, "connectorId": 1})
     assert started["status"] == "pending"
     correlation_id = started["correlationId"]
-    tx_started = await client.next_push(lambda p: p["event"] == "transaction.started"
+    tx_started = await client.push(lambda p: p["event"] == "transaction.started"
                                         and p["data"].get("correlationId") == correlation_id)
     transaction_id = tx_started["data"]["transactionId"]
-    charging = await client.next_push(lambda p: p["event"] == "connector.status.changed"
+    charging = await client.push(lambda p: p["event"] == "connector.status.changed"
                                       and p["data"]["transactionId"] == transaction_id)
     assert charging["data"]["status"] == "Charging"
-    await client.next_push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == transaction_id)
+    await client.push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == transaction_id)
     last_position = client.seen[-1]["position"]
 
     # SIGKILL the process holding the charge point, restart it; nothing acknowledged is lost
@@ -128,14 +135,13 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
     gateway_of_station.start()
     if gateway_of_station is api:
         await client.close()
-        client = MobileClient(api.ws_url)
-        await client.connect(API_KEY)
+        client = await connect_mobile(api.ws_url)
         await client.result("subscribe", {"events": ["all"], "position": last_position})
-    await client.next_push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == transaction_id)
+    await client.push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == transaction_id)
 
     stopping = await client.result("stopCharging", {"transactionId": transaction_id})
     assert stopping["status"] == "pending"
-    tx_stopped = await client.next_push(lambda p: p["event"] == "transaction.stopped"
+    tx_stopped = await client.push(lambda p: p["event"] == "transaction.stopped"
                                         and p["data"]["transactionId"] == transaction_id)
     assert tx_stopped["data"]["energy"] > 0
     assert tx_stopped["data"]["cost"] is not None
@@ -146,14 +152,13 @@ async def charge_and_check(servers: list[Server], api: Server, gateway_of_statio
     await client.close()
 
     # the client that was away reconnects with its last position: it gets what it missed
-    resumer = MobileClient(api.ws_url)
-    await resumer.connect(API_KEY)
+    resumer = await connect_mobile(api.ws_url)
     await resumer.result("subscribe", {"events": ["all"], "position": missed_from})
     # order holds per station (per partition on Kafka), not across stations: wait for the set
     wanted = set(seen_by_client)
     received: set[str] = set()
     while not wanted <= received:
-        received.add((await resumer.next_push(lambda p: True))["eventId"])
+        received.add((await resumer.push(lambda p: "event" in p))["eventId"])
     replayed = [p["eventId"] for p in resumer.seen]
     assert_per_station_order(resumer.seen)
     assert len(replayed) == len(set(replayed)), "duplicates inside one subscription"
@@ -204,7 +209,6 @@ async def test_every_dialect_charges_through_the_real_processes(env: dict[str, s
     """Charging WebSocket API, Communication Protocol REST + push socket, test guide commands:
     each starts and stops a real (simulated) charge point through ``chargelog serve``."""
     import httpx
-    import websockets
 
     server = Server(env, log_path=tmp_path / "serve.log").start()
     cleanup.append(server)
