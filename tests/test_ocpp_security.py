@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.exceptions import InvalidStatus
 
-from chargelog.adapters.ocpp.credentials import hash_password, verify_password
+from chargelog.domain.registry import hash_password, verify_password
 from chargelog.adapters.ocpp.ports import MemoryRegistry
 
 from test_ocpp_support import exchange, running_gateway, source_events, url

@@ -150,13 +150,6 @@ def test_password_hash_and_verify() -> None:
     assert reg.verify_password("CP2", "anything") is None
 
 
-def test_ocpp_gateway_verifies_registry_hashes() -> None:
-    """The gateway's credential check (adapters/ocpp/credentials.py) reads our hash format."""
-    from chargelog.adapters.ocpp.credentials import verify_password as gateway_verify
-
-    assert gateway_verify("a-password-16chars", hash_password("a-password-16chars"))
-
-
 def test_events_rebuild_the_registry() -> None:
     reg = fold(*load_registry_file(EXAMPLE))
     assert fold(*reg.events()) == reg

@@ -8,6 +8,6 @@ point: frames, durable acknowledgement, CALLs to it), ``handlers`` (the answers 
 charge-point-initiated 1.6 messages), ``frames`` (parsing and frame events), ``validation``
 (JSON schemas → 1.6 CALLERROR codes), ``txids`` (transactionId allocation), ``presence``
 (who holds which charge point), ``commands`` (``request_command`` and outcomes),
-``ports`` (registry protocols), ``credentials`` (password hashing), ``operator_api``,
+``ports`` (registry protocols; password hashing is ``chargelog.domain.registry``'s), ``operator_api``,
 ``run`` (a stand-alone gateway process).
 """

@@ -45,7 +45,7 @@ from chargelog.domain.log import SOURCE, START, EventLog, Position
 
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
-from .credentials import verify_password
+from chargelog.domain.registry import verify_password
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
 from .ports import call_registry

@@ -7,7 +7,7 @@ and treats a missing method as "nothing registered". Methods may be plain or ``a
 * :class:`IdTagLookup` — ``lookup(id_tag) -> IdTagInfo | None`` (OCPP 1.6 §7.18 IdTagInfo
   plus the owning ``userId``), for ``id_tag_policy = "registry"``.
 * :class:`ChargePointCredentials` — ``password_hash(charge_point_id) -> str | None`` in the
-  :mod:`chargelog.adapters.ocpp.credentials` format, for security profile 1.
+  :mod:`chargelog.domain.registry` scrypt format, for security profile 1.
 * :class:`ChargePointDirectory` — ``is_known(charge_point_id) -> bool``, for
   ``unknown_charge_points = "refuse"`` and ``registration_policy = "registry"``.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from .credentials import hash_password
+from chargelog.domain.registry import hash_password
 
 T = TypeVar("T")
 
