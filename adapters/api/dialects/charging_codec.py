@@ -19,6 +19,7 @@ from typing import Any, Final
 from chargelog.domain.envelope import new_event_id
 
 from ..caller import CoreError
+from . import timefmt
 
 NOT_AUTHENTICATED: Final = "NOT_AUTHENTICATED"
 INVALID_TOKEN: Final = "INVALID_TOKEN"
@@ -36,16 +37,7 @@ ERROR_CODES: Final = frozenset({NOT_AUTHENTICATED, INVALID_TOKEN, MISSING_PARAME
 
 def iso_ms(dt: datetime | str | None = None) -> str:
     """``2024-01-15T10:30:00.000Z``; ``None`` = now; ISO text is normalised."""
-    if dt is None:
-        dt = datetime.now(UTC)
-    elif isinstance(dt, str):
-        try:
-            dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
-        except ValueError:
-            return dt
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.astimezone(UTC).microsecond // 1000:03d}Z"
+    return timefmt.iso_ms(datetime.now(UTC) if dt is None else dt) or ""
 
 
 def message(type_: str, data: Mapping[str, Any] | None = None, *, id_: str | None = None,

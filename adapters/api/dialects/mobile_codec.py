@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
 
 from chargelog.domain.envelope import Event
@@ -16,23 +15,9 @@ from chargelog.projections.views import ChargePointView, ConnectorView, SessionV
 
 from ..core import ConnectorStatus
 from .mobile_models import PUSH_TYPES
+from .timefmt import iso_ms
 
 _PUSH_TYPES = frozenset(PUSH_TYPES)
-
-
-def iso_ms(value: datetime | str | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and ``Z``; accepts a datetime or an ISO string."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _wh(value: Any) -> int | float | None:
