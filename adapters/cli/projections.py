@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 
 from tqdm import tqdm
 
 from chargelog.adapters.log import open_log
 from chargelog.adapters.store import open_store
-from chargelog.domain.log import DOMAIN, SOURCE, LogUnavailable, Position
+from chargelog.domain.log import DOMAIN, SOURCE, EventLog, LogUnavailable, Position
 from chargelog.projections.rebuild import rebuild
 from chargelog.projections.runner import PROJECTION_NAMES
+from chargelog.projections.store import ReadModelStore
 
 from .common import add_log_flags, settings_from
 from .main import UserError
@@ -41,12 +43,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     s.set_defaults(func=run_status)
 
 
-async def run_rebuild(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def opened(args: argparse.Namespace) -> AsyncIterator[tuple[EventLog, ReadModelStore]]:
+    """The log (started) and the read-model store the flags name, closed afterwards; an
+    unreachable log becomes a one-line :class:`UserError`."""
     settings = settings_from(args)
     log = open_log(settings)
     store = open_store(settings)
     try:
         await log.start()
+        yield log, store
+    except LogUnavailable as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+        with contextlib.suppress(Exception):
+            await log.close()
+
+
+async def run_rebuild(args: argparse.Namespace) -> int:
+    async with opened(args) as (log, store):
         for name in [args.name] if args.name else PROJECTION_NAMES:
             with tqdm(desc=name, unit=" events", unit_scale=True, file=sys.stderr,
                       disable=args.no_progress) as bar:
@@ -57,21 +73,11 @@ async def run_rebuild(args: argparse.Namespace) -> int:
 
                 count = await rebuild(log, store, name, progress)
             print(f"{name}: rebuilt from {count} events, position {Position(store.positions().get(name, {}))}")
-    except LogUnavailable as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        store.close()
-        with contextlib.suppress(Exception):
-            await log.close()
     return 0
 
 
 async def run_status(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    log = open_log(settings)
-    store = open_store(settings)
-    try:
-        await log.start()
+    async with opened(args) as (log, store):
         latest = {DOMAIN: await log.latest(DOMAIN), SOURCE: await log.latest(SOURCE)}
         stored = store.positions()
         print(f"{'NAME':<18} {'STREAM':<7} {'POSITION':<24} LAG")
@@ -80,10 +86,4 @@ async def run_status(args: argparse.Namespace) -> int:
             position = Position(stored.get(name, {}))
             lag = sum(max(o - position.get(p), 0) for p, o in latest[stream].offsets.items())
             print(f"{name:<18} {stream:<7} {str(position):<24} {lag}")
-    except LogUnavailable as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        store.close()
-        with contextlib.suppress(Exception):
-            await log.close()
     return 0
