@@ -252,10 +252,11 @@ def now_iso() -> str:
 
 
 @contextlib.asynccontextmanager
-async def test_station(stack: Stack, charge_point_id: str, connectors: int = 2) -> AsyncIterator[TestStation]:
-    """A booted :class:`TestStation` connected to the stack's gateway."""
+async def test_station(stack: Stack, charge_point_id: str, connectors: int = 2, *,
+                       station_class: type[TestStation] = TestStation) -> AsyncIterator[TestStation]:
+    """A booted :class:`TestStation` (or ``station_class``) connected to the stack's gateway."""
     async with websockets.connect(stack.ocpp_url(charge_point_id), subprotocols=["ocpp1.6"]) as ws:
-        cp = TestStation(charge_point_id, ws, response_timeout=TIMEOUT_S)
+        cp = station_class(charge_point_id, ws, response_timeout=TIMEOUT_S)
         task = asyncio.create_task(cp.start())
         try:
             await cp.boot(connectors)

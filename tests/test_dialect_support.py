@@ -29,7 +29,7 @@ from ocpp.v16.enums import Action
 from chargelog.adapters.api.auth import issue_token
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import DOMAIN
-from test_api_support import TIMEOUT_S, Stack, TestStation, api_stack
+from test_api_support import TIMEOUT_S, Stack, TestStation, api_stack, test_station
 
 
 #: Limits high enough for tests that are not about them (a test's many authentications from
@@ -298,20 +298,11 @@ class MeterStation(TestStation):
                                                 info=info))
 
 
-@contextlib.asynccontextmanager
-async def meter_station(stack: Stack, charge_point_id: str, connectors: int = 2, *,
-                        station_class: type[MeterStation] = MeterStation) -> AsyncIterator[MeterStation]:
-    """A booted :class:`MeterStation` (or ``station_class``) connected to the stack's gateway."""
-    async with websockets.connect(stack.ocpp_url(charge_point_id), subprotocols=["ocpp1.6"]) as ws:
-        cp = station_class(charge_point_id, ws, response_timeout=TIMEOUT_S)
-        task = asyncio.create_task(cp.start())
-        try:
-            await cp.boot(connectors)
-            yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await task
+def meter_station(stack: Stack, charge_point_id: str, connectors: int = 2, *,
+                  station_class: type[MeterStation] = MeterStation) -> Any:
+    """A booted :class:`MeterStation` (or ``station_class``) connected to the stack's gateway
+    (an async context manager)."""
+    return test_station(stack, charge_point_id, connectors, station_class=station_class)
 
 
 meter_station.__test__ = False  # type: ignore[attr-defined]
