@@ -24,6 +24,8 @@ logger = logging.getLogger("chargelog")
 
 #: Part of the shutdown budget kept for closing the log after the roles stopped (s).
 LOG_CLOSE_RESERVE_S = 3.0
+#: Part of the shutdown budget left for the interpreter to exit after ``stop`` returned (s).
+EXIT_MARGIN_S = 1.0
 
 
 class _Uvicorn(uvicorn.Server):
@@ -121,7 +123,7 @@ class Runtime:
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.shutdown_timeout_s
+        deadline = loop.time() + self.settings.shutdown_timeout_s - EXIT_MARGIN_S
         roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
         if self.fleet is not None:
             await self._step("simulated fleet", self.fleet.stop(), roles_deadline)
