@@ -6,7 +6,9 @@ partition 0) or as a plain catch-up subscription of the whole stream (``log.subs
 the in-memory read models of API nodes) — and applies records in batches:
 
 1. each fold skips records at or below its stored position for that partition (duplicate
-   deliveries have no effect) and applies the rest;
+   deliveries have no effect) and applies the rest — except a record whose eventId was
+   among the last ones applied (a repeat written by a producer retry, :mod:`.dedupe`): that
+   one only advances the positions;
 2. a translator fold's domain events are appended to the ``domain`` stream (durable);
 3. every fold's changed rows and advanced positions are committed in ONE store transaction.
 
@@ -29,6 +31,7 @@ from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
 
 from .base import RowFold
+from .dedupe import RecentIds
 from .query import ProjectionReadModels
 from .sessions import ActiveSessionsProjection, SessionHistoryProjection
 from .stations import StationsProjection
@@ -70,6 +73,7 @@ class FoldRunner:
         self.batch_size = batch_size
         self.owned: set[int] | None = set() if group_id else None  # None = every partition
         self.applied = 0
+        self._recent = RecentIds()  # eventIds applied lately (repeats are skipped)
         self._lock = asyncio.Lock()
         self._generation: dict[int, int] = {}  # per partition: bumped on assign/revoke
         self._queue: asyncio.Queue[tuple[int, Record]] = asyncio.Queue(QUEUE_SIZE)
@@ -122,6 +126,7 @@ class FoldRunner:
     # -- assignment -------------------------------------------------------------------------
 
     async def _load(self, partitions: set[int] | None) -> Position:
+        self._recent = RecentIds()  # records are read again from the stored positions
         for fold in self.folds:
             if partitions is not None:
                 fold.drop(partitions)
@@ -173,6 +178,7 @@ class FoldRunner:
     async def _revoked(self, partitions: set[int]) -> None:
         async with self._lock:
             self._bump(partitions)
+            self._recent = RecentIds()
             for fold in self.folds:
                 fold.drop(partitions)
             if self.owned is not None:
@@ -246,6 +252,7 @@ class FoldRunner:
         async with self._lock:
             held = set(self.owned or ())
             self._bump(held)
+            self._recent = RecentIds()
             for fold in self.folds:
                 fold.drop(held)
             self.owned = set()
@@ -256,6 +263,11 @@ class FoldRunner:
         """Apply ``records`` to every fold and commit (call under the runner's lock)."""
         for record in records:
             if self.owned is not None and record.partition not in self.owned:
+                continue
+            if self._recent.repeat(record.event.eventId):
+                past = Position({record.partition: record.offset + 1})
+                for fold in self.folds:
+                    fold.reached(past)
                 continue
             for fold in self.folds:
                 fold.offer(record)
