@@ -115,9 +115,7 @@ class RowFold:
     def retry(self, record: Record) -> bool:
         """Re-apply a quarantined ``record`` (after a fix): True and released from the
         quarantine when it applies now; else its entry keeps the new error."""
-        key = quarantine_key(record.partition, record.offset)
-        self.quarantined.pop(key, None)
-        self._quarantine_dirty.add(key)
+        self.release(quarantine_key(record.partition, record.offset))
         self._partition = record.partition
         return self._apply_or_quarantine(record)
 
@@ -183,6 +181,11 @@ class RowFold:
         self._dirty.clear()
         self._advanced.clear()
         return change
+
+    def release(self, key: str) -> None:
+        """Drop quarantine entry ``key`` (e.g. its record is no longer on the log)."""
+        self.quarantined.pop(key, None)
+        self._quarantine_dirty.add(key)
 
     def take_quarantine_change(self) -> Change:
         """The quarantine entries added or released since the last call (store name

@@ -9,7 +9,9 @@ Metrics (``prometheus_client``, one registry per gateway):
 * ``chargelog_ocpp_connections`` — open charge-point connections;
 * ``chargelog_ocpp_connection_events_total{event}`` — opened/closed/replaced/offline;
 * ``chargelog_ocpp_commands_total{outcome}`` — commands executed here, by outcome;
-* ``chargelog_ocpp_ack_seconds`` — CALL received → its CALLRESULT durable and sent (s).
+* ``chargelog_ocpp_ack_seconds`` — CALL received → its CALLRESULT durable and sent (s);
+
+and the process's projection metrics (``chargelog_projection_quarantined_events_total`` …).
 """
 
 from __future__ import annotations
@@ -49,5 +51,8 @@ class GatewayMetrics:
         child.inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format."""
-        return generate_latest(self.registry)
+        """The Prometheus text format (with the projection metrics of this process,
+        :mod:`chargelog.projections.health`)."""
+        from chargelog.projections.health import exposition
+
+        return generate_latest(self.registry) + exposition()

@@ -43,7 +43,7 @@ class TransactionIds:
         self.log = log
         self.gateway_id = gateway_id
         self._by_key: dict[Key, int] = {}
-        self._known: set[int] = set()
+        self._owner: dict[int, str] = {}
         self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -67,11 +67,11 @@ class TransactionIds:
     def _fold(self, event: Event, transaction_id: int) -> None:
         if event.type == ALLOCATED:
             self._by_key.setdefault(_key(event.payload), transaction_id)
-            self._known.add(transaction_id)
+            self._owner[transaction_id] = event.payload["chargePointId"]
 
-    def known(self, transaction_id: int) -> bool:
-        """True when some gateway has allocated ``transaction_id`` (as far as folded)."""
-        return transaction_id in self._known
+    def owner(self, transaction_id: int) -> str | None:
+        """The chargePointId ``transaction_id`` was allocated to, None when unknown."""
+        return self._owner.get(transaction_id)
 
     async def allocate(self, charge_point_id: str, connector_id: int, id_tag: str,
                        meter_start: int, timestamp: str, *, message_id: str) -> tuple[int, bool]:
@@ -91,5 +91,5 @@ class TransactionIds:
         if transaction_id > MAX_INT32:
             raise TransactionIdExhausted(f"transactionId {transaction_id} exceeds 2**31 - 1")
         self._by_key.setdefault(key, transaction_id)
-        self._known.add(transaction_id)
+        self._owner.setdefault(transaction_id, charge_point_id)
         return self._by_key[key], False
