@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # -- projections (issue 4) -------------------------------------------------------------
     readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
                                                "empty: SQLite at data_dir/readmodels.sqlite.")
+    transaction_stale_after_s: float = Field(86400.0, gt=0, description="Close a transaction as 'Stale' when its "
+                                             "charge point has been offline and silent this long (s).")
 
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(

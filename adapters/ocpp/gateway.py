@@ -55,6 +55,8 @@ from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Positi
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
 from chargelog.domain.registry import verify_password
+from .connection import received_messages
+from .frames import OVERSIZE_FACTOR
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
 from .ports import call_registry
@@ -140,7 +142,8 @@ class OcppGateway:
         self._server = await serve(
             self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            process_request=self._process_request, max_size=self.settings.max_frame_bytes,
+            process_request=self._process_request,
+            max_size=self.settings.max_frame_bytes * OVERSIZE_FACTOR,
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
             backlog=4096, open_timeout=OPEN_TIMEOUT_S,
@@ -341,7 +344,7 @@ class OcppGateway:
         (within ``durable_timeout_s``) is not answered: close with 1011."""
         conn.opened_recorded = True
         try:
-            async for raw in ws:
+            async for raw in received_messages(ws):
                 self._inflight += 1
                 self._idle.clear()
                 try:

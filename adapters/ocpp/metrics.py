@@ -13,7 +13,9 @@ Metrics (``prometheus_client``, one registry per gateway):
 * ``chargelog_ocpp_log_unavailable_total{outcome}`` — what the log being down cost:
   ``refused`` (an upgrade answered 503), ``closed`` (a connection closed with 1011 because
   its frame or its opening was not durable within ``durable_timeout_s``);
-* ``chargelog_ocpp_log_degraded`` — 1 while the gateway reports the log unavailable.
+* ``chargelog_ocpp_log_degraded`` — 1 while the gateway reports the log unavailable;
+
+and the process's projection metrics (``chargelog_projection_quarantined_events_total`` …).
 """
 
 from __future__ import annotations
@@ -58,5 +60,8 @@ class GatewayMetrics:
         child.inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format."""
-        return generate_latest(self.registry)
+        """The Prometheus text format (with the projection metrics of this process,
+        :mod:`chargelog.projections.health`)."""
+        from chargelog.projections.health import exposition
+
+        return generate_latest(self.registry) + exposition()

@@ -46,8 +46,8 @@ class TransactionIds:
         self.log = log
         self.gateway_id = gateway_id
         self._by_key: dict[Key, int] = {}
+        self._owner: dict[int, str] = {}
         self._allocated_by: dict[Key, str] = {}  # eventId of the allocation _by_key holds
-        self._known: set[int] = set()
         self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -79,11 +79,11 @@ class TransactionIds:
             if current is None or (self._allocated_by.get(key) == event.eventId and transaction_id > current):
                 self._by_key[key] = transaction_id
                 self._allocated_by[key] = event.eventId
-            self._known.add(transaction_id)
+            self._owner[transaction_id] = event.payload["chargePointId"]
 
-    def known(self, transaction_id: int) -> bool:
-        """True when some gateway has allocated ``transaction_id`` (as far as folded)."""
-        return transaction_id in self._known
+    def owner(self, transaction_id: int) -> str | None:
+        """The chargePointId ``transaction_id`` was allocated to, None when unknown."""
+        return self._owner.get(transaction_id)
 
     async def allocate(self, charge_point_id: str, connector_id: int, id_tag: str,
                        meter_start: int, timestamp: str, *, message_id: str) -> tuple[int, bool]:
