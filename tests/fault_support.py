@@ -103,11 +103,12 @@ def _alive(pid: int) -> bool:
 @dataclass
 class Station:
     """One charge point keeping one CALL in flight (alternating StatusNotification
-    Available/Occupied on connector 1, so each CALL also means a domain event), reconnecting
+    Available/Preparing on connector 1, so each CALL also means a domain event), reconnecting
     after any failure. ``acked``: messageIds answered with a CALLRESULT; ``times``: when."""
 
     url: str
     charge_point_id: str
+    pause_s: float = 0.0  # between an answer and the next CALL (s)
     acked: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     connections: int = 0
@@ -136,20 +137,22 @@ class Station:
         while not stop.is_set():
             self._sent += 1
             message_id = f"{self.charge_point_id}-{self._sent}"
-            status = "Available" if self._sent % 2 else "Occupied"
+            status = "Available" if self._sent % 2 else "Preparing"
             await ws.send(json.dumps([2, message_id, "StatusNotification", {
                 "connectorId": 1, "errorCode": "NoError", "status": status}]))
             answer = json.loads(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT_S))
             if answer[0] == 3 and answer[1] == message_id:
                 self.acked.append(message_id)
                 self.times.append(time.monotonic())
+            if self.pause_s:
+                await asyncio.sleep(self.pause_s)
 
 
 class Fleet:
     """``count`` stations ``{prefix}{i}`` against ``url`` (ws://…/ocpp), run until ``stop``."""
 
-    def __init__(self, url: str, count: int, prefix: str = "CP-F") -> None:
-        self.stations = [Station(url, f"{prefix}{i}") for i in range(count)]
+    def __init__(self, url: str, count: int, prefix: str = "CP-F", pause_s: float = 0.0) -> None:
+        self.stations = [Station(url, f"{prefix}{i}", pause_s) for i in range(count)]
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -2,7 +2,7 @@
 directory and port — never the shared one): ``chargelog serve`` processes under load from
 OCPP stations over real sockets while the broker is stopped gracefully or killed with
 SIGKILL and started again (../shared/DESIGN.md "Faults of the log … degrade, never
-corrupt"; docs/operations.md "Broker outages").
+corrupt"; docs/ocpp.md "While the log is down").
 
 What a user checks afterwards: every acknowledged CALL is in the log, every connection has
 exactly one end event, no charge point is online once all have disconnected, SIGTERM exits

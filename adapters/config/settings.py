@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
     max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
-    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
+    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP 1.6 'Transaction-Related Messages': the charge point queues and resends).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = "0.0.0.0"
