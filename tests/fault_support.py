@@ -174,10 +174,6 @@ class Fleet:
             while any(len(s.acked) < t for s, t in zip(self.stations, targets, strict=True)):
                 await asyncio.sleep(0.05)  # polling counters the station tasks update
 
-    def acked_after(self, moment: float) -> list[float]:
-        """Acknowledgement times (monotonic s) after ``moment``, sorted."""
-        return sorted(t for s in self.stations for t in s.times if t > moment)
-
     def counts(self) -> dict[str, Any]:
         refused: Counter[int] = Counter()
         closes: Counter[int] = Counter()

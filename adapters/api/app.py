@@ -170,6 +170,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
                 log_state["positions"][stream] = str(position)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             log_state.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        unavailable = getattr(log, "unavailable", None)  # appends waiting for the broker
+        if unavailable:
+            log_state.update(ok=False, error=f"appends not acknowledged: {unavailable}")
         projections: dict[str, str] = {}
         with contextlib.suppress(Exception):
             projections = {k: str(v) for k, v in (await read_models.positions()).items()}
