@@ -84,6 +84,7 @@ class Client:
         self.first_position: str | None = None
         self.position: str | None = None
         self.reconnects = 0
+        self.errors: list[dict[str, Any]] = []  # error messages received (then it subscribes again)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -113,6 +114,9 @@ class Client:
                         if message.get("id") == "s" and "result" in message:
                             if self.first_position is None:
                                 self.first_position = self.position = message["result"]["position"]
+                        elif "error" in message:  # e.g. the resume refused while the log is down
+                            self.errors.append(message)
+                            break  # reconnect and subscribe again
                         elif message.get("event") == STATUS_CHANGED:
                             self.ids.append(message["eventId"])
                             self.times.append(time.monotonic())
@@ -182,6 +186,10 @@ async def domain_check(bootstrap: str, prefix: str, client: Client) -> dict[str,
     ids = Counter(r.event.eventId for r in records)
     after = Position.parse(client.first_position or "")
     wanted = {r.event.eventId for r in records if r.event.type == STATUS_CHANGED and not after.covers(r)}
+    missing = [r for r in records if r.event.eventId in wanted - set(client.ids)]
+    gaps: dict[int, list[int]] = {}
+    for r in missing:
+        gaps.setdefault(r.partition, []).append(r.offset)
     online: dict[str, bool] = {}
     for r in records:
         if r.event.type == "station.connected":
@@ -190,6 +198,7 @@ async def domain_check(bootstrap: str, prefix: str, client: Client) -> dict[str,
             online[r.event.chargePointId] = False
     return {"domainDuplicates": sum(n - 1 for n in ids.values()),
             "clientGaps": len(wanted - set(client.ids)),
+            "gapOffsets": {p: [min(o), max(o), len(o)] for p, o in gaps.items()},
             "mapGhosts": sorted(cp for cp, on in online.items() if on)}
 
 
@@ -263,7 +272,8 @@ async def run_fault(fault: str, broker: PrivateBroker, args: argparse.Namespace,
         "domainDuplicates": domain["domainDuplicates"],
         "clientPushes": len(client.ids), "clientReconnects": client.reconnects,
         "clientDuplicatePushes": len(client.ids) - len(set(client.ids)), "clientGaps": domain["clientGaps"],
-        "recoveryP50S": statistics.median(done) if done else None, "recoveryMaxS": max(done) if done else None,
+        "gapOffsets": domain["gapOffsets"], "clientErrors": len(client.errors),
+        "recoveryP50S": round(statistics.median(done), 2) if done else None, "recoveryMaxS": max(done) if done else None,
         "notRecovered": len(recoveries) - len(done),
         "ghosts": len(check.online) + len(domain["mapGhosts"]), "endless": len(check.ends),
         "gatewaySigtermS": sigterm_s, "recoveriesS": recoveries, "fleet": fleet.counts(),

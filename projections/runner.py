@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, Record
+from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, PositionNotAvailable, Record
 from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
 
@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
 #: How long ``stop`` waits for the batch in progress (s).
 STOP_WAIT_S = 10.0
+#: First pause before subscribing again after reading failed (s), doubled up to the max.
+READ_RETRY_MIN_S = 0.2
+READ_RETRY_MAX_S = 5.0
 #: Records read ahead of the applier.
 QUEUE_SIZE = 10_000
 
@@ -217,16 +220,32 @@ class FoldRunner:
         return group_subscribe(self.stream, self.group_id, self._assigned, self._revoked)
 
     async def _read(self) -> None:
-        try:
-            async with contextlib.aclosing(self._records()) as records:
-                async for record in records:
-                    await self._queue.put((self._generation.get(record.partition, 0), record))
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            self._failed = exc
-            logger.exception("reading %s failed", self.stream)
-            raise
+        """Queue the stream's records for the applier. When reading fails (e.g. the broker
+        went away during an assignment), subscribe again after a bounded backoff: a group
+        member rejoins and resumes its partitions from the store, a plain subscription from
+        the folds' positions. Only a position the log no longer holds stops the runner."""
+        failures = 0
+        while True:
+            try:
+                async with contextlib.aclosing(self._records()) as records:
+                    async for record in records:
+                        failures = 0
+                        await self._queue.put((self._generation.get(record.partition, 0), record))
+                return
+            except asyncio.CancelledError:
+                raise
+            except PositionNotAvailable as exc:
+                self._failed = exc
+                logger.exception("reading %s failed", self.stream)
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried from the stored positions
+                failures += 1
+                delay = min(READ_RETRY_MAX_S, READ_RETRY_MIN_S * 2 ** (failures - 1))
+                logger.warning("reading %s failed (%s: %s); subscribing again from the stored positions in %.1f s",
+                               self.stream, type(exc).__name__, exc, delay)
+                if self.owned is not None:
+                    await self._forget_held()
+                await asyncio.sleep(delay)
 
     async def _apply(self) -> None:
         try:
@@ -253,6 +272,13 @@ class FoldRunner:
             await reader
         while not self._queue.empty():
             self._queue.get_nowait()
+        await self._forget_held()
+        self._rejoin = False
+        self._tasks.append(asyncio.create_task(self._read(), name=f"{self.stream}-reader"))
+
+    async def _forget_held(self) -> None:
+        """Leave every held partition (group mode): records read for them so far are stale,
+        their rows are dropped; the next assignment loads them from the store."""
         async with self._lock:
             held = set(self.owned or ())
             self._bump(held)
@@ -260,8 +286,6 @@ class FoldRunner:
             for fold in self.folds:
                 fold.drop(held)
             self.owned = set()
-            self._rejoin = False
-        self._tasks.append(asyncio.create_task(self._read(), name=f"{self.stream}-reader"))
 
     async def apply_batch(self, records: Sequence[Record]) -> None:
         """Apply ``records`` to every fold and commit (call under the runner's lock)."""

@@ -285,6 +285,10 @@ class MobileConnection:
             await self.close(1012, "service restart")
         except (WebSocketDisconnect, RuntimeError):
             pass
+        except Exception:  # noqa: BLE001 - the pushes cannot go on: the client resumes by position
+            logger.exception("subscription %s ended", sub_id)
+            with contextlib.suppress(Exception):
+                await self.close(1012, "service restart")
         finally:
             with contextlib.suppress(BaseException):
                 await iterator.aclose()  # type: ignore[attr-defined]
