@@ -35,9 +35,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from chargelog.domain.envelope import Event, EventDecodeError, utcnow
-from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
+from chargelog.domain.envelope import Event, EventDecodeError, new_event_id, utcnow
+from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, RawRecord, Record
 
+from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class KafkaLog:
         self._topic_lock = asyncio.Lock()
         self._readers: list[AIOKafkaConsumer] = []
         self._commits: dict[str, GroupCommit] = {}
+        self._chains: dict[str, ChainSealer] = {}
         self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
         self._partition_cache: dict[tuple[int, str], int] = {}
@@ -194,11 +196,12 @@ class KafkaLog:
         self._last_recorded_ms = ms
         return _EPOCH + ms * _MS, ms
 
-    def _record(self, event: Event) -> tuple[bytes, bytes, int, list[tuple[str, bytes]]]:
-        """(key, value, timestamp ms, headers) of ``event`` stamped with ``recordedAt`` now."""
+    def _record(self, event: Event, sealing: SealBatch) -> tuple[bytes, bytes, int, list[tuple[str, bytes]]]:
+        """(key, value, timestamp ms, headers) of ``event`` stamped with ``recordedAt`` now and
+        sealed into its charge point's chain of this writer (:mod:`.chaining`)."""
         recorded, ms = self._stamp()
-        event = event.model_copy(update={"recordedAt": recorded})
-        return event.chargePointId.encode(), event.encode(), ms, [("type", event.type.encode())]
+        value, _ = sealing.seal(event.model_copy(update={"recordedAt": recorded, "chain": None}))
+        return event.chargePointId.encode(), value, ms, [("type", event.type.encode())]
 
     async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
         """See the port. Concurrent appends to one stream are group-committed
@@ -212,6 +215,21 @@ class KafkaLog:
         return await commit.append(events)
 
     async def _send(self, stream: str, events: Sequence[Event]) -> list[Position]:
+        """:meth:`_send_sealed` with the events sealed into this writer's chains; after a failed
+        send the chains go on under a new writer id (:mod:`.chaining`)."""
+        sealer = self._chains.get(stream)
+        if sealer is None:
+            sealer = self._chains[stream] = ChainSealer(new_event_id())
+        sealing = sealer.batch()
+        try:
+            positions = await self._send_sealed(stream, events, sealing)
+        except BaseException:
+            sealer.forget(new_event_id())
+            raise
+        sealing.commit()
+        return positions
+
+    async def _send_sealed(self, stream: str, events: Sequence[Event], sealing: SealBatch) -> list[Position]:
         """A single event goes through ``producer.send``; a batch is split per partition (the
         producer's murmur2 key partitioner) into record batches sent together, then all
         acknowledgements are awaited (``acks="all"``). Raises ``KafkaError`` if any failed."""
@@ -219,13 +237,13 @@ class KafkaLog:
         partitions = self._topics.get(stream) or await self._partitions(stream)
         topic = self.topic(stream)
         if len(events) == 1:
-            key, value, timestamp_ms, headers = self._record(events[0])
+            key, value, timestamp_ms, headers = self._record(events[0], sealing)
             ack = await (await producer.send(topic, value, key=key, timestamp_ms=timestamp_ms, headers=headers))
             return [Position({ack.partition: ack.offset + 1})]
         batches: list[tuple[int, Any, list[int]]] = []  # (partition, batch, indexes into events)
         open_batches: dict[int, tuple[Any, list[int]]] = {}
         for index, event in enumerate(events):
-            key, value, timestamp_ms, headers = self._record(event)
+            key, value, timestamp_ms, headers = self._record(event, sealing)
             partition = self.partition_of(partitions, event.chargePointId)
             current = open_batches.get(partition)
             if current is None or current[0].append(
@@ -361,11 +379,26 @@ class KafkaLog:
         """``read`` without a limit, as a stream: every kept record after ``after`` up to
         ``until`` (default: the end when called), decoded one at a time on a consumer of its
         own (for exports such as ``chargelog events``). Raises as ``read``."""
+        async for record in self._scan_own(stream, after, until, types, charge_point_id, False):
+            yield record
+
+    async def scan_raw(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[RawRecord]:
+        """See the port: the records of ``scan``, undecoded, keyed by their record key."""
+        async for record in self._scan_own(stream, after, until, types, charge_point_id, True):
+            yield record
+
+    async def _scan_own(
+        self, stream: str, after: Position, until: Position | None, types: Sequence[str],
+        charge_point_id: str | None, raw: bool,
+    ) -> AsyncIterator[Any]:
         consumer = self._consumer(fetch_max_wait_ms=100)
         await self._connect(consumer)
         try:
             async with contextlib.aclosing(
-                    self._scan(consumer, stream, after, until, types, charge_point_id)) as scan:
+                    self._scan(consumer, stream, after, until, types, charge_point_id, raw)) as scan:
                 async for record in scan:
                     yield record
         finally:
@@ -373,9 +406,9 @@ class KafkaLog:
 
     async def _scan(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
-        types: Sequence[str], charge_point_id: str | None,
-    ) -> AsyncIterator[Record]:
-        """The bounded read both ``read`` and ``scan`` are: assign the partitions with records
+        types: Sequence[str], charge_point_id: str | None, raw: bool = False,
+    ) -> AsyncIterator[Any]:
+        """The bounded read ``read``, ``scan`` and ``scan_raw`` (``raw``) are: assign the partitions with records
         between ``after`` and the stop offsets, seek, fetch until every one reached its stop."""
         tps, begin, end = await self._bounds(consumer, stream)
         self._check(stream, after, begin, end)
@@ -406,7 +439,12 @@ class KafkaLog:
                         progress = progress.advanced(p, last)
                         break
                     progress = progress.advanced(p, message.offset + 1)
-                    if self._wanted(message, type_set, key):
+                    if not self._wanted(message, type_set, key):
+                        continue
+                    if raw:
+                        yield RawRecord((message.key or b"-").decode(errors="replace"), message.value,
+                                        p, message.offset, progress)
+                    else:
                         yield self._decode(message, progress)
                 if progress.get(p) >= last:
                     pending.remove(tp)
