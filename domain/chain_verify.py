@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 from .chain import GENESIS, Link, link_of, unseal
 
+#: The chain heads of a stream: (chargePointId, writer) → (seq, hash).
+Heads = dict[tuple[str, str], tuple[int, bytes]]
+
 
 @dataclass(frozen=True)
 class Break:
@@ -57,7 +60,7 @@ class ChainVerifier:
     (:meth:`finish` reports those never reached)."""
 
     anchored: bool = False
-    expected: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
+    expected: Heads = field(default_factory=dict)
     heads: dict[tuple[str, str], Head] = field(default_factory=dict)
     breaks: list[Break] = field(default_factory=list)
     verified: int = 0

@@ -25,9 +25,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from chargelog.domain.chain_verify import Heads
 from chargelog.domain.envelope import utcnow
-
-Heads = dict[tuple[str, str], tuple[int, bytes]]
 
 
 class CheckpointError(ValueError):

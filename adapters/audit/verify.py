@@ -8,10 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chargelog.domain.chain_verify import Break, ChainVerifier
+from chargelog.domain.chain_verify import Break, ChainVerifier, Heads
 from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog
-
-from .checkpoint import Heads
 
 #: The streams ``chargelog verify`` checks by default (docs/contracts.md).
 STREAMS = (SOURCE, DOMAIN, "txids")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from chargelog.adapters.audit.timeline import (
     Timeline, charge_point_range, command_timeline, entry_json, transaction_timeline,
@@ -23,6 +21,9 @@ from chargelog.adapters.audit.timeline import (
 from .common import add_log_flags, opened_log, settings_from
 from .events import parse_time
 from .main import UserError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -63,6 +64,8 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps({"subject": timeline.subject, "chargePointId": timeline.chargePointId,
                           "entries": [entry_json(e) for e in timeline.entries]}))
     else:
+        from rich.console import Console
+
         # a terminal's width; 240 columns into a file or pipe (rich would fold to 80)
         Console(width=None if sys.stdout.isatty() else 240).print(table(timeline))
     return 0
@@ -70,6 +73,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def table(timeline: Timeline) -> Table:
     """The timeline as a rich table: time, where, what, who, link, raw frame text."""
+    from rich.table import Table
+
     t = Table(title=f"{timeline.subject} — {timeline.chargePointId} — {len(timeline.entries)} events",
               show_lines=False, expand=True)
     for column in ("recorded at (occurred at)", "stream@position", "event", "principal", "link", "raw / detail"):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from chargelog.adapters.audit.checkpoint import CheckpointError, generate_key, read_checkpoint, write_checkpoint
 from chargelog.adapters.audit.verify import STREAMS, StreamReport, verify_log
 
 from .common import add_log_flags, opened_log, settings_from
@@ -45,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 async def run(args: argparse.Namespace) -> int:
+    # cryptography only for this command
+    from chargelog.adapters.audit.checkpoint import CheckpointError, generate_key, read_checkpoint, write_checkpoint
+
     if args.generate_key:
         public = generate_key(args.generate_key)
         print(json.dumps({"privateKey": str(args.generate_key), "publicKey": str(public)}) if args.format == "json"
