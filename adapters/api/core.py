@@ -40,6 +40,7 @@ from chargelog.projections.views import (ChargePointView, ConnectorView, ReadMod
 
 from .apikeys import ApiKeyStore
 from .auth import JwtAuthenticator
+from .throttle import AuthThrottle, claimed_user
 from .caller import ADMIN, READ_STATIONS, WRITE_CHARGING, Caller, CoreError
 from .commands import Command, CommandKind, Outcome
 from .hub import DomainHub, follow
@@ -98,6 +99,7 @@ class ClientCore:
         self.settings = settings
         self.apikeys = apikeys if apikeys is not None else ApiKeyStore(settings.data_dir)
         self.jwt = JwtAuthenticator(settings)
+        self.throttle = AuthThrottle(settings)
         self.hub = DomainHub(log, stream=DOMAIN, ring_size=settings.api_subscriber_queue)
 
     async def start(self) -> None:
@@ -108,13 +110,19 @@ class ClientCore:
 
     # -- authentication -------------------------------------------------------------------
 
-    async def authenticate_jwt(self, token: str) -> Caller:
-        """Raises CoreError(unauthorized); see :mod:`.auth`."""
-        return self.jwt.verify(token)
+    async def authenticate_jwt(self, token: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) (see :mod:`.auth`) or :class:`.throttle.Throttled`
+        (failures of the remote ``address`` or of the claimed userId, :mod:`.throttle`)."""
+        async def verify() -> Caller:
+            return self.jwt.verify(token)
+        return await self.throttle.attempt(address, claimed_user(token), verify)
 
-    async def authenticate_api_key(self, key: str) -> Caller:
-        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys."""
-        return self.apikeys.authenticate(key)
+    async def authenticate_api_key(self, key: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys, or
+        :class:`.throttle.Throttled` (failures of the remote ``address``)."""
+        async def verify() -> Caller:
+            return self.apikeys.authenticate(key)
+        return await self.throttle.attempt(address, None, verify)
 
     @staticmethod
     def require(caller: Caller, scope: str) -> None:

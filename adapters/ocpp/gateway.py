@@ -2,9 +2,9 @@
 ``ws[s]://HOST:PORT{ocpp_path_prefix}/{chargePointId}`` (or ``/{chargePointId}``) with
 subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
 
-* Handshake (``process_request``): unknown path → 404; ``unknown_charge_points = "refuse"``
-  and the charge point is not in the registry → 404; ``basic_auth`` (security profile 1)
-  → 401 unless the user is the chargePointId and the password matches its stored hash; no
+* Handshake (``process_request``): unknown path → 404; then :class:`~.admission.Admission`
+  (unknown charge points, HTTP Basic auth of security profile 1 — required for every charge
+  point that has a password —, pinning, throttling, the cap on unregistered ids); no
   ``ocpp1.6`` offered → 400 (``websockets`` subprotocol negotiation). ``tls_cert`` /
   ``tls_key`` → wss:// (profile 2).
 * Connection events on ``source``: ``ocpp.connection.opened`` (with ``connectionId``), and
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-import inspect
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -45,10 +44,9 @@ from chargelog.domain.log import SOURCE, START, EventLog, Position
 
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
-from chargelog.domain.registry import verify_password
+from .admission import Admission
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
-from .ports import call_registry
 from .tasks import cancel_and_wait
 from .txids import TransactionIds
 
@@ -75,6 +73,7 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        self.admission = Admission(settings, registry, self.append, lambda: set(self._connections))
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -168,21 +167,8 @@ class OcppGateway:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Use /ocpp/{chargePointId}\n")
         if self._stopping:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Shutting down\n")
-        if self.settings.unknown_charge_points == "refuse":
-            if not await call_registry(self.registry, "is_known", cp, default=False):
-                return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
-        if not self.settings.basic_auth:
-            return None
-
-        async def check(username: str, password: str) -> bool:
-            if username != cp:
-                return False
-            stored = await call_registry(self.registry, "password_hash", cp)
-            return stored is not None and await asyncio.to_thread(verify_password, password, stored)
-
-        result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
-        return await result if inspect.isawaitable(result) else result
+        return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
         """``GET /health`` → 200 JSON (503 while stopping); ``GET /metrics`` → Prometheus."""
@@ -210,8 +196,8 @@ class OcppGateway:
                                 str(self.settings.tls_key) if self.settings.tls_key else None)
         return context
 
-    def _auth_label(self) -> str:
-        if self.settings.basic_auth:
+    def _auth_label(self, ws: ServerConnection) -> str:
+        if getattr(ws, "username", None):
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"
 
@@ -220,7 +206,7 @@ class OcppGateway:
     async def _handle(self, ws: ServerConnection) -> None:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
-        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn
