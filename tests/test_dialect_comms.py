@@ -6,6 +6,7 @@ Charging WebSocket API's HTTP endpoints (/health, /api/status, /api/stats) and h
 
 from __future__ import annotations
 
+import chargelog
 import asyncio
 import json
 import re
@@ -305,7 +306,7 @@ async def test_http_status_stats_health_and_rate_limit_headers(log, settings):
             await anonymous.send_message("heartbeat", omit_data=True)
             health = (await http.get("/health")).json()
             assert health["status"] == "healthy" and ISO_MS.match(health["timestamp"])
-            assert health["version"] == "1.0.0" and isinstance(health["uptime"], float)
+            assert health["version"] == chargelog.__version__ and isinstance(health["uptime"], float)
             assert health["websocket"] == {"totalConnections": 4, "authenticatedConnections": 3, "totalUsers": 2,
                                            "gatewayConnections": 1}
             assert "log" in health and "projections" in health                      # the core's own fields
@@ -313,7 +314,7 @@ async def test_http_status_stats_health_and_rate_limit_headers(log, settings):
             assert r.status_code == 200
             status = r.json()
             assert status == {"success": True, "data": {
-                "api": "Charging WebSocket API", "version": "1.0.0", "websocketUrl": f"ws://127.0.0.1:{stack.port}/ws",
+                "api": "Charging WebSocket API", "version": chargelog.__version__, "websocketUrl": f"ws://127.0.0.1:{stack.port}/ws",
                 "config": {"heartbeatInterval": 30000, "sessionTimeout": 3600000,
                            "gatewayUrl": status["data"]["config"]["gatewayUrl"]}}}
             assert status["data"]["config"]["gatewayUrl"].startswith("ws://")

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chargelog import __version__
 from chargelog.adapters.config import Settings
 
 from .caller import Caller, CoreError
@@ -40,8 +41,8 @@ from .openapi import Endpoint
 from .ratelimit import Decision
 from .throttle import Throttled, client_address
 
-#: The Charging WebSocket API version this server implements (the document's "Version").
-API_VERSION = "1.0.0"
+#: The version /health and /api/status report: chargelog's one version.
+API_VERSION = __version__
 API_NAME = "Charging WebSocket API"
 
 
@@ -179,16 +180,17 @@ async def bearer_caller(core: ClientCore, request: Request) -> Caller:
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object (an empty body counts as ``{}``); raises
-    :class:`ActionFailed` ``bad_request``."""
+    :class:`ActionFailed` ``malformed`` (HTTP 400: not JSON, not UTF-8, nested too deeply,
+    not an object)."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
-        raise ActionFailed("bad_request", "body must be a JSON object (UTF-8, nested at most a few hundred deep)") from None
+        raise ActionFailed("malformed", "body must be a JSON object (UTF-8, nested at most a few hundred deep)") from None
     if not isinstance(body, dict):
-        raise ActionFailed("bad_request", "body must be a JSON object")
+        raise ActionFailed("malformed", "body must be a JSON object")
     return body
 
 

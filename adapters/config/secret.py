@@ -48,4 +48,4 @@ def secret_source(settings: Settings) -> str:
     file path (never the secret)."""
     if settings.jwt_algorithm == "RS256":
         return f"RS256 public key {settings.jwt_public_key}"
-    return "configured (CHARGELOG_JWT_SECRET)" if settings.jwt_secret else str(secret_path(settings))
+    return "configured (CHARGELOG_JWT_SECRET)" if settings.jwt_secret else str(secret_path(settings).resolve())

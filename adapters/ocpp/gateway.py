@@ -55,8 +55,6 @@ logger = logging.getLogger("chargelog.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 #: Longest chargePointId accepted in the URL (OCPP 1.6 chargeBoxIdentity is CiString(48)... we allow 64).
 MAX_ID_LENGTH = 64
-#: Longest an opening handshake may take (s): generous, charge points sit on cellular links.
-OPEN_TIMEOUT_S = 30.0
 #: Longest a graceful stop waits for in-flight frames before closing the sockets (s).
 DRAIN_S = 5.0
 
@@ -119,7 +117,7 @@ class OcppGateway:
             process_request=self._process_request, max_size=self.settings.max_frame_bytes,
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
-            backlog=4096, open_timeout=OPEN_TIMEOUT_S,
+            backlog=4096, open_timeout=self.settings.http_header_timeout_s,
         )
         self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
         logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
