@@ -233,7 +233,7 @@ async def test_handshake_close_codes_and_bad_messages(log, settings):
 
 
 async def test_rest_errors_and_cross_user(log, settings):
-    """401 without or with a bad token; 422 for bad bodies; 404 for an unknown charger and
+    """401 without or with a bad token; 400 for bodies that are not a JSON object, 422 for invalid ones; 404 for an unknown charger and
     for stopping with no active session (also another user's session); 409 when the charger
     is refused or offline; session_error pushed for a refused start; another user's pushes
     never arrive."""
@@ -250,7 +250,7 @@ async def test_rest_errors_and_cross_user(log, settings):
                                 headers={"Authorization": "Bearer not.a.jwt"})
             assert r.status_code == 401
             alice = bearer(settings, "alice")
-            for body, status in ((b"{not json", 422), (b"[1]", 422), (b"{}", 422), (b'{"charger_id": 5}', 422),
+            for body, status in ((b"{not json", 400), (b"[1]", 400), (b"{}", 422), (b'{"charger_id": 5}', 422),
                                  (b'{"charger_id": "CP9", "connector_id": "1"}', 422),
                                  (b'{"charger_id": "CP9", "connector_id": 0}', 422),
                                  (b'{"charger_id": "NOPE"}', 404)):
