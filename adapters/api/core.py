@@ -58,6 +58,11 @@ MAX_EVENTS_LIMIT = 1000
 READ_AFTER_PUSH_WAIT_S = 2.0
 
 
+#: Connector statuses (OCPP 1.6 ChargePointStatus) in which a remote start is refused here,
+#: with the free connectors named, instead of being sent to a charge point that will reject it.
+BUSY = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
+
+
 def id_tag_for(user_id: str) -> str:
     """The OCPP idTag (CiString20) a user's remote starts carry: the userId itself when it is
     1–20 printable ASCII characters, else ``"U"`` + the first 19 hex digits of its SHA-256."""
@@ -202,13 +207,19 @@ class ClientCore:
                              id_tag: str | None = None) -> Command:
         """RemoteStartTransaction {connectorId, idTag} for ``station_id`` (OCPP 1.6 §5.11),
         appended before this returns. Errors: forbidden (scope, or another user's idTag),
-        bad_request, not_found (unknown station or connector)."""
+        bad_request, not_found (unknown station or connector), rejected (the connector is
+        charging: :data:`BUSY`; the message names the free connectors)."""
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
         view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
+        busy = next((c for c in view.connectors if c.connectorId == connector_id and c.status in BUSY), None)
+        if busy is not None:
+            free = [str(c.connectorId) for c in view.connectors if c.status in ("Available", "Preparing")]
+            raise CoreError("rejected", f"connector {connector_id} of {station_id} is {busy.status}; "
+                                        f"free connectors: {', '.join(free) or 'none'}")
         if id_tag is not None and not caller.is_admin and not self._owns_tag(caller, id_tag):
             raise CoreError("forbidden", "idTag does not belong to the caller")
         request = {"connectorId": connector_id, "idTag": id_tag or self.id_tag_of(caller)}
@@ -247,7 +258,8 @@ class ClientCore:
         if session is None or session.status != "active":
             raise CoreError("not_found", "no active transaction there")
         if not self._owns(caller, session):
-            raise CoreError("forbidden", f"transaction {session.transactionId} belongs to another user")
+            raise CoreError("forbidden", f"transaction {session.transactionId} is not one of your active "
+                                         "transactions (the start response or getMySessions names yours)")
         return await self._command(caller, "stop", session.chargePointId, "RemoteStopTransaction",
                                    {"transactionId": session.transactionId},
                                    connector_id=session.connectorId, transaction_id=session.transactionId)
