@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import logging
 import signal
 import socket
@@ -26,6 +28,12 @@ logger = logging.getLogger("chargelog")
 
 class PortInUse(OSError):
     """A port of this process could not be bound; the message says which and what to do."""
+
+    @classmethod
+    def of(cls, exc: OSError, what: str, host: str, port: int, flag: str) -> PortInUse:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return cls(f"{what}: cannot listen on {host}:{port} ({reason}); "
+                   f"choose another with --{flag}-port or CHARGELOG_{flag.upper()}_PORT")
 
 
 class _Uvicorn(uvicorn.Server):
@@ -81,7 +89,13 @@ class Runtime:
             from chargelog.adapters.ocpp.gateway import OcppGateway
 
             self.gateway = OcppGateway(self.log, self.settings, self.registry)
-            await self.gateway.start()
+            try:
+                await self.gateway.start()
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                    raise
+                raise PortInUse.of(exc, "OCPP gateway", self.settings.ocpp_host, self.settings.ocpp_port,
+                                   "ocpp") from None
         if "api" in roles:
             await self._start_api()
         if self.settings.simulate and self.gateway is not None:
@@ -110,8 +124,7 @@ class Runtime:
             sock = socket.create_server((self.settings.api_host, self.settings.api_port), backlog=2048,
                                         family=socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         except OSError as exc:
-            raise PortInUse(f"client API: cannot listen on {self.settings.api_host}:{self.settings.api_port} "
-                            f"({exc.strerror}); choose another with --api-port or CHARGELOG_API_PORT") from None
+            raise PortInUse.of(exc, "client API", self.settings.api_host, self.settings.api_port, "api") from None
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
                                 http=header_timeout_protocol(self.settings.http_header_timeout_s),
                                 timeout_keep_alive=max(1, round(self.settings.http_keepalive_timeout_s)),
