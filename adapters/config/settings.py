@@ -55,6 +55,7 @@ class Settings(BaseSettings):
                               "with 429 beyond it; recorded as ocpp.connection.refused).")
     unknown_charge_points_max: int = Field(
         1000, ge=0, description="Unknown chargePointIds connected at once across this gateway (503 beyond it).")
+    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Client API bind address (see ocpp_host).")
@@ -97,11 +98,14 @@ class Settings(BaseSettings):
     # -- projections (issue 4) -------------------------------------------------------------
     readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
                                                "empty: SQLite at data_dir/readmodels.sqlite.")
+    transaction_stale_after_s: float = Field(86400.0, gt=0, description="Close a transaction as 'Stale' when its "
+                                             "charge point has been offline and silent this long (s).")
 
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
+    shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
 
     @field_validator("jwt_secret")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import http
 import inspect
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +45,8 @@ from chargelog.domain.envelope import Event, Source
 from chargelog.domain.registry import hash_password, password_set, verify_password
 
 from .ports import call_registry
+
+logger = logging.getLogger("chargelog.ocpp")
 
 REFUSED = "ocpp.connection.refused"
 #: (remote address, chargePointId) pairs remembered for the hourly cap of unknown ids.
@@ -149,5 +152,9 @@ class Admission:
         return connection.respond(status, reason + "\n")
 
     async def _record(self, cp: str, address: str, status: int, reason: str) -> None:
-        await self.append([Event(type=REFUSED, chargePointId=cp, source=Source.OCPP, payload={
-            "remoteAddress": address, "status": status, "reason": reason})])
+        """Append the refusal; a log failure is logged and the refusal still answered."""
+        try:
+            await self.append([Event(type=REFUSED, chargePointId=cp, source=Source.OCPP, payload={
+                "remoteAddress": address, "status": status, "reason": reason})])
+        except Exception as exc:  # noqa: BLE001 - the handshake is refused either way
+            logger.warning("%s: could not record a refused connection (%s)", cp, type(exc).__name__)
