@@ -70,6 +70,19 @@ def json_objects(text: str) -> Iterator[Any]:
 def assert_no_failure(value: Any, where: str) -> None:
     if isinstance(value, dict):
         assert value.get("success") is not False and "error" not in value, f"{where}: {value}"
+    assert_rounded(value, where)
+
+
+def assert_rounded(value: Any, where: str) -> None:
+    """No float noise in what a user reads (Wh whole, kW/kWh at most 3 decimals, …)."""
+    if isinstance(value, float):
+        assert round(value, 3) == value, f"{where}: unrounded number {value!r}"
+    elif isinstance(value, dict):
+        for item in value.values():
+            assert_rounded(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            assert_rounded(item, where)
 
 
 class Demo:
@@ -116,11 +129,13 @@ class Demo:
 
 
 async def wait_for_stations(demo: Demo, count: int) -> None:
-    """Until ``chargelog stations`` lists ``count`` charge points online."""
+    """Until ``chargelog stations`` lists ``count`` charge points online, free, with the
+    vendor, model and firmware their BootNotification stated."""
     for _ in range(600):
         out = await asyncio.to_thread(demo.shell, "chargelog stations --json")
         stations = json.loads(out)["stations"]
-        if len(stations) == count and all(s["online"] and s["available"] == s["total"] > 0 for s in stations):
+        if len(stations) == count and all(s["online"] and s["available"] == s["total"] > 0 and s["vendor"]
+                                          and s["model"] and s["firmwareVersion"] for s in stations):
             return
         await asyncio.sleep(0.1)  # polling the server's state, not ordering our own tasks
     raise AssertionError(f"{count} charge points did not come online: {out}")
@@ -143,6 +158,7 @@ async def mobile_session(demo: Demo, url: str, lines: list[str]) -> None:
             await ws.send(line)
             response = await receive(ws, lambda m, rid=request["id"]: "event" not in m and m.get("id") == rid)
             assert "error" not in response, f"{line}\n→ {response}"
+            assert_rounded(response, line)
             if request["action"] == "startCharging":  # the README: the push follows
                 cid = response["result"]["correlationId"]
                 await receive(ws, lambda m: m.get("event") == "transaction.started"
@@ -161,6 +177,7 @@ async def charging_session(demo: Demo, url: str, lines: list[str], jwt: str) -> 
             await ws.send(line)
             response = await receive(ws, lambda m, rid=request["id"]: m.get("id") == rid)
             assert "error" not in response and response["data"].get("success") is not False, f"{line}\n→ {response}"
+            assert_rounded(response, line)
             if response["type"] == "start_charging_response":
                 transaction_id = response["data"]["transactionId"]
 
@@ -172,6 +189,7 @@ async def guide_session(demo: Demo, url: str, lines: list[str], jwt: str) -> Non
             await ws.send(line)
             response = await receive(ws, lambda m, a=action: m.get("type") == "response" and m.get("action") == a)
             assert response["data"].get("success") is not False, f"{line}\n→ {response}"
+            assert_rounded(response, line)
 
 
 @pytest.fixture
