@@ -23,7 +23,7 @@ SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING, ADMIN, AUDIT}
 DEFAULT_JWT_SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING})
 
 ErrorKind = Literal["bad_request", "unauthorized", "forbidden", "not_found", "offline",
-                    "rejected", "timeout", "internal"]
+                    "rejected", "timeout", "internal", "rate_limited"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class CoreError(Exception):
     """A refusal every dialect renders in its own error format.
 
     ``kind``: bad_request (400), unauthorized (401), forbidden (403), not_found (404),
-    offline / rejected / timeout (a command's outcome), internal (500). ``correlationId``
+    offline / rejected / timeout (a command's outcome), internal (500), rate_limited (429:
+    too many failed authentications, :class:`~.throttle.Throttled`). ``correlationId``
     names the command concerned, when there is one.
     """
 
