@@ -21,7 +21,9 @@ Per engine:
    Parquet: parse, flatten, row groups of 65,536, zstd) over the whole stream, in events/s
    of wall time, with the ratio to the floor.
 
-Prints a markdown table and the load averages (1 min) before and after each step. Topics
+Prints a markdown table and the load averages (1 min) before and after each step, and the
+Parquet file's size and the process's peak RSS after the export (memory stays bounded by
+one row group, whatever the log's size). Topics
 and data directories it creates are deleted afterwards.
 """
 
@@ -32,6 +34,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import tempfile
 import time
@@ -40,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from aiokafka.admin import AIOKafkaAdminClient
 
 from chargelog.adapters.audit.export import export
@@ -164,6 +168,9 @@ async def bench_engine(engine: str, make_log: Callable[[str], Awaitable[EventLog
             out = workdir / f"{engine}.parquet"
             result = await export(log, SOURCE, "parquet", out)
             assert result.rows == events
+            print(f"  {engine:9} parquet: {out.stat().st_size / 1e6:.0f} MB, "
+                  f"{pq.ParquetFile(out).num_row_groups} row groups; peak RSS so far "
+                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
             out.unlink()
 
         rows.append(await measured(engine, "raw scan (floor)", events, raw_scan))
