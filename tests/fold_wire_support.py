@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import websockets
 
 from conftest import require_kafka
-from processes import chargelog_cmd
+from processes import Server, chargelog_cmd, wait_for_port
 from test_api_support import MobileClient
 
 TIMEOUT_S = 60
@@ -141,3 +142,42 @@ class RawStation:
                 if frame[0] == 2:
                     await self.ws.send(json.dumps([3, frame[1], payload]))
                     return frame
+
+
+DEFECT = '''
+import os, runpy, sys
+sys.path.insert(0, os.getcwd())  # the sources under test, as `python -m chargelog` would find them
+from chargelog.projections.stations import StationsProjection
+
+_apply = StationsProjection.apply
+
+
+def apply(self, event):
+    if event.chargePointId == {station!r} and event.type == "connector.status.changed":
+        raise RuntimeError("injected defect")
+    _apply(self, event)
+
+
+StationsProjection.apply = apply
+sys.argv[0] = "chargelog"
+runpy.run_module("chargelog", run_name="__main__", alter_sys=True)
+'''
+
+
+class DefectServer(Server):
+    """``chargelog serve`` whose station-map projection has a defect: it raises on the
+    connector changes of one station (installed by a launcher script, not by the product)."""
+
+    def __init__(self, env: dict[str, str], station: str, script: Path) -> None:
+        super().__init__(env)
+        script.write_text(DEFECT.format(station=station))
+        self.script = script
+
+    def start(self) -> DefectServer:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self.script), "serve", "--host", "127.0.0.1", "--ocpp-port", str(self.ocpp_port),
+             "--api-port", str(self.api_port), "--log-level", "WARNING"],
+            env={**os.environ, **self.env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_for_port(self.ocpp_port, self.proc)
+        wait_for_port(self.api_port, self.proc)
+        return self
