@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
     max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
+    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = "0.0.0.0"
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
+    shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
 
     @property
