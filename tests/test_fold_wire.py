@@ -38,6 +38,11 @@ def follow(env: dict[str, str], charge_point_id: str, type_: str, count: int = 1
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+async def pushed(client, event: str, transaction_id: int) -> dict:
+    """The next ``event`` push about ``transaction_id``."""
+    return await client.push(lambda p: p["event"] == event and p["data"].get("transactionId") == transaction_id)
+
+
 async def test_hostile_frames_halt_nothing_and_break_no_read_model(served):
     server, env = served
     client = await mobile(server.ws_url, "fold-a")
@@ -82,7 +87,7 @@ async def test_a_call_answered_with_a_callerror_changes_no_session(served):
         answer = await station.meter(1, tx, 43000)  # numeric value: the 1.6 schema wants a string
         assert answer[0] == 4 and answer[2] == "TypeConstraintViolation"
         assert (await station.stop(tx, 1500))[0] == 3
-        stopped = await client.push(lambda p: p["event"] == "transaction.stopped" and p["data"]["transactionId"] == tx)
+        stopped = await pushed(client, "transaction.stopped", tx)
     assert stopped["data"]["energy"] == pytest.approx(500)  # Wh: meterStop − meterStart, not 43 kWh
     sessions = {s["transactionId"]: s for s in await client.result("getMySessions")}
     assert sessions[tx]["energy"] == pytest.approx(500)
@@ -94,19 +99,19 @@ async def test_a_station_cannot_stop_or_meter_another_stations_session(served):
     owner = await mobile(server.ws_url, "fold-a")
     async with RawStation(server.ocpp_url, "FW-OWNER") as a, RawStation(server.ocpp_url, "FW-PROBE") as b:
         tx = await a.start(1, "TAG-FA", 1000)
-        await owner.push(lambda p: p["event"] == "transaction.started" and p["data"]["transactionId"] == tx)
+        await pushed(owner, "transaction.started", tx)
         stop = await b.stop(tx, 99999)
         assert stop[0] == 3  # a valid CALLRESULT: the station does not retry forever
         assert (await b.meter(1, tx, "88888"))[0] == 3
         assert (await a.meter(1, tx, "2000"))[0] == 3
-        update = await owner.push(lambda p: p["event"] == "meter.update" and p["data"]["transactionId"] == tx)
+        update = await pushed(owner, "meter.update", tx)
         assert update["data"]["energy"] == pytest.approx(1000) and update["data"]["stationId"] == "FW-OWNER"
         sessions = {s["transactionId"]: s for s in await owner.result("getMySessions")}
         assert sessions[tx]["status"] == "active" and sessions[tx]["stationId"] == "FW-OWNER"
         assert not [p for p in owner.seen if p["event"] == "transaction.stopped"
                     and p["data"]["transactionId"] == tx]
         assert (await a.stop(tx, 3000))[0] == 3
-        stopped = await owner.push(lambda p: p["event"] == "transaction.stopped" and p["data"]["transactionId"] == tx)
+        stopped = await pushed(owner, "transaction.stopped", tx)
         assert stopped["data"]["energy"] == pytest.approx(2000) and stopped["data"]["stationId"] == "FW-OWNER"
     foreign = follow(env, "FW-PROBE", "ocpp.anomaly", 2, stream="source")
     assert {a["payload"]["kind"] for a in foreign} == {"foreign-transaction"}
@@ -122,8 +127,7 @@ async def test_a_start_on_a_busy_connector_supersedes_the_lost_transaction(serve
         first = await station.start(1, "TAG-FA", 1000)
         await station.meter(1, first, "1400")
         second = await station.start(1, "TAG-FA", 1500)  # the StopTransaction of `first` was lost
-        stopped = await client.push(lambda p: p["event"] == "transaction.stopped"
-                                    and p["data"]["transactionId"] == first)
+        stopped = await pushed(client, "transaction.stopped", first)
         assert stopped["data"]["reason"] == "Superseded" and stopped["data"]["energy"] == pytest.approx(400)
         sessions = {s["transactionId"]: s for s in await client.result("getMySessions")}
         assert sessions[first]["status"] == "completed" and sessions[second]["status"] == "active"
@@ -137,7 +141,7 @@ async def test_energy_is_meter_stop_minus_meter_start(served):
         tx = await station.start(1, "TAG-FB", 1000)
         await station.meter(1, tx, "9000")
         await station.stop(tx, 6000)
-        stopped = await client.push(lambda p: p["event"] == "transaction.stopped" and p["data"]["transactionId"] == tx)
+        stopped = await pushed(client, "transaction.stopped", tx)
     assert stopped["data"]["energy"] == pytest.approx(5000)
     assert follow(env, "FW-ENERGY", "ocpp.anomaly")[0]["payload"]["kind"] == "meter-stop-below-reading"
 
@@ -149,7 +153,7 @@ async def test_a_vanished_stations_transaction_closes_as_stale(served):
         tx = await station.start(1, "TAG-FB", 0)
         await station.meter(1, tx, "700")
     # the station is gone; after STALE_AFTER_S of silence the transaction closes by an event
-    stopped = await client.push(lambda p: p["event"] == "transaction.stopped" and p["data"]["transactionId"] == tx)
+    stopped = await pushed(client, "transaction.stopped", tx)
     assert stopped["data"]["reason"] == "Stale" and stopped["data"]["energy"] == pytest.approx(700)
     await client.close()
 
