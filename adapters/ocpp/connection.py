@@ -98,6 +98,8 @@ class OcppConnection(ChargePoint):
         self.last_frame_at = time.monotonic()
         self.opened_seen = False  # our ocpp.connection.opened came back on the follower
         self.ended_by: str | None = None  # "replaced" | "offline" once another event ends it
+        self.opened_recorded = False  # ocpp.connection.opened is (or may become) durable
+        self.finished = False  # the gateway's handler for this connection has returned
         self._awaiting: dict[str, _Awaiting] = {}
         self._late: dict[str, _Awaiting] = {}
         self._extra: list[Event] = []
