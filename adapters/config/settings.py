@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="Profile 2: serve wss:// with this certificate (PEM).")
     tls_key: Path | None = None
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
-    max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
+    max_frame_bytes: int = Field(65536, description=(
+        "Largest OCPP frame processed (bytes); a frame up to 16x larger is recorded truncated and "
+        "answered GenericError, a larger one closes the socket with 1009."))
     durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------

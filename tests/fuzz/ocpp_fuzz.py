@@ -43,8 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +58,7 @@ import psutil  # noqa: E402
 import websockets  # noqa: E402
 from websockets.exceptions import ConnectionClosed, WebSocketException  # noqa: E402
 
-from processes import Server, chargelog_cmd  # noqa: E402
+from processes import Server, chargelog_cmd, serve_env  # noqa: E402
 
 #: The CallError codes of OCPP-J 1.6 §4.2.3 (1.6 spelling).
 ERROR_CODES_16 = {"NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError",
@@ -396,15 +394,6 @@ async def fuzz_handshake(rng: random.Random, host: str, port: int, report: Repor
 
 # -- the server, health, domain -------------------------------------------------------------------
 
-def _env(engine: str, data_dir: Path) -> dict[str, str]:
-    values = {"CHARGELOG_DATA_DIR": str(data_dir), "CHARGELOG_JWT_SECRET": "fuzz-secret-of-at-least-32-bytes!!",
-              "PYTHONUNBUFFERED": "1"}
-    if engine == "kafka":
-        values |= {"CHARGELOG_LOG": f"kafka://{os.environ.get('KAFKA_BOOTSTRAP', '127.0.0.1:9092')}",
-                   "CHARGELOG_TOPIC_PREFIX": f"fz{uuid.uuid4().hex[:10]}", "CHARGELOG_PARTITIONS": "4"}
-    return values
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory (MB) of the process and its children."""
     try:
@@ -493,7 +482,7 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
     report = Report(engine=engine, seed=seed, stations=stations)
     tmp = work_dir or Path(tempfile.mkdtemp(prefix="ocpp-fuzz-"))
     server_log = tmp / "serve.log"
-    server = Server(_env(engine, tmp / "data"), log_path=server_log).start()
+    server = Server(serve_env(engine, tmp / "data"), log_path=server_log).start()
     assert server.proc is not None
     shared_tx: list[int] = []
     runners = [StationRunner(server.ocpp_url, f"FUZZ-{i}",
