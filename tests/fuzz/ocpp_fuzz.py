@@ -26,6 +26,7 @@ Usage (from the repository root)::
 
     python tests/fuzz/ocpp_fuzz.py --cases 100000 --stations 8 --engine embedded
     python tests/fuzz/ocpp_fuzz.py --cases 3000 --engine kafka --seed 7
+    python tests/fuzz/ocpp_fuzz.py --cases 10000 --valid-only   # the floor: valid CALLs only
 
 Prints one JSON object (the report). ``run_fuzz`` is the same as a coroutine (the bounded
 CI version is ``tests/test_ocpp_fuzz.py``).
@@ -137,8 +138,9 @@ class FrameFactory:
     """Frames of one charge point: valid OCPP 1.6 CALLs (and a few CALLRESULT/CALLERRORs to
     nothing) and mutations of them. ``next()`` → (bytes, expected UniqueId or None, binary)."""
 
-    def __init__(self, rng: random.Random, station: str, shared_tx: list[int]) -> None:
+    def __init__(self, rng: random.Random, station: str, shared_tx: list[int], *, valid_only: bool = False) -> None:
         self.rng = rng
+        self.valid_only = valid_only  # the floor: only valid CALLs, no mutation
         self.station = station
         self.counter = 0
         self.tx = shared_tx  # transactionIds seen by any station (cross-station frames too)
@@ -176,6 +178,9 @@ class FrameFactory:
     def next(self) -> tuple[bytes, str | None, bool]:
         rng = self.rng
         roll = rng.random()
+        if self.valid_only:
+            frame = self.valid_call()
+            return json.dumps(frame).encode(), frame[1], False
         if roll < 0.25:
             frame = self.valid_call()
         elif roll < 0.30:
@@ -475,9 +480,11 @@ def final_status_seen(server: Server, control: Control, timeout_s: float) -> boo
 
 async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "embedded", seed: int = 1,
                    batch: int = 2000, timeout_s: float = 20.0, handshake_share: float = 0.01,
-                   check_domain: bool = True, work_dir: Path | None = None) -> Report:
+                   check_domain: bool = True, valid_only: bool = False, work_dir: Path | None = None) -> Report:
     """Start ``chargelog serve``, fuzz it with ``cases`` cases (module docstring), stop it.
-    ``check_domain``: run the per-batch and final domain checks. Returns the :class:`Report`."""
+    ``check_domain``: run the per-batch and final domain checks; ``valid_only``: send only
+    valid CALLs and no handshakes (the floor to compare frames/s with). Returns the
+    :class:`Report`."""
     rng = random.Random(seed)
     report = Report(engine=engine, seed=seed, stations=stations)
     tmp = work_dir or Path(tempfile.mkdtemp(prefix="ocpp-fuzz-"))
@@ -486,7 +493,8 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
     assert server.proc is not None
     shared_tx: list[int] = []
     runners = [StationRunner(server.ocpp_url, f"FUZZ-{i}",
-                             FrameFactory(random.Random(rng.random()), f"FUZZ-{i}", shared_tx), report, timeout_s)
+                             FrameFactory(random.Random(rng.random()), f"FUZZ-{i}", shared_tx,
+                                          valid_only=valid_only), report, timeout_s)
                for i in range(stations)]
     control = Control(server.ocpp_url)
     started = time.monotonic()
@@ -494,7 +502,7 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
         async with httpx.AsyncClient() as http:
             while report.cases < cases and report.crashes == 0:
                 size = min(batch, cases - report.cases)
-                handshakes = int(size * handshake_share)
+                handshakes = 0 if valid_only else int(size * handshake_share)
                 per_station = max(1, -(-(size - handshakes) // stations))  # rounded up
                 fuzz_started = time.monotonic()
                 await asyncio.gather(*(r.run(per_station) for r in runners),
@@ -537,9 +545,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=2000, help="cases between health probes (default 2000)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds before a missing answer is a hang")
+    parser.add_argument("--valid-only", action="store_true",
+                        help="the floor: only valid CALLs, no mutations or handshakes (compare framesPerS)")
     args = parser.parse_args()
     report = asyncio.run(run_fuzz(args.cases, stations=args.stations, engine=args.engine, seed=args.seed,
-                                  batch=args.batch, timeout_s=args.timeout))
+                                  batch=args.batch, timeout_s=args.timeout, valid_only=args.valid_only))
     print(json.dumps(asdict(report) | {"clean": report.clean}, indent=1))
 
 
