@@ -19,8 +19,8 @@ Counted (the goal is 0 for the first four):
   a CALLERROR);
 * ``droppedAnswerable``: the server closed a connection while such a CALL was pending;
 * also: ``droppedOther`` (closes after frames that cannot be answered), answers by code,
-  answers whose errorCode is not a 1.6 code, health failures, domain stalls, RSS (MB) at the
-  first and last batch, and server-log lines with a traceback.
+  answers whose errorCode is not a 1.6 code, health failures, domain stalls, RSS (MB) after
+  each batch, and server-log lines with a traceback or at ERROR level.
 
 Usage (from the repository root)::
 
@@ -122,6 +122,7 @@ class Report:
     rssStartMb: float = 0.0
     rssEndMb: float = 0.0
     rssPeakMb: float = 0.0
+    rssSamplesMb: list[float] = field(default_factory=list)
     serverLogTracebacks: int = 0
     serverLogErrors: list[str] = field(default_factory=list)
     durationS: float = 0.0
@@ -519,6 +520,7 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
                 report.rssStartMb = report.rssStartMb or rss
                 report.rssEndMb = rss
                 report.rssPeakMb = max(report.rssPeakMb, rss)
+                report.rssSamplesMb.append(round(rss, 1))
         report.durationS = round(time.monotonic() - started, 1)
         report.fuzzS = round(report.fuzzS, 1)
         report.framesPerS = round(report.frames / report.fuzzS, 1) if report.fuzzS else 0.0
