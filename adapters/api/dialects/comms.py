@@ -49,6 +49,7 @@ from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
+from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
@@ -96,9 +97,9 @@ class CommsSession:
             await self.sender.close(POLICY_VIOLATION, AUTH_REQUIRED)
             return
         try:
-            caller = await self.core.authenticate_jwt(token)
-        except CoreError:
-            await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
+            caller = await self.core.authenticate_jwt(token, client_address(self.websocket))
+        except CoreError as exc:
+            await self.sender.close(POLICY_VIOLATION, exc.message if exc.kind == "rate_limited" else INVALID_TOKEN)
             return
         if self.state.count("comms") >= self.settings.comms_max_connections:
             await self.sender.close(POLICY_VIOLATION, AT_CAPACITY)

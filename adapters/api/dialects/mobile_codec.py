@@ -24,6 +24,11 @@ def _wh(value: Any) -> int | float | None:
     return round(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _tenths(value: Any) -> float | None:
+    """A, V: one decimal (W and Wh are whole numbers: :func:`_wh`)."""
+    return round(float(value), 1) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def connector_out(view: ConnectorView) -> dict[str, Any]:
     """Section 6.1 connector."""
     return {"id": view.connectorId, "status": view.status, "transactionId": view.transactionId,
@@ -70,8 +75,8 @@ def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     return {"stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
             "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
             "errorCode": None if c.errorCode in (None, "NoError") else c.errorCode,
-            "power": s.powerW if s else None, "current": s.currentA if s else None,
-            "voltage": s.voltageV if s else None, "energy": _wh(s.energyWh) if s else None,
+            "power": _wh(s.powerW) if s else None, "current": _tenths(s.currentA) if s else None,
+            "voltage": _tenths(s.voltageV) if s else None, "energy": _wh(s.energyWh) if s else None,
             "updatedAt": iso_ms(c.updatedAt)}
 
 
@@ -104,7 +109,8 @@ def push_data(event: Event) -> dict[str, Any] | None:
     if t == "meter.update":
         return {"stationId": cp, "connectorId": p.get("connectorId"), "transactionId": p.get("transactionId"),
                 "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _wh(p.get("energyWh")),
-                "power": p.get("powerW"), "current": p.get("currentA"), "voltage": p.get("voltageV")}
+                "power": _wh(p.get("powerW")), "current": _tenths(p.get("currentA")),
+                "voltage": _tenths(p.get("voltageV"))}
     if t in ("station.connected", "station.disconnected"):
         return {"stationId": cp, "timestamp": iso_ms(p.get("at") or event.occurredAt)}
     return None
