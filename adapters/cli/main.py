@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
-COMMANDS = ("serve", "simulate", "stations", "events", "projections", "token", "apikey", "command", "registry")
+COMMANDS = ("serve", "simulate", "stations", "events", "audit", "verify", "export", "projections", "token", "apikey",
+            "command", "registry")
 
 
 class UserError(Exception):
