@@ -232,3 +232,14 @@ async def test_a_start_on_a_busy_connector_names_the_free_ones(log, settings):
             r = await http.post("/api/charging/start", json={"charger_id": "CPB", "connector_id": 1},
                                 headers={"Authorization": f"Bearer {issue_token(stack.settings, 'u1', 60)}"})
             assert r.status_code == 409 and r.json()["success"] is False
+
+
+async def test_credentials_with_lone_surrogates_are_refused_not_crashed(log, settings):
+    async with dialect_stack(log, settings) as stack:
+        async with mobile(stack) as client:  # json.dumps sends \\ud800 escapes: valid JSON, lone surrogates
+            assert (await client.request("auth", {"apiKey": "key-\ud800"}))["error"]["code"] == 401
+            assert (await client.request("auth", {"token": "eyJ\udc00.e30.x"}))["error"]["code"] == 401
+            assert (await client.request("ping"))["error"]["code"] == 401  # the connection lives on
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as http:
+            r = await http.get("/api/stations", headers={"X-API-Key": "key-\xff".encode("latin-1")})  # non-ASCII bytes
+            assert r.status_code == 401 and r.json()["success"] is False
