@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections import deque
@@ -48,6 +47,7 @@ from ..core import ClientCore
 from . import charging_codec as codec
 from .base import ApiContext, IdleTimeout, MessageTooLarge
 from .state import DialectState, Sender, state_for
+from .wire import BadMessage, loads, peek_id
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ChargingSession:
             if not verdict.allowed:
                 await self.sender.send(codec.error_message(
                     codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
-                    id_=self._id_of(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+                    id_=peek_id(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
                 await self.sender.close(1008, "Rate limit exceeded")
                 return
             self._spawn(self._heartbeats())
@@ -114,7 +114,7 @@ class ChargingSession:
                 try:
                     text = await receiver.receive_text(self.websocket)
                 except MessageTooLarge as exc:
-                    await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc)))
+                    await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc), id_=peek_id(exc.text)))
                     await self.sender.close(1009, "Message too big")
                     return
                 except IdleTimeout:
@@ -136,14 +136,6 @@ class ChargingSession:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    @staticmethod
-    def _id_of(text: str | None) -> Any:
-        with contextlib.suppress(ValueError, TypeError):
-            msg = json.loads(text or "")
-            if isinstance(msg, dict) and isinstance(msg.get("id"), str | int):
-                return msg["id"]
-        return None
-
     async def _heartbeats(self) -> None:
         interval = self.settings.charging_heartbeat_interval_s
         while not self.sender.closed:
@@ -157,9 +149,9 @@ class ChargingSession:
     async def handle(self, text: str, conn: Any) -> None:
         """Parse and route one client message (see the module docstring)."""
         try:
-            msg = json.loads(text)
-        except ValueError:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message is not valid JSON"))
+            msg = loads(text)
+        except BadMessage as exc:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}"))
             return
         if not isinstance(msg, dict):
             await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message must be a JSON object"))

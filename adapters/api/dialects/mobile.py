@@ -36,6 +36,8 @@ from ..hub import HubStopped
 from . import mobile_codec as codec
 from . import mobile_models as m
 from .base import ApiContext, ConnectionLimits, IdleTimeout, MessageTooLarge
+from .state import state_for
+from .wire import BadMessage, loads, peek_id, reply_id
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class MobileConnection:
     # -- the connection loop --------------------------------------------------------------
 
     async def run(self, first: str | None) -> None:
+        self.conn = state_for(self.core, self.ctx.settings).open("mobile")  # counted in /health
         try:
             if first is not None:
                 await self.handle_text(first)
@@ -118,11 +121,12 @@ class MobileConnection:
             await self.close(1000, str(exc))
         except MessageTooLarge as exc:
             with contextlib.suppress(Exception):
-                await self.send_error(None, "bad_request", str(exc))
+                await self.send_error(peek_id(exc.text), "bad_request", str(exc))
             await self.close(1009, "message too large")
         except (WebSocketDisconnect, RuntimeError) as exc:  # RuntimeError: send after close
             logger.debug("mobile connection ended: %r", exc)
         finally:
+            self.conn.close()
             await self.shutdown()
 
     async def close(self, code: int, reason: str) -> None:
@@ -140,14 +144,20 @@ class MobileConnection:
 
     async def handle_text(self, text: str) -> None:
         if not self.limits.allow():
-            await self.send_error(_peek_id(text), "bad_request",
+            await self.send_error(peek_id(text), "bad_request",
                                   f"rate limit exceeded: {self.ctx.limits.rate_per_s:g} messages/s")
             return
         try:
-            request = m.Request.model_validate(json.loads(text))
-        except (json.JSONDecodeError, ValidationError, TypeError, ValueError):
-            await self.send_error(_peek_id(text), "bad_request", "not a request {id, action, params}")
+            raw = loads(text)
+        except BadMessage as exc:
+            await self.send_error(None, "bad_request", f"not a request {{id, action, params}}: {exc}")
             return
+        try:
+            request = m.Request.model_validate(raw)
+        except ValidationError:
+            await self.send_error(reply_id(raw), "bad_request", "not a request {id, action, params}")
+            return
+        request.id = reply_id(raw)
         logger.debug("[WS-API:%s] id=%s", request.action, request.id)
         try:
             if request.action == "auth":
@@ -188,6 +198,7 @@ class MobileConnection:
         else:
             raise CoreError("unauthorized", "Invalid apiKey")
         self.caller = caller
+        self.conn.authenticated(caller.userId)
         self.session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
         return {"status": "ok", "sessionId": self.session_id, "scopes": sorted(caller.scopes)}
 
@@ -313,14 +324,6 @@ class MobileConnection:
     def _caller(self) -> Caller:
         assert self.caller is not None
         return self.caller
-
-
-def _peek_id(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError, ValueError):
-        return None
-    return value.get("id") if isinstance(value, dict) else None
 
 
 class MobileDialect:

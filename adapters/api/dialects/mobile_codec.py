@@ -139,10 +139,13 @@ class PushEncoder:
 
 
 def event_out(record: Record) -> dict[str, Any] | None:
-    """Section 9: one event of getEventsSince (None for types not pushed)."""
+    """Section 9: one event of getEventsSince (None for types not pushed). ``timestamp`` is
+    the log's clock (``recordedAt``, the clock ``since`` is compared with, so passing it back
+    resumes exactly); the charge point's own time stays in ``data`` (``timestamp``,
+    ``startTime``, ``stopTime``)."""
     data = push_data(record.event)
     if data is None:
         return None
     return {"eventType": record.event.type, "stationId": data["stationId"],
-            "timestamp": iso_ms(record.event.occurredAt), "data": data,
+            "timestamp": iso_ms(record.event.recordedAt), "data": data,
             "eventId": record.event.eventId, "position": str(record.position)}

@@ -28,7 +28,7 @@ class _Params(BaseModel):
 class Request(BaseModel):
     """``{"id", "action", "params"}`` (3.1)."""
 
-    id: str | int | None = None
+    id: Any = None
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
 
