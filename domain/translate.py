@@ -55,6 +55,9 @@ from .model import (
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 ACCEPTED_STATUSES = frozenset({"Accepted", "Unlocked"})
 PENDING_LIMIT = 256
+#: Least time between two ``station.last_seen`` of one charge point (s), except that the first
+#: Heartbeat of a connection always yields one.
+LAST_SEEN_INTERVAL_S = 60.0
 
 
 class Directory(Protocol):
@@ -172,7 +175,20 @@ def _connected(cp: ChargePointState, event: Event, out: _Out) -> None:
         out.emit("station.connected", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
 
 
+def _last_seen(cp: ChargePointState, event: Event, out: _Out, heartbeat: bool) -> None:
+    """``station.last_seen`` {chargePointId, at}: the charge point is alive (OCPP 1.6 §4.6
+    Heartbeat; ocpp-websocket-service.md ``charger.lastSeen``). Throttled: on the first
+    Heartbeat of a connection, then for any incoming frame at most once per
+    :data:`LAST_SEEN_INTERVAL_S` (event time)."""
+    last = cp.lastSeenAt
+    if (last is None and heartbeat) or (
+            last is not None and (event.occurredAt - last).total_seconds() >= LAST_SEEN_INTERVAL_S):
+        cp.lastSeenAt = event.occurredAt
+        out.emit("station.last_seen", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
+
+
 def _disconnected(cp: ChargePointState, event: Event, out: _Out, reason: str) -> None:
+    cp.lastSeenAt = None
     if cp.online:
         cp.online = False
         out.emit("station.disconnected", {"chargePointId": event.chargePointId,
@@ -200,6 +216,7 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
     body = p.get("payload") if isinstance(p.get("payload"), dict) else {}
     if p.get("direction") == "in":
         _connected(cp, event, out)
+        _last_seen(cp, event, out, heartbeat=kind == CALL and p.get("action") == "Heartbeat")
         if kind == CALL:
             action = p.get("action")
             if action == "StartTransaction":

@@ -22,7 +22,7 @@ from .base import RowFold
 
 STATION_TYPES = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
-    "transaction.started", "transaction.stopped", "meter.update",
+    "station.last_seen", "transaction.started", "transaction.stopped", "meter.update",
 })
 
 

@@ -55,7 +55,8 @@ __all__ = ["ADMIN", "Caller", "ClientCore", "Command", "ConnectorStatus", "CoreE
 #: Domain event types everybody may see (the public station map); every other type is
 #: visible to the user named by the event's principal (and to admins).
 PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({
-    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed"})
+    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
+    "station.last_seen"})
 #: Largest ``limit`` of one ``events_since`` call.
 MAX_EVENTS_LIMIT = 1000
 #: Longest a query waits for the read models to fold what was already pushed (s).

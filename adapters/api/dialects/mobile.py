@@ -254,9 +254,10 @@ class MobileConnection:
     def _types(events: list[str] | None) -> tuple[str, ...]:
         if not events or "all" in events:
             return m.PUSH_TYPES
-        unknown = set(events) - set(m.PUSH_TYPES)
+        known = (*m.PUSH_TYPES, *m.OPT_IN_PUSH_TYPES)
+        unknown = set(events) - set(known)
         if unknown:
-            raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(m.PUSH_TYPES)}")
+            raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(known)}")
         return tuple(events)
 
     async def subscribe(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,11 @@ StationStatusValue = Literal["Available", "Charging", "PartiallyAvailable", "Off
 PushType = Literal["connector.status.changed", "transaction.started", "transaction.stopped",
                    "meter.update", "station.connected", "station.disconnected"]
 PUSH_TYPES: tuple[str, ...] = PushType.__args__  # type: ignore[attr-defined]
+#: Pushed only when named in ``subscribe.events`` (not part of "all", which is section 7's
+#: list): ``station.last_seen`` {stationId, timestamp} — a Heartbeat or other sign of life
+#: (throttled, docs/contracts.md).
+OptInPushType = Literal["station.last_seen"]
+OPT_IN_PUSH_TYPES: tuple[str, ...] = OptInPushType.__args__  # type: ignore[attr-defined]
 
 
 class _Params(BaseModel):
@@ -24,6 +29,11 @@ class _Params(BaseModel):
 
 
 # -- requests (section 3.1) -------------------------------------------------------------------
+
+#: A request id: any JSON scalar, echoed exactly as given (3.1 shows strings; ``true`` stays
+#: ``true``); a structured id is answered with null.
+RequestId = str | int | float | bool | None
+
 
 class Request(BaseModel):
     """``{"id", "action", "params"}`` (3.1)."""
@@ -141,10 +151,10 @@ class ConnectorStatusResult(BaseModel):
     status: str
     transactionId: int | None = None
     errorCode: str | None = None
-    power: float | None = None
+    power: int | None = None
     current: float | None = None
     voltage: float | None = None
-    energy: float | None = None
+    energy: int | None = None
     updatedAt: str | None = None
 
 
@@ -164,7 +174,7 @@ class SessionOut(BaseModel):
     idTag: str | None = None
     startTime: str | None = None
     stopTime: str | None = None
-    energy: float
+    energy: int
     cost: float | None = None
     status: Literal["active", "completed"]
 
@@ -187,9 +197,10 @@ class UnsubscribeResult(BaseModel):
 
 
 class EventOut(BaseModel):
-    """9: one event of getEventsSince."""
+    """9: one event of getEventsSince; ``timestamp`` is the log's clock (``recordedAt``),
+    the one ``since`` is compared with; ``data`` carries the charge point's own times."""
 
-    eventType: PushType
+    eventType: PushType | OptInPushType
     stationId: str
     timestamp: str
     data: dict[str, Any]
@@ -208,7 +219,7 @@ class EventsSinceResult(BaseModel):
 class Response(BaseModel):
     """3.2."""
 
-    id: str | int | None
+    id: RequestId
     result: Any
 
 
@@ -226,7 +237,7 @@ class ErrorBody(BaseModel):
 class ErrorResponse(BaseModel):
     """3.3."""
 
-    id: str | int | None
+    id: RequestId
     error: ErrorBody
 
 
@@ -260,8 +271,8 @@ class TransactionStoppedData(BaseModel):
     stationId: str
     connectorId: int
     stopTime: str
-    energy: float
-    duration: float | None = None
+    energy: int | None = None
+    duration: int | None = None
     cost: float | None = None
     reason: str | None = None
     correlationId: str | None = None
@@ -274,27 +285,29 @@ class MeterUpdateData(BaseModel):
     connectorId: int
     transactionId: int
     timestamp: str
-    energy: float
-    power: float | None = None
+    energy: int | None = None
+    power: int | None = None
     current: float | None = None
     voltage: float | None = None
 
 
 class StationConnectionData(BaseModel):
-    """7.5 station.connected / station.disconnected."""
+    """7.5 station.connected / station.disconnected (and the opt-in station.last_seen)."""
 
     stationId: str
     timestamp: str
 
 
 class Push(BaseModel):
-    """7: ``{"event", "data"}`` plus ``eventId`` and ``position`` (the resume token to pass
-    as ``since`` to subscribe/getEventsSince) — extra fields clients may ignore."""
+    """7: ``{"event", "data"}`` plus ``eventId``, ``position`` and ``timestamp`` (the log's
+    clock, ``recordedAt``) — resume tokens to pass as ``since`` to subscribe/getEventsSince;
+    extra fields clients may ignore. ``data.timestamp`` is the charge point's own time."""
 
-    event: PushType
+    event: PushType | OptInPushType
     data: dict[str, Any]
     eventId: str
     position: str | None = None
+    timestamp: str
 
 
 PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
@@ -304,6 +317,7 @@ PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
     "meter.update": MeterUpdateData,
     "station.connected": StationConnectionData,
     "station.disconnected": StationConnectionData,
+    "station.last_seen": StationConnectionData,
 }
 
 #: action → (params model or None, result model) — the AsyncAPI document's operations.
