@@ -44,7 +44,8 @@ from .openapi import Endpoint, openapi_document
 logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
-ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.operator_api")
+ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
+                    "chargelog.adapters.ocpp.operator_api")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
 #: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),

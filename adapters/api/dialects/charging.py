@@ -45,6 +45,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..caller import Caller, CoreError
 from ..core import ClientCore
 from . import charging_codec as codec
+from . import charging_models, contract
 from .base import ApiContext, IdleTimeout, MessageTooLarge
 from .state import DialectState, Sender, state_for
 from .wire import BadMessage, loads, peek_id
@@ -411,8 +412,11 @@ class ChargingDialect:
         await ChargingSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run(first)
 
     def asyncapi(self) -> dict[str, Any]:
-        from .asyncapi_issue6 import charging_asyncapi
-        return charging_asyncapi()
+        return contract.fragment(
+            "chargingWs", "/ws", "Charging WebSocket API (charging-websocket-api.md)",
+            'First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
+            "user, 5 authentication attempts/min per IP.", "Charging",
+            send=charging_models.SEND, receive=charging_models.RECEIVE)
 
 
 DIALECT = ChargingDialect()

@@ -53,6 +53,7 @@ from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
 from . import comms_codec as cc
+from . import comms_models, contract
 from .base import ApiContext, MessageTooLarge
 from .charging import token_expiry
 from .state import DialectState, Sender, state_for
@@ -305,8 +306,10 @@ class CommsDialect:
         await CommsSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run()
 
     def asyncapi(self) -> dict[str, Any]:
-        from .asyncapi_issue6 import comms_asyncapi
-        return comms_asyncapi()
+        return contract.fragment(
+            "commsWs", "/?token={jwt}", "Communication Protocol push socket + test guide commands",
+            "Also at /ws?token={jwt}. Close 1008: 'Authentication required', 'Invalid authentication token', "
+            "'Server at capacity'.", "Comms", send=comms_models.SEND, receive=comms_models.RECEIVE)
 
 
 DIALECT = CommsDialect()

@@ -33,6 +33,7 @@ from ..caller import Caller, CoreError
 from ..commands import Command
 from ..core import ClientCore
 from ..hub import HubStopped
+from . import contract
 from . import mobile_codec as codec
 from . import mobile_models as m
 from .base import ApiContext, ConnectionLimits, IdleTimeout, MessageTooLarge
@@ -342,9 +343,10 @@ class MobileDialect:
         await MobileConnection(websocket, ctx).run(first)
 
     def asyncapi(self) -> dict[str, Any]:
-        from .mobile_asyncapi import document
-
-        return document()
+        return contract.fragment(
+            "mobileWs", "/ws", "Mobile WebSocket API (mobile-websocket-api.md)",
+            'First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
+            "without a message.", "Mobile", send=m.SEND, receive=m.RECEIVE)
 
 
 DIALECT = MobileDialect()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                "Finishing", "Reserved", "Unavailable", "Faulted"]
@@ -298,18 +298,6 @@ class StationConnectionData(BaseModel):
     timestamp: str
 
 
-class Push(BaseModel):
-    """7: ``{"event", "data"}`` plus ``eventId``, ``position`` and ``timestamp`` (the log's
-    clock, ``recordedAt``) — resume tokens to pass as ``since`` to subscribe/getEventsSince;
-    extra fields clients may ignore. ``data.timestamp`` is the charge point's own time."""
-
-    event: PushType | OptInPushType
-    data: dict[str, Any]
-    eventId: str
-    position: str | None = None
-    timestamp: str
-
-
 PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
     "connector.status.changed": ConnectorStatusChangedData,
     "transaction.started": TransactionStartedData,
@@ -333,3 +321,31 @@ ACTIONS: dict[str, tuple[type[BaseModel] | None, Any]] = {
     "unsubscribe": (UnsubscribeParams, UnsubscribeResult),
     "getEventsSince": (EventsSinceParams, EventsSinceResult),
 }
+
+
+def _request(action: str, params: type[BaseModel] | None) -> type[BaseModel]:
+    required = params is not None and any(f.is_required() for f in params.model_fields.values())
+    params_field: Any = (params, ...) if required else (params | None if params else dict[str, Any] | None, None)
+    return create_model(f"{action[0].upper()}{action[1:]}Request", id=(RequestId, None),
+                        action=(Literal[action], ...), params=params_field)  # type: ignore[valid-type]
+
+
+def _push(event: str, data: type[BaseModel]) -> type[BaseModel]:
+    """7: ``{"event", "data"}`` plus ``eventId``, ``position`` and ``timestamp`` (the log's
+    clock, ``recordedAt``) — resume tokens to pass as ``since`` to subscribe/getEventsSince;
+    extra fields clients may ignore. ``data.timestamp`` is the charge point's own time."""
+    name = "".join(part.title() for part in event.replace(".", "_").split("_")) + "Push"
+    return create_model(name, event=(Literal[event], ...), data=(data, ...), eventId=(str, ...),  # type: ignore[valid-type]
+                        position=(str | None, None), timestamp=(str, ...), __doc__=_push.__doc__)
+
+
+#: (message id, model, summary) for the AsyncAPI document (:mod:`.contract`).
+SEND: tuple[tuple[str, type[BaseModel], str], ...] = tuple(
+    (f"{action}.request", _request(action, params), f"{action} (section 2–9)") for action, (params, _) in ACTIONS.items())
+RECEIVE: tuple[tuple[str, type[BaseModel], str], ...] = (
+    *((f"{action}.response", create_model(f"{action[0].upper()}{action[1:]}Response", id=(RequestId, ...),
+                                          result=(result, ...)), f"{action} result")
+      for action, (_, result) in ACTIONS.items()),
+    ("error", ErrorResponse, "Section 3.3 error (also a command's failure after pending)."),
+    *((f"push.{event}", _push(event, model), f"Section 7 push {event}") for event, model in PUSH_DATA_MODELS.items()),
+)
