@@ -72,6 +72,7 @@ from .ocpp_checks import (
     MeterValuesReq,
     StartTransactionConf,
     StartTransactionReq,
+    BootNotificationReq,
     StatusNotificationReq,
     StopTransactionReq,
     check,
@@ -302,6 +303,22 @@ def _trim(calls: dict[str, PendingCall]) -> None:
         del calls[next(iter(calls))]
 
 
+def _boot_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
+                       response: dict[str, Any], out: _Out, directory: Directory) -> None:
+    """An Accepted BootNotification (OCPP 1.6 §4.2) → ``station.booted`` with the identity
+    the charge point stated: vendor, model, firmwareVersion, serialNumber."""
+    if response.get("status") != "Accepted":
+        return  # Pending / Rejected: not (yet) accepted, derives nothing
+    req = check(BootNotificationReq, request)
+    if isinstance(req, str):
+        out.anomaly("invalid-payload", "BootNotification", None, req)
+        return
+    out.emit("station.booted", {
+        "chargePointId": event.chargePointId, "vendor": req.chargePointVendor, "model": req.chargePointModel,
+        "firmwareVersion": req.firmwareVersion, "serialNumber": req.chargePointSerialNumber,
+    })
+
+
 def _status_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
                          response: dict[str, Any], out: _Out, directory: Directory) -> None:
     req = check(StatusNotificationReq, request)
@@ -386,7 +403,7 @@ def _meter_values(cp: ChargePointState, event: Event, request: dict[str, Any],
                 and sample.voltageV is None and sample.soc is None:
             continue
         if sample.energyRegisterWh is not None:
-            tx.energyWh = max(tx.energyWh, sample.energyRegisterWh - tx.meterStart)
+            tx.energyWh = max(tx.energyWh, round(sample.energyRegisterWh - tx.meterStart, 3))  # Wh, no float noise
         timestamp = sample.timestamp or event.occurredAt.isoformat()
         duration = seconds_between(tx.startTime, timestamp) or 0.0
         cost, currency = _cost(tx, tx.energyWh, duration)
@@ -452,6 +469,7 @@ def _close(cp: ChargePointState, event: Event, tx: TransactionState, out: _Out, 
 
 
 _ANSWERED: dict[str, Callable[[ChargePointState, Event, dict[str, Any], dict[str, Any], _Out, Directory], None]] = {
+    "BootNotification": _boot_notification,
     "StatusNotification": _status_notification,
     "StartTransaction": _start_transaction,
     "MeterValues": _meter_values,

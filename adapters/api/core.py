@@ -45,6 +45,7 @@ from chargelog.projections.views import (ChargePointView, ConnectorView, ReadMod
 
 from .apikeys import ApiKeyStore
 from .auth import JwtAuthenticator
+from .throttle import AuthThrottle, claimed_user
 from .caller import ADMIN, READ_STATIONS, WRITE_CHARGING, Caller, CoreError
 from .commands import Command, CommandKind, Outcome
 from .hub import DomainHub, follow
@@ -61,6 +62,11 @@ PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({
 MAX_EVENTS_LIMIT = 1000
 #: Longest a query waits for the read models to fold what was already pushed (s).
 READ_AFTER_PUSH_WAIT_S = 2.0
+
+
+#: Connector statuses (OCPP 1.6 ChargePointStatus) in which a remote start is refused here,
+#: with the free connectors named, instead of being sent to a charge point that will reject it.
+BUSY = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 
 
 def id_tag_for(user_id: str) -> str:
@@ -104,6 +110,7 @@ class ClientCore:
         self.settings = settings
         self.apikeys = apikeys if apikeys is not None else ApiKeyStore(settings.data_dir)
         self.jwt = JwtAuthenticator(settings)
+        self.throttle = AuthThrottle(settings)
         self.hub = DomainHub(log, stream=DOMAIN, ring_size=settings.api_subscriber_queue)
 
     async def start(self) -> None:
@@ -114,13 +121,19 @@ class ClientCore:
 
     # -- authentication -------------------------------------------------------------------
 
-    async def authenticate_jwt(self, token: str) -> Caller:
-        """Raises CoreError(unauthorized); see :mod:`.auth`."""
-        return self.jwt.verify(token)
+    async def authenticate_jwt(self, token: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) (see :mod:`.auth`) or :class:`.throttle.Throttled`
+        (failures of the remote ``address`` or of the claimed userId, :mod:`.throttle`)."""
+        async def verify() -> Caller:
+            return self.jwt.verify(token)
+        return await self.throttle.attempt(address, claimed_user(token), verify)
 
-    async def authenticate_api_key(self, key: str) -> Caller:
-        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys."""
-        return self.apikeys.authenticate(key)
+    async def authenticate_api_key(self, key: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys, or
+        :class:`.throttle.Throttled` (failures of the remote ``address``)."""
+        async def verify() -> Caller:
+            return self.apikeys.authenticate(key)
+        return await self.throttle.attempt(address, None, verify)
 
     @staticmethod
     def require(caller: Caller, scope: str) -> None:
@@ -200,13 +213,19 @@ class ClientCore:
                              id_tag: str | None = None) -> Command:
         """RemoteStartTransaction {connectorId, idTag} for ``station_id`` (OCPP 1.6 §5.11),
         appended before this returns. Errors: forbidden (scope, or another user's idTag),
-        bad_request, not_found (unknown station or connector)."""
+        bad_request, not_found (unknown station or connector), rejected (the connector is
+        charging: :data:`BUSY`; the message names the free connectors)."""
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
         view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
+        busy = next((c for c in view.connectors if c.connectorId == connector_id and c.status in BUSY), None)
+        if busy is not None:
+            free = [str(c.connectorId) for c in view.connectors if c.status in ("Available", "Preparing")]
+            raise CoreError("rejected", f"connector {connector_id} of {station_id} is {busy.status}; "
+                                        f"free connectors: {', '.join(free) or 'none'}")
         if id_tag is not None and not caller.is_admin and not self._may_use_tag(caller, id_tag):
             raise CoreError("forbidden", "idTag does not belong to the caller")
         request = {"connectorId": connector_id, "idTag": id_tag or self.id_tag_of(caller)}
@@ -249,7 +268,8 @@ class ClientCore:
         if session is None or session.status != "active":
             raise CoreError("not_found", "no active transaction there")
         if not self._owns(caller, session):
-            raise CoreError("forbidden", f"transaction {session.transactionId} belongs to another user")
+            raise CoreError("forbidden", f"transaction {session.transactionId} is not one of your active "
+                                         "transactions (the start response or getMySessions names yours)")
         return await self._command(caller, "stop", session.chargePointId, "RemoteStopTransaction",
                                    {"transactionId": session.transactionId},
                                    connector_id=session.connectorId, transaction_id=session.transactionId)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +106,7 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
             timeout = body.get("timeoutSeconds")
             if not isinstance(cp, str) or not isinstance(action, str) or not isinstance(payload, dict):
                 raise TypeError
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError):  # not JSON / UTF-8 / too deep
             return JSONResponse({"error": "body must be {chargePointId: str, action: str, payload: object}",
                                  "errorCode": "bad_request"}, 400)
         try:

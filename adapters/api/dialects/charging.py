@@ -214,10 +214,11 @@ class ChargingSession(Session):
             await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
             return
         try:
-            caller = await self.core.authenticate_jwt(token)
+            caller = await self.core.authenticate_jwt(token, self.ip)
         except CoreError as exc:
             self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN, exc.message))
+            code = codec.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else codec.INVALID_TOKEN
+            await self.sender.send(codec.auth_failure(reply_id, code, exc.message))
             return
         claimed = data.get("userId")
         if claimed is not None and claimed != caller.userId:

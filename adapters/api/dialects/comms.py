@@ -49,6 +49,7 @@ from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
+from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
@@ -88,12 +89,12 @@ class CommsSession(Session):
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
         try:
-            caller = await self.core.authenticate_jwt(token) if token else None
-        except CoreError:
-            caller = None
+            caller = await self.core.authenticate_jwt(token, client_address(self.websocket)) if token else None
+            refusal = AUTH_REQUIRED if not token else AT_CAPACITY
+        except CoreError as exc:
+            caller, refusal = None, exc.message if exc.kind == "rate_limited" else INVALID_TOKEN
         if caller is None or self.state.count("comms") > self.settings.comms_max_connections:
-            await self.sender.close(POLICY_VIOLATION, AUTH_REQUIRED if not token else
-                                    INVALID_TOKEN if caller is None else AT_CAPACITY)
+            await self.sender.close(POLICY_VIOLATION, refusal)
             await self.end()
             return
         self.caller = caller

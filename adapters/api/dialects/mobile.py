@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
+from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import Command
 from . import contract
@@ -40,7 +41,7 @@ from .wire import BadMessage, loads, peek_id, reply_id
 logger = logging.getLogger(__name__)
 
 #: CoreError kind / command outcome → section 5 code.
-CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "rate_limited": 429,
                          "internal": 500, "rejected": 403, "offline": 404, "timeout": 500, "failed": 500}
 #: Event ids remembered per connection to drop duplicates (subscription + command outcome).
 DEDUP_WINDOW = 4096
@@ -151,9 +152,9 @@ class MobileConnection(Session):
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
         p = m.AuthParams.model_validate(params)
         if p.apiKey:
-            caller = await self.core.authenticate_api_key(p.apiKey)
+            caller = await self.core.authenticate_api_key(p.apiKey, client_address(self.websocket))
         elif p.token:
-            caller = await self.core.authenticate_jwt(p.token)
+            caller = await self.core.authenticate_jwt(p.token, client_address(self.websocket))
         else:
             raise CoreError("unauthorized", "Invalid apiKey")
         self.caller = caller

@@ -25,6 +25,11 @@ def _whole(value: Any) -> int | None:
     return round(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _tenths(value: Any) -> float | None:
+    """A, V: one decimal (W, Wh and s are whole numbers: :func:`_whole`)."""
+    return round(float(value), 1) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def connector_out(view: ConnectorView) -> dict[str, Any]:
     """Section 6.1 connector."""
     return {"id": view.connectorId, "status": view.status, "transactionId": view.transactionId,
@@ -71,8 +76,8 @@ def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     return {"stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
             "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
             "errorCode": None if c.errorCode in (None, "NoError") else c.errorCode,
-            "power": _whole(s.powerW) if s else None, "current": s.currentA if s else None,
-            "voltage": s.voltageV if s else None, "energy": _whole(s.energyWh) if s else None,
+            "power": _whole(s.powerW) if s else None, "current": _tenths(s.currentA) if s else None,
+            "voltage": _tenths(s.voltageV) if s else None, "energy": _whole(s.energyWh) if s else None,
             "updatedAt": iso_ms(c.updatedAt)}
 
 
@@ -109,7 +114,8 @@ def push_data(event: Event) -> dict[str, Any] | None:
     if t == "meter.update":
         return {"stationId": cp, "connectorId": p.get("connectorId"), "transactionId": p.get("transactionId"),
                 "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _whole(p.get("energyWh")),
-                "power": _whole(p.get("powerW")), "current": p.get("currentA"), "voltage": p.get("voltageV")}
+                "power": _whole(p.get("powerW")), "current": _tenths(p.get("currentA")),
+                "voltage": _tenths(p.get("voltageV"))}
     if t in ("station.connected", "station.disconnected", "station.last_seen"):
         return {"stationId": cp, "timestamp": iso_ms(p.get("at") or event.occurredAt)}
     return None

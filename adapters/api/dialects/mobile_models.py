@@ -224,10 +224,10 @@ class Response(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """3.3 / 5: ``code`` 400, 401, 403, 404 or 500. For a command's failure pushed after its
+    """3.3 / 5: ``code`` 400, 401, 403, 404, 429 (authentication throttled) or 500. For a command's failure pushed after its
     ``pending``: ``correlationId`` and ``reason`` (rejected, offline, timeout, failed)."""
 
-    code: Literal[400, 401, 403, 404, 500]
+    code: Literal[400, 401, 403, 404, 429, 500]
     message: str
     correlationId: str | None = None
     reason: str | None = None
