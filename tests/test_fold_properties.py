@@ -11,7 +11,6 @@ view models, and no session holds another charge point's frames."""
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
