@@ -84,7 +84,8 @@ class Runtime:
 
             host = "127.0.0.1"
             url = f"ws://{host}:{self.gateway.port}{self.settings.ocpp_path_prefix}"
-            self.fleet = Fleet(url, self.settings.simulate, auto_transactions=True,
+            self.fleet = Fleet(url, self.settings.simulate,
+                               auto_transactions=self.settings.simulate_auto_transactions,
                                meter_interval_s=self.settings.simulate_meter_interval_s)
             await self.fleet.start()
 

@@ -50,12 +50,14 @@ class Server:
     api_port: int = field(default_factory=free_port)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: Sequence[str] = ()
 
     def start(self) -> Server:
         args = ["serve", "--host", "127.0.0.1", "--ocpp-port", str(self.ocpp_port),
                 "--api-port", str(self.api_port), "--log-level", "WARNING"]
         for role in self.roles:
             args += ["--role", role]
+        args += list(self.extra_args)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(chargelog_cmd(*args), env={**os.environ, **self.env},
                                      stdout=out, stderr=subprocess.STDOUT)

@@ -48,7 +48,8 @@ ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.oper
 #: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.stations_http", "station_routes"),
-                   ("chargelog.adapters.api.dialects.comms", "comms_routes"))
+                   ("chargelog.adapters.api.dialects.comms", "comms_routes"),
+                   ("chargelog.adapters.api.console", "console_routes"))
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 

@@ -2,7 +2,8 @@
 
 Scopes (issue 5, mobile-websocket-api.md section 2): ``read:stations`` (station map and
 connector status), ``write:charging`` (start/stop), ``admin`` (everything, every user's data,
-operator routes).
+operator routes), ``audit`` (an auditor: reads every charge point's and transaction's history
+in the web console, sends no command).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from chargelog.domain.envelope import Principal
 READ_STATIONS = "read:stations"
 WRITE_CHARGING = "write:charging"
 ADMIN = "admin"
+AUDIT = "audit"
 #: Every scope a key or token may carry.
-SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING, ADMIN})
+SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING, ADMIN, AUDIT})
 #: Scopes of a JWT that carries no ``scopes`` claim.
 DEFAULT_JWT_SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING})
 
