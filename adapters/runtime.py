@@ -31,6 +31,18 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+async def _serve(config: uvicorn.Config, name: str) -> tuple[_Uvicorn, asyncio.Task[None]]:
+    """A started uvicorn server and its task; raises what made it exit during start-up."""
+    server = _Uvicorn(config)
+    task = asyncio.create_task(server.serve(), name=name)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{name} exited during start-up")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
 class Runtime:
     """Starts and stops the configured roles in dependency order.
 
@@ -48,6 +60,12 @@ class Runtime:
         self.fleet: Any = None
         self._api: _Uvicorn | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._ops: _Uvicorn | None = None
+        self._ops_task: asyncio.Task[None] | None = None
+        self._hub: Any = None
+        from chargelog.adapters.ops import Readiness
+
+        self.readiness = Readiness(self.log, settings.ready_max_lag_events, self.consumers)
 
     @property
     def api_port(self) -> int | None:
@@ -55,6 +73,21 @@ class Runtime:
         if self._api is None or not self._api.servers:
             return None
         return self._api.servers[0].sockets[0].getsockname()[1]
+
+    def consumers(self) -> list[Any]:
+        """Every log consumer of this process, for ``/ready`` and the lag gauges."""
+        from chargelog.adapters.ops import HubConsumer, runner_consumers
+
+        found: list[Any] = []
+        if self.worker is not None:
+            found += runner_consumers("translator", self.worker.translator)
+            found += runner_consumers("projection", self.worker.projections)
+        follower = getattr(self.read_models, "runner", None)
+        if follower is not None and self.worker is None:
+            found += runner_consumers("api-readmodel", follower)
+        if self._hub is not None:
+            found.append(HubConsumer(self._hub))
+        return found
 
     async def start(self) -> None:
         from chargelog.adapters.registry import LiveRegistry
@@ -76,9 +109,12 @@ class Runtime:
             from chargelog.adapters.ocpp.gateway import OcppGateway
 
             self.gateway = OcppGateway(self.log, self.settings, self.registry)
+            self.gateway.readiness = self.readiness
             await self.gateway.start()
         if "api" in roles:
             await self._start_api()
+        elif self.gateway is None:
+            await self._start_ops()
         if self.settings.simulate and self.gateway is not None:
             from chargelog.adapters.simulator import Fleet
 
@@ -98,23 +134,38 @@ class Runtime:
             from chargelog.projections.runner import follow_read_models
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
-        app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
+        from chargelog.adapters.ops import ops_routes
+
+        gateway_metrics = self.gateway.metrics.own_exposition if self.gateway is not None else None
+        app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway,
+                         extra_routes=ops_routes(self.readiness, extra_metrics=gateway_metrics))
+        self._hub = app.state.core.hub
         config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
-                                log_level="warning", lifespan="on", ws="websockets-sansio",
+                                log_config=None, log_level="warning", lifespan="on", ws="websockets-sansio",
                                 # the dialects answer an oversized message in their own error
                                 # form (then close 1009): uvicorn's own cap sits above theirs
                                 ws_max_size=2 * self.settings.api_max_message_bytes,
                                 ws_per_message_deflate=False,
                                 ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
-        self._api = _Uvicorn(config)
-        self._api_task = asyncio.create_task(self._api.serve(), name="client-api")
-        while not self._api.started:
-            if self._api_task.done():
-                self._api_task.result()
-                raise RuntimeError("client API exited during start-up")
-            await asyncio.sleep(0.01)
+        self._api, self._api_task = await _serve(config, "client API")
+
+    async def _start_ops(self) -> None:
+        """``/health``, ``/ready``, ``/metrics`` on ``ops_port`` for a process without the API
+        and the gateway (e.g. ``--role projections``)."""
+        from chargelog.adapters.ops import ops_app
+
+        config = uvicorn.Config(ops_app(self.readiness), host=self.settings.api_host, port=self.settings.ops_port,
+                                log_config=None, log_level="warning", lifespan="off")
+        try:
+            self._ops, self._ops_task = await _serve(config, "metrics server")
+        except (OSError, SystemExit) as exc:  # e.g. two workers on one host: the role still runs
+            logger.warning("no /metrics server: port %s unavailable (%s); set CHARGELOG_OPS_PORT",
+                           self.settings.ops_port, exc)
 
     async def stop(self) -> None:
+        if self._ops is not None and self._ops_task is not None:
+            self._ops.should_exit = True
+            await self._step("metrics server", self._ops_task)
         if self.fleet is not None:
             await self._step("simulated fleet", self.fleet.stop())
         if self._api is not None and self._api_task is not None:

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import logs, metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import DOMAIN, SOURCE, EventLog
@@ -107,9 +109,12 @@ async def authenticate_http(core: ClientCore, request: Request) -> Caller:
 async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Sequence[Dialect]) -> None:
     """Give the connection to the first dialect that claims its handshake, else its first
     message (:mod:`.dialects.base`); close 1008 when none does."""
+    logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")  # every line of this connection's task
     for dialect in dialects:
         if dialect.claims_handshake(websocket):
-            await dialect.serve(websocket, ctx, None)
+            logger.info("client connection: %s", dialect.name)
+            with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                await dialect.serve(websocket, ctx, None)
             return
     await websocket.accept()
     limits = ctx.limits.connection()
@@ -129,7 +134,9 @@ async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Se
         message = None
     for dialect in dialects:
         if dialect.claims(message):
-            await dialect.serve(websocket, ctx, text)
+            logger.info("client connection: %s", dialect.name)
+            with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                await dialect.serve(websocket, ctx, text)
             return
     await websocket.close(1008, 'first message must be {"action": "auth", …} or {"type": "auth_request", …}')
 
@@ -170,7 +177,8 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             body["gateway"] = {"connected": len(getattr(gateway, "connected", ()))}
         if rest is not None:
             body.update(await rest.health_fields(core, settings, body["status"]))
-        return JSONResponse(body, status_code=200 if body["status"] in ("ok", "healthy") else 503)
+        # liveness: the process answers (200) even when the log is away; /ready says 503 then
+        return JSONResponse(body)
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(openapi_document(known_endpoints()))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 from chargelog.adapters.ocpp.commands import InvalidCommand, request_command
 from chargelog.domain.envelope import Event, new_event_id
@@ -110,11 +111,19 @@ class ClientCore:
 
     async def authenticate_jwt(self, token: str) -> Caller:
         """Raises CoreError(unauthorized); see :mod:`.auth`."""
-        return self.jwt.verify(token)
+        try:
+            return self.jwt.verify(token)
+        except CoreError:
+            metrics.AUTH_FAILURES.labels("api").inc()
+            raise
 
     async def authenticate_api_key(self, key: str) -> Caller:
         """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys."""
-        return self.apikeys.authenticate(key)
+        try:
+            return self.apikeys.authenticate(key)
+        except CoreError:
+            metrics.AUTH_FAILURES.labels("api").inc()
+            raise
 
     @staticmethod
     def require(caller: Caller, scope: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from .common import add_log_flags, settings_from
 from .main import UserError
@@ -20,16 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="bind address for both servers (default 0.0.0.0)")
     p.add_argument("--registry", help="sites, charge points, id tags, tariffs file to load (TOML/JSON)")
     p.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text or one JSON object each (env CHARGELOG_LOG_FORMAT; default text)")
     p.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     from chargelog.adapters.runtime import Runtime
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from chargelog.adapters.logs import configure
+
     settings = settings_from(
         args, roles=args.role, simulate=args.simulate, ocpp_port=args.ocpp_port, api_port=args.api_port,
-        ocpp_host=args.host, api_host=args.host, registry_file=args.registry)
+        ocpp_host=args.host, api_host=args.host, registry_file=args.registry, log_format=args.log_format)
+    configure(settings.log_format, args.log_level, role="+".join(settings.roles))
     runtime = Runtime(settings)
     try:
         await runtime.run_until_signal()

@@ -10,9 +10,11 @@ positions, and one caller's events stay contiguous and in order (acknowledge aft
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from chargelog.domain.envelope import Event
+from chargelog.adapters import metrics
 from chargelog.domain.log import Position
 
 Write = Callable[[list[Event]], Awaitable[list[Position]]]
@@ -28,6 +30,10 @@ class GroupCommit:
         self._name = name
         self._queue: asyncio.Queue[tuple[list[Event], asyncio.Future[list[Position]]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        labels = metrics.log_labels(name)
+        self._append_seconds = metrics.LOG_APPEND_SECONDS.labels(*labels)
+        self._write_seconds = metrics.LOG_WRITE_SECONDS.labels(*labels)
+        self._batch_events = metrics.LOG_WRITE_BATCH_EVENTS.labels(*labels)
 
     async def append(self, events: Sequence[Event]) -> list[Position]:
         """Append ``events`` contiguously and in order; raises what ``write`` raised."""
@@ -37,7 +43,10 @@ class GroupCommit:
             self._writer = asyncio.create_task(self._write_loop(), name=f"group-commit-{self._name}")
         done: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((list(events), done))
-        return await done
+        started = time.perf_counter()
+        positions = await done
+        self._append_seconds.observe(time.perf_counter() - started)
+        return positions
 
     async def _write_loop(self) -> None:
         while True:
@@ -47,8 +56,11 @@ class GroupCommit:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 count += len(item[0])
+            started = time.perf_counter()
             try:
                 positions = await self._write([e for events, _ in batch for e in events])
+                self._write_seconds.observe(time.perf_counter() - started)
+                self._batch_events.observe(count)
             except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error
                 for _, fut in batch:
                     if not fut.done():

@@ -33,6 +33,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
+from chargelog.adapters import logs
 from chargelog.domain.envelope import Event, Source
 
 from .commands import CS_ACTIONS, command_failed_event
@@ -225,6 +226,7 @@ class OcppConnection(ChargePoint):
         action = command.payload.get("action", "")
         request = command.payload.get("request", {})
         cid = command.correlationId
+        logs.bind(chargePointId=command.chargePointId, correlationId=cid)  # this command's own task
         timeout = command.payload.get("timeoutSeconds") or self.gateway.settings.command_timeout_s
         fail = self._failer(cid, action, command.eventId)
         try:

@@ -39,6 +39,8 @@ from websockets.asyncio.server import Server, ServerConnection, basic_auth, serv
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import logs
+from chargelog.adapters import metrics as process_metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
 from chargelog.domain.log import SOURCE, START, EventLog, Position
@@ -75,6 +77,8 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        #: ``/ready`` on the OCPP port: a :class:`chargelog.adapters.ops.Readiness` (set by the runtime)
+        self.readiness: Any = None
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -160,6 +164,12 @@ class OcppGateway:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if urllib.parse.urlsplit(request.path).path == "/ready" and self.readiness is not None:
+                ok, body = await self.readiness.check()
+                response = connection.respond(http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                              json.dumps(body) + "\n")
+                response.headers["Content-Type"] = "application/json"
+                return response
             plain = self._plain_http(connection, request.path)
             if plain is not None:
                 return plain
@@ -176,10 +186,11 @@ class OcppGateway:
             return None
 
         async def check(username: str, password: str) -> bool:
-            if username != cp:
-                return False
-            stored = await call_registry(self.registry, "password_hash", cp)
-            return stored is not None and await asyncio.to_thread(verify_password, password, stored)
+            stored = await call_registry(self.registry, "password_hash", cp) if username == cp else None
+            ok = stored is not None and await asyncio.to_thread(verify_password, password, stored)
+            if not ok:
+                process_metrics.AUTH_FAILURES.labels("ocpp").inc()
+            return ok
 
         result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
         return await result if inspect.isawaitable(result) else result
@@ -221,6 +232,8 @@ class OcppGateway:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
         conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        logs.bind(chargePointId=cp, connectionId=conn.connection_id)  # every line of this connection
+        logger.info("charge point connected from %s", conn.remote_address)
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn

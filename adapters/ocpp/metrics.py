@@ -18,6 +18,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from chargelog.adapters import metrics as process_metrics
+
 MESSAGE_TYPES = {2: "call", 3: "callresult", 4: "callerror"}
 
 
@@ -49,5 +51,10 @@ class GatewayMetrics:
         child.inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format."""
+        """The Prometheus text format: this gateway's instruments and the process-wide ones
+        (:mod:`chargelog.adapters.metrics`)."""
+        return generate_latest(self.registry) + process_metrics.exposition()
+
+    def own_exposition(self) -> bytes:
+        """This gateway's instruments alone."""
         return generate_latest(self.registry)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import logs
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import DOMAIN, InvalidPosition, Position, PositionNotAvailable
 
@@ -23,6 +26,7 @@ from ..core import ClientCore
 from ..hub import HubStopped, follow
 from .history import charge_point_history, item, transaction_timeline
 
+logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 #: Seconds a console socket may take to send its first message.
 AUTH_TIMEOUT_S = 10.0
@@ -99,6 +103,7 @@ def console_routes(core: ClientCore, settings: Settings) -> list[BaseRoute]:
                              "timeline": await transaction_timeline(core.log, session)})
 
     async def stream(websocket: WebSocket) -> None:
+        logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")
         await websocket.accept()
         try:
             hello = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
@@ -116,6 +121,7 @@ def console_routes(core: ClientCore, settings: Settings) -> list[BaseRoute]:
         if role_of(caller) is None:
             await websocket.close(4403, f"scope {ADMIN} or {AUDIT} required")
             return
+        logger.info("console connection of %s (%s)", caller.userId, role_of(caller))
         if after is not None:
             try:
                 await core.log.read(DOMAIN, after, limit=1)
