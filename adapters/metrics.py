@@ -17,8 +17,10 @@ Log:
 Consumers (refreshed at each scrape by :func:`observe_consumer`):
 * ``chargelog_consumer_position{consumer,stream,partition}`` — next offset the consumer reads;
 * ``chargelog_consumer_lag_events{consumer,stream}`` — records in the log it has not folded yet;
-* ``chargelog_quarantined_events{consumer}`` — events a fold set aside instead of folding
-  (fed by :func:`set_quarantined`; ``/ready`` fails while any is not yet acknowledged).
+* quarantined records: ``chargelog_projection_quarantined_events_total`` and
+  ``chargelog_projection_quarantine_size`` of :mod:`chargelog.projections.health`, served with
+  these; :func:`set_quarantined` keeps the counts ``/ready`` compares with what an operator
+  acknowledged (:func:`acknowledge_quarantine`).
 
 Client API:
 * ``chargelog_api_hub_subscribers`` — live catch-up subscriptions on the domain hub;
@@ -60,8 +62,6 @@ CONSUMER_POSITION = Gauge("chargelog_consumer_position", "Next log offset the co
                           ["consumer", "stream", "partition"], registry=REGISTRY)
 CONSUMER_LAG = Gauge("chargelog_consumer_lag_events", "Records in the log the consumer has not folded yet",
                      ["consumer", "stream"], registry=REGISTRY)
-QUARANTINED = Gauge("chargelog_quarantined_events", "Events a fold set aside instead of folding",
-                    ["consumer"], registry=REGISTRY)
 HUB_SUBSCRIBERS = Gauge("chargelog_api_hub_subscribers", "Live catch-up subscriptions on the API's domain hub",
                         registry=REGISTRY)
 PUSH_LATENCY = Histogram("chargelog_api_push_latency_seconds", "Event recordedAt to pushed on the socket (s)",
@@ -104,11 +104,11 @@ def observe_consumer(consumer: str, stream: str, positions: dict[int, int], ends
 
 
 def set_quarantined(consumer: str, count: int) -> None:
-    """Hook for folds that quarantine events: ``count`` events of ``consumer`` are set aside."""
+    """``count`` records of ``consumer`` are quarantined now (from
+    :func:`chargelog.projections.health.quarantine_summary`)."""
     _quarantined[consumer] = count
     if count < _quarantine_seen.get(consumer, 0):  # released or rebuilt: what is new is unseen
         _quarantine_seen[consumer] = count
-    QUARANTINED.labels(consumer).set(count)
 
 
 def acknowledge_quarantine() -> None:
@@ -122,5 +122,7 @@ def unseen_quarantined() -> dict[str, int]:
 
 
 def exposition() -> bytes:
-    """The Prometheus text format of :data:`REGISTRY`."""
-    return generate_latest(REGISTRY)
+    """The Prometheus text format of :data:`REGISTRY` and the projection metrics."""
+    from chargelog.projections.health import exposition as projection_exposition
+
+    return generate_latest(REGISTRY) + projection_exposition()

@@ -19,7 +19,7 @@ the API's domain hub).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,6 +95,8 @@ class Readiness:
     log: EventLog
     max_lag_events: int
     consumers: Callable[[], list[Consumer]] = field(default=lambda: [])
+    #: the quarantined records of this process's folds (``quarantine_summary`` entries)
+    quarantined: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready, the ``/ready`` body)."""
@@ -122,6 +124,11 @@ class Readiness:
                                                 "positions": {str(p): o for p, o in positions.items()}}
             if lag > self.max_lag_events:
                 reasons.append(f"{consumer.name} is {lag} events behind (bound {self.max_lag_events})")
+        counts: dict[str, int] = {}
+        for entry in self.quarantined():
+            counts[str(entry.get("consumer"))] = counts.get(str(entry.get("consumer")), 0) + 1
+        for consumer in set(counts) | set(metrics.unseen_quarantined()):
+            metrics.set_quarantined(consumer, counts.get(consumer, 0))
         unseen = metrics.unseen_quarantined()
         body["quarantined"] = unseen
         if unseen:
@@ -131,9 +138,12 @@ class Readiness:
         return not reasons, body
 
 
-def ops_routes(readiness: Readiness, *, extra_metrics: Callable[[], bytes] | None = None) -> list[Route]:
+def ops_routes(readiness: Readiness, *, extra_metrics: Callable[[], bytes] | None = None,
+               authorize: Callable[[Request], Awaitable[Any]] | None = None) -> list[Route]:
     """``/ready`` and ``/metrics`` (``extra_metrics()``: more exposition text, e.g. the
-    gateway's own registry when it runs in this process)."""
+    gateway's own registry when it runs in this process) and, with ``authorize`` (raises 401
+    / 403 unless the caller is an operator), ``POST /ready/acknowledge-quarantine`` → 200
+    ``{"acknowledged": {consumer: count}}``: ``/ready`` passes again until more is quarantined."""
 
     async def ready(_: Request) -> JSONResponse:
         ok, body = await readiness.check()
@@ -144,7 +154,18 @@ def ops_routes(readiness: Readiness, *, extra_metrics: Callable[[], bytes] | Non
         text = metrics.exposition() + (extra_metrics() if extra_metrics is not None else b"")
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return [Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_page, methods=["GET"])]
+    async def acknowledge(request: Request) -> JSONResponse:
+        assert authorize is not None
+        await authorize(request)
+        await readiness.check()
+        unseen = metrics.unseen_quarantined()
+        metrics.acknowledge_quarantine()
+        return JSONResponse({"acknowledged": unseen})
+
+    routes = [Route("/ready", ready, methods=["GET"]), Route("/metrics", metrics_page, methods=["GET"])]
+    if authorize is not None:
+        routes.append(Route("/ready/acknowledge-quarantine", acknowledge, methods=["POST"]))
+    return routes
 
 
 def ops_app(readiness: Readiness) -> Any:

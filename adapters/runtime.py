@@ -22,6 +22,9 @@ from chargelog.domain.log import EventLog
 
 logger = logging.getLogger("chargelog")
 
+#: Part of the shutdown budget kept for closing the log after the roles stopped (s).
+LOG_CLOSE_RESERVE_S = 3.0
+
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
@@ -47,7 +50,10 @@ class Runtime:
     """Starts and stops the configured roles in dependency order.
 
     ``await start()`` returns once every role listens; ``await stop()`` shuts down in reverse
-    order (stop accepting, finish in-flight acknowledgements, close sockets with 1001).
+    order (stop accepting, finish in-flight acknowledgements, close sockets with 1001) within
+    ``shutdown_timeout_s`` whatever the log's state: each step gets what is left of that
+    budget (the log keeps :data:`LOG_CLOSE_RESERVE_S` to close), a step that overruns is
+    abandoned with an error naming it.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -65,7 +71,7 @@ class Runtime:
         self._hub: Any = None
         from chargelog.adapters.ops import Readiness
 
-        self.readiness = Readiness(self.log, settings.ready_max_lag_events, self.consumers)
+        self.readiness = Readiness(self.log, settings.ready_max_lag_events, self.consumers, self.quarantined)
 
     @property
     def api_port(self) -> int | None:
@@ -88,6 +94,13 @@ class Runtime:
         if self._hub is not None:
             found.append(HubConsumer(self._hub))
         return found
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Records the folds of this process quarantined (``quarantine_summary`` entries)."""
+        if self.worker is not None:
+            return list(self.worker.quarantined())
+        report = getattr(self.read_models, "quarantined", None)
+        return list(report()) if report is not None else []
 
     async def start(self) -> None:
         from chargelog.adapters.registry import LiveRegistry
@@ -134,11 +147,14 @@ class Runtime:
             from chargelog.projections.runner import follow_read_models
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
+        from chargelog.adapters.api.app import http_authorizer
         from chargelog.adapters.ops import ops_routes
 
         gateway_metrics = self.gateway.metrics.own_exposition if self.gateway is not None else None
-        app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway,
-                         extra_routes=ops_routes(self.readiness, extra_metrics=gateway_metrics))
+        app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
+        # the operator check of the acknowledgement needs the app's core: routes added after
+        app.router.routes.extend(ops_routes(self.readiness, extra_metrics=gateway_metrics,
+                                            authorize=http_authorizer(app.state.core)))
         self._hub = app.state.core.hub
         config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
                                 log_config=None, log_level="warning", lifespan="on", ws="websockets-sansio",
@@ -163,23 +179,38 @@ class Runtime:
                            self.settings.ops_port, exc)
 
     async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_timeout_s
+        roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
         if self._ops is not None and self._ops_task is not None:
             self._ops.should_exit = True
-            await self._step("metrics server", self._ops_task)
+            await self._step("metrics server", self._ops_task, roles_deadline)
         if self.fleet is not None:
-            await self._step("simulated fleet", self.fleet.stop())
+            await self._step("simulated fleet", self.fleet.stop(), roles_deadline)
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
-            await self._step("client API", self._api_task)
-        for name, part in (("OCPP gateway", self.gateway), ("projections", self.worker),
-                           ("registry", self.registry)):
+            await self._step("client API", self._api_task, roles_deadline)
+        if self.gateway is not None:
+            await self._step("OCPP gateway", self.gateway.stop(max(0.0, roles_deadline - loop.time())),
+                             roles_deadline + 1.0)
+        for name, part in (("projections", self.worker), ("registry", self.registry)):
             if part is not None:
-                await self._step(name, part.stop())
-        await self._step("log", self.log.close())
+                await self._step(name, part.stop(), roles_deadline)
+        await self._step("log", self.log.close(), deadline)
 
-    async def _step(self, name: str, awaitable: Awaitable[Any]) -> None:
+    async def _step(self, name: str, awaitable: Awaitable[Any], deadline: float) -> None:
+        """Await one shutdown step until ``deadline`` (loop time); past it, log and go on."""
         logger.info("stopping %s", name)
-        await awaitable
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(asyncio.ensure_future(awaitable), max(left, 0.1))
+        except TimeoutError:
+            logger.error("stopping %s did not finish within the shutdown bound (%g s); abandoned",
+                         name, self.settings.shutdown_timeout_s)
+            return
+        except Exception:  # noqa: BLE001 - the other steps still run
+            logger.exception("stopping %s failed", name)
+            return
         logger.info("stopped %s", name)
 
     async def run_until_signal(self) -> None:

@@ -100,6 +100,8 @@ def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Pa
 
     ready = api.get("/ready")
     assert ready.status_code == 200, ready.text
+    assert api.post("/ready/acknowledge-quarantine").status_code == 401
+    assert api.post("/ready/acknowledge-quarantine", headers=headers).json() == {"acknowledged": {}}
     body = ready.json()
     assert body["ready"] is True and body["log"]["ok"] and body["quarantined"] == {}
     assert httpx.get(f"http://127.0.0.1:{server.ocpp_port}/ready", timeout=30).json()["ready"] is True
@@ -150,7 +152,8 @@ class Behind:
 
 
 async def test_ready_fails_on_lag_and_unseen_quarantine(log: EventLog, settings: Settings) -> None:
-    readiness = Readiness(log, max_lag_events=1, consumers=lambda: [Behind()])
+    quarantined: list[dict[str, str]] = []
+    readiness = Readiness(log, max_lag_events=1, consumers=lambda: [Behind()], quarantined=lambda: quarantined)
     assert (await readiness.check())[0] is True
     await log.append(DOMAIN, [Event(type="station.connected", chargePointId=f"CP{i}", source=Source.SYSTEM,
                                     payload={}) for i in range(3)])
@@ -158,11 +161,13 @@ async def test_ready_fails_on_lag_and_unseen_quarantine(log: EventLog, settings:
     assert not ok and body["consumers"]["test-consumer"]["lag"] == 3
     readiness.max_lag_events = 10
     assert (await readiness.check())[0] is True
-    metrics.set_quarantined("test-fold", 2)
-    try:
-        ok, body = await readiness.check()
-        assert not ok and body["quarantined"] == {"test-fold": 2}
-        metrics.acknowledge_quarantine()
-        assert (await readiness.check())[0] is True
-    finally:
-        metrics.set_quarantined("test-fold", 0)
+    quarantined += [{"consumer": "test-fold", "offset": "1"}, {"consumer": "test-fold", "offset": "2"}]
+    ok, body = await readiness.check()
+    assert not ok and body["quarantined"] == {"test-fold": 2}
+    metrics.acknowledge_quarantine()
+    assert (await readiness.check())[0] is True
+    quarantined.append({"consumer": "test-fold", "offset": "3"})  # a new one: not ready again
+    ok, body = await readiness.check()
+    assert not ok and body["quarantined"] == {"test-fold": 1}
+    quarantined.clear()  # retried and folded
+    assert (await readiness.check())[0] is True
