@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from conftest import require_kafka
 from processes import Server, chargelog_cmd, free_port, wait_for_port
 
 OPERATOR_KEY = "ops-operator-key-0123456789"
+DASHBOARD = Path(__file__).parent.parent / "infra" / "grafana" / "chargelog-dashboard.json"
 
 
 def base_env(tmp_path: Path, engine: str) -> dict[str, str]:
@@ -34,6 +36,14 @@ def base_env(tmp_path: Path, engine: str) -> dict[str, str]:
         env |= {"CHARGELOG_LOG": f"kafka://{require_kafka()}", "CHARGELOG_TOPIC_PREFIX": f"ops{uuid.uuid4().hex[:10]}",
                 "CHARGELOG_PARTITIONS": "2"}
     return env
+
+
+def dashboard_metrics() -> set[str]:
+    """The metric families the Grafana dashboard queries (suffixes _bucket, _sum, _count
+    removed: the name of the family's ``# TYPE`` line)."""
+    exprs = [t["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"] for t in panel["targets"]]
+    names = {m for e in exprs for m in re.findall(r"\b((?:chargelog|process|python)_[a-z_]+)", e)}
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
 
 
 def samples(text: str, name: str) -> dict[str, float]:
@@ -97,6 +107,9 @@ def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Pa
 
     ocpp = httpx.get(f"http://127.0.0.1:{server.ocpp_port}/metrics", timeout=30).text
     assert "chargelog_ocpp_frames_total" in ocpp and "chargelog_log_append_seconds_bucket" in ocpp
+    # every family the Grafana dashboard plots is exposed (as the Prometheus # TYPE line)
+    missing = {n for n in dashboard_metrics() if f"# TYPE {n} " not in api_metrics}
+    assert not missing, missing
 
     ready = api.get("/ready")
     assert ready.status_code == 200, ready.text
