@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                               description="Print a signed JWT with the userId claim (HS256 or RS256).")
     p.add_argument("--user", required=True, help="the userId claim")
     p.add_argument("--ttl", default="1h", help="validity: 90s, 15m, 1h (default), 7d")
-    p.add_argument("--scopes", help="comma-separated: read:stations, write:charging, admin "
+    p.add_argument("--scopes", help="comma-separated: read:stations, write:charging, admin, audit "
                                     "(default: no claim = read:stations,write:charging)")
     p.add_argument("--private-key", help="RS256 private key (PEM file) when jwt_algorithm is RS256")
     p.add_argument("--config", help="settings file, TOML or JSON (env CHARGELOG_CONFIG)")

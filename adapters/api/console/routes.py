@@ -129,23 +129,14 @@ def console_routes(core: ClientCore, settings: Settings) -> list[BaseRoute]:
                 await websocket.close(4410, "position not available: reload the station map")
                 return
         await websocket.send_text(json.dumps({"kind": "ready", "position": str(after or core.live_position)}))
+        sender = asyncio.create_task(_push(websocket, core, after))
         receiver = asyncio.create_task(_drain(websocket))
-        try:
-            async with contextlib.aclosing(follow(core.hub, after, lambda _: True)) as records:
-                async for record in records:
-                    if receiver.done():
-                        return
-                    message: dict[str, Any] = {"kind": "event", "position": str(record.position),
-                                               **item(DOMAIN, record.event)}
-                    await websocket.send_text(json.dumps(message))
-        except PositionNotAvailable:
-            await websocket.close(4410, "position not available: reload the station map")
-        except HubStopped:
-            await websocket.close(1011, "the API is stopping")
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return
+        try:  # until the browser goes away or the stream ends
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            receiver.cancel()
+            for task in (sender, receiver):
+                task.cancel()
+            await asyncio.gather(sender, receiver, return_exceptions=True)
 
     return [
         Route("/", lambda _: RedirectResponse("/console"), methods=["GET"]),
@@ -159,6 +150,22 @@ def console_routes(core: ClientCore, settings: Settings) -> list[BaseRoute]:
         WebSocketRoute("/console/ws", stream),
         Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
     ]
+
+
+async def _push(websocket: WebSocket, core: ClientCore, after: Position | None) -> None:
+    """Every domain event after ``after`` (catch-up, then live) as a console message."""
+    try:
+        async with contextlib.aclosing(follow(core.hub, after, lambda _: True)) as records:
+            async for record in records:
+                message: dict[str, Any] = {"kind": "event", "position": str(record.position),
+                                           **item(DOMAIN, record.event)}
+                await websocket.send_text(json.dumps(message))
+    except PositionNotAvailable:
+        await websocket.close(4410, "position not available: reload the station map")
+    except HubStopped:
+        await websocket.close(1011, "the API is stopping")
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
 
 
 async def _drain(websocket: WebSocket) -> None:
