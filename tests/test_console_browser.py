@@ -24,7 +24,24 @@ from processes import Server, chargelog_cmd
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-REGISTRY = Path(__file__).parent.parent / "examples" / "registry.toml"
+#: Two sites with coordinates (the map) for the simulated CP001…CP003, no passwords.
+REGISTRY = """
+[[sites]]
+siteId = "STATION001"
+name = "Main Street Station"
+address = "123 Main Street"
+latitude = 40.7128
+longitude = -74.0060
+chargePointIds = ["CP001", "CP002"]
+
+[[sites]]
+siteId = "STATION002"
+name = "Harbour Mall"
+address = "1 Harbour Road"
+latitude = 40.7033
+longitude = -74.0170
+chargePointIds = ["CP003"]
+"""
 OPERATOR_KEY = "console-operator-key-0123456789"
 ARTIFACTS = Path(os.environ.get("CHARGELOG_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 #: Upper bound for one expected change to show (a failure, never a pacing sleep), ms.
@@ -34,12 +51,14 @@ WAIT_MS = 30_000
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     env = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "console-secret-of-at-least-32-bytes!",
-           "CHARGELOG_SIMULATE_AUTO_TRANSACTIONS": "false", "CHARGELOG_SIMULATE_METER_INTERVAL_S": "1",
+           "CHARGELOG_SIMULATE_METER_INTERVAL_S": "1",
            "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(chargelog_cmd("apikey", "create", "--user", "ops", "--scopes", "admin", "--key", OPERATOR_KEY),
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    server = Server(env, log_path=tmp_path / "serve.log", extra_args=["--simulate", "3", "--registry", str(REGISTRY)])
+    registry = tmp_path / "registry.toml"
+    registry.write_text(REGISTRY)
+    server = Server(env, log_path=tmp_path / "serve.log", extra_args=["--simulate", "3", "--registry", str(registry)])
     # tiles from this server's own (missing) path: the map falls back to the site list and
     # the browser never leaves the loopback address
     server.env["CHARGELOG_CONSOLE_TILE_URL"] = f"http://127.0.0.1:{server.api_port}/console/static/no-tiles/{{z}}/{{x}}/{{y}}.png"
@@ -101,6 +120,7 @@ def test_operator_console_in_chromium(server: Server) -> None:
             expect(timeline).to_contain_text("CALL RemoteStartTransaction")
             expect(timeline).to_contain_text("CALL StartTransaction")
             expect(timeline).to_contain_text("transaction.started")
+            page.screenshot(path=str(ARTIFACTS / "console-transaction.png"), full_page=True)
             assert axe_serious(page) == []
 
             # a Reset and its outcome

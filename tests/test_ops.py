@@ -31,7 +31,7 @@ DASHBOARD = Path(__file__).parent.parent / "infra" / "grafana" / "chargelog-dash
 
 def base_env(tmp_path: Path, engine: str) -> dict[str, str]:
     env = {"CHARGELOG_DATA_DIR": str(tmp_path / "data"), "CHARGELOG_JWT_SECRET": "ops-secret-of-at-least-32-bytes-long!",
-           "CHARGELOG_SIMULATE_AUTO_TRANSACTIONS": "false", "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1"}
     if engine == "kafka":
         env |= {"CHARGELOG_LOG": f"kafka://{require_kafka()}", "CHARGELOG_TOPIC_PREFIX": f"ops{uuid.uuid4().hex[:10]}",
                 "CHARGELOG_PARTITIONS": "2"}

@@ -1,5 +1,6 @@
 """``chargelog token --user U [--ttl 1h] [--scopes …]``: print a client API JWT (issue 5,
-"Authentication"). HS256 with ``jwt_secret`` (``CHARGELOG_JWT_SECRET``), or RS256 with
+"Authentication"). HS256 with ``CHARGELOG_JWT_SECRET``, else the secret that ``serve``
+generates in the data directory (``{data_dir}/jwt-secret``, created here if missing), or RS256 with
 ``--private-key PEM`` when ``jwt_algorithm`` is RS256. The token goes to stdout only."""
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                     "(default: no claim = read:stations,write:charging)")
     p.add_argument("--private-key", help="RS256 private key (PEM file) when jwt_algorithm is RS256")
     p.add_argument("--config", help="settings file, TOML or JSON (env CHARGELOG_CONFIG)")
+    p.add_argument("--data-dir", help="data directory holding the generated secret (env CHARGELOG_DATA_DIR; "
+                                      "default ./.chargelog)")
     p.set_defaults(func=run)
 
 

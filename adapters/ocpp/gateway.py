@@ -2,9 +2,9 @@
 ``ws[s]://HOST:PORT{ocpp_path_prefix}/{chargePointId}`` (or ``/{chargePointId}``) with
 subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
 
-* Handshake (``process_request``): unknown path → 404; ``unknown_charge_points = "refuse"``
-  and the charge point is not in the registry → 404; ``basic_auth`` (security profile 1)
-  → 401 unless the user is the chargePointId and the password matches its stored hash; no
+* Handshake (``process_request``): unknown path → 404; then :class:`~.admission.Admission`
+  (unknown charge points, HTTP Basic auth of security profile 1 — required for every charge
+  point that has a password —, pinning, throttling, the cap on unregistered ids); no
   ``ocpp1.6`` offered → 400 (``websockets`` subprotocol negotiation). ``tls_cert`` /
   ``tls_key`` → wss:// (profile 2).
 * Connection events on ``source``: ``ocpp.connection.opened`` (with ``connectionId``), and
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-import inspect
 import json
 import logging
 import os
@@ -42,12 +41,11 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from chargelog.adapters import logs
-from chargelog.adapters import metrics as process_metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
 from chargelog.adapters.log.follow import follow
@@ -56,12 +54,11 @@ from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Positi
 
 from . import presence as pr
 from .commands import REQUESTED, command_failed_event
-from chargelog.domain.registry import verify_password
+from .admission import Admission
 from .connection import received_messages
 from .frames import OVERSIZE_FACTOR
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
-from .ports import call_registry
 from .tasks import cancel_and_wait
 from .txids import TransactionIds
 
@@ -70,8 +67,6 @@ logger = logging.getLogger("chargelog.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 #: Longest chargePointId accepted in the URL (OCPP 1.6 chargeBoxIdentity is CiString(48)... we allow 64).
 MAX_ID_LENGTH = 64
-#: Longest an opening handshake may take (s): generous, charge points sit on cellular links.
-OPEN_TIMEOUT_S = 30.0
 #: Longest a graceful stop waits for in-flight frames before closing the sockets (s).
 DRAIN_S = 5.0
 #: Longest a graceful stop waits for the sockets' closing handshakes (s).
@@ -96,6 +91,7 @@ class OcppGateway:
         self.metrics = GatewayMetrics()
         #: ``/ready`` on the OCPP port: a :class:`chargelog.adapters.ops.Readiness` (set by the runtime)
         self.readiness: Any = None
+        self.admission = Admission(settings, registry, self.append, lambda: set(self._connections))
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -150,7 +146,7 @@ class OcppGateway:
             max_size=self.settings.max_frame_bytes * OVERSIZE_FACTOR,
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
-            backlog=4096, open_timeout=OPEN_TIMEOUT_S,
+            backlog=4096, open_timeout=self.settings.http_header_timeout_s,
         )
         self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
         logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
@@ -247,22 +243,8 @@ class OcppGateway:
             self.metrics.log_unavailable.labels("refused").inc()
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"Event log unavailable: {degraded}\n")
-        if self.settings.unknown_charge_points == "refuse":
-            if not await call_registry(self.registry, "is_known", cp, default=False):
-                return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
-        if not self.settings.basic_auth:
-            return None
-
-        async def check(username: str, password: str) -> bool:
-            stored = await call_registry(self.registry, "password_hash", cp) if username == cp else None
-            ok = stored is not None and await asyncio.to_thread(verify_password, password, stored)
-            if not ok:
-                process_metrics.AUTH_FAILURES.labels("ocpp").inc()
-            return ok
-
-        result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
-        return await result if inspect.isawaitable(result) else result
+        return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
         """``GET /health`` → 200 JSON (503 while stopping); ``GET /metrics`` → Prometheus."""
@@ -295,8 +277,8 @@ class OcppGateway:
                                 str(self.settings.tls_key) if self.settings.tls_key else None)
         return context
 
-    def _auth_label(self) -> str:
-        if self.settings.basic_auth:
+    def _auth_label(self, ws: ServerConnection) -> str:
+        if getattr(ws, "username", None):
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"
 
@@ -305,7 +287,7 @@ class OcppGateway:
     async def _handle(self, ws: ServerConnection) -> None:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
-        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
         logs.bind(chargePointId=cp, connectionId=conn.connection_id)  # every line of this connection
         logger.info("charge point connected from %s", conn.remote_address)
         previous = self._connections.get(cp)

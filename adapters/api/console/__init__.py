@@ -20,8 +20,9 @@ Routes (JSON unless said; every ``/console/api/…`` route and the socket need t
 * ``GET /console/api/sessions`` → ``{"sessions": [SessionView…]}`` (active; energy Wh, power W).
 * ``GET /console/api/chargepoints/{chargePointId}`` → ``{"station", "sessions", "frames",
   "connections", "anomalies"}`` (:mod:`.history`); 404 for an unknown charge point.
-* ``GET /console/api/transactions/{transactionId}`` → ``{"session", "timeline"}`` (:mod:`.history`;
-  the log's own events); 404 for an unknown transaction.
+* ``GET /console/api/transactions/{transactionId}`` → ``{"session", "timeline"}``: the session
+  view and the audit timeline's entries (:mod:`chargelog.adapters.audit.timeline`, as
+  ``GET /api/audit/transactions/{transactionId}`` gives them); 404 for an unknown transaction.
 * ``WS /console/ws`` — the live push stream: first message ``{"credential": str, "after":
   position | null}``; then ``{"kind": "ready", "position"}`` and one ``{"kind": "event",
   "position", …item}`` per domain event after ``after`` (catch-up, then live, no gap —

@@ -1,7 +1,7 @@
-"""What the web console shows of one charge point's or one transaction's past, read from the
-log itself (DESIGN.md: the log is the system of record; docs/contracts.md for the event
-types): recent OCPP frames in and out, connection history, anomalies, and a transaction's
-timeline (its domain events and the OCPP frames that caused them).
+"""What the web console shows of one charge point's recent past, read from the log itself
+(DESIGN.md: the log is the system of record; docs/contracts.md for the event types): OCPP
+frames in and out, connection history, anomalies. (A transaction's timeline is the audit
+one: :mod:`chargelog.adapters.audit.timeline`.)
 
 Every item is a plain JSON dict: ``{"stream", "type", "eventId", "recordedAt" (ISO 8601),
 "occurredAt", "correlationId", "payload"}``; ``raw`` OCPP text is dropped from frames sent to
@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chargelog.domain.envelope import Event
-from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Record
-from chargelog.projections.views import SessionView
+from chargelog.domain.log import SOURCE, EventLog, Record
 
 #: How far back "recent" frames and connection changes reach (s).
 RECENT_WINDOW_S = 30 * 60
@@ -25,9 +24,6 @@ RECENT_LIMIT = 200
 SCAN_LIMIT = 20_000
 #: Longest ``raw`` OCPP text sent to the browser (characters).
 MAX_RAW_CHARS = 4000
-#: Frames before a transaction's start and after its stop that belong to it (the remote
-#: start, Authorize, the last StatusNotification) are within this margin (s).
-TIMELINE_MARGIN_S = 120
 
 FRAME_TYPES = ("ocpp.frame", "ocpp.frame.invalid")
 CONNECTION_TYPES = ("ocpp.connection.opened", "ocpp.connection.closed", "ocpp.connection.replaced",
@@ -73,50 +69,3 @@ async def charge_point_history(log: EventLog, charge_point_id: str, *,
             if event.type in types and len(out[key]) < RECENT_LIMIT:
                 out[key].append(item(SOURCE, event))
     return out
-
-
-def _mentions(payload: dict[str, Any], transaction_id: int) -> bool:
-    """Does an OCPP payload (or a frame's ``decision``) name ``transaction_id``?"""
-    inner = payload.get("payload")
-    decision = payload.get("decision")
-    return any(isinstance(d, dict) and d.get("transactionId") == transaction_id
-               for d in (inner, decision, payload))
-
-
-def _exchange(event: Event) -> tuple[str, str] | None:
-    """(messageId, direction of the CALL) of an OCPP frame: a CALL and its CALLRESULT or
-    CALLERROR share it (OCPP-J 1.6 §4: the answer echoes the CALL's UniqueId)."""
-    payload = event.payload
-    message_id, direction, kind = payload.get("messageId"), payload.get("direction"), payload.get("messageTypeId")
-    if event.type != "ocpp.frame" or not isinstance(message_id, str) or kind not in (2, 3, 4):
-        return None
-    call_direction = direction if kind == 2 else {"in": "out", "out": "in"}.get(str(direction), "")
-    return message_id, call_direction
-
-
-async def transaction_timeline(log: EventLog, session: SessionView) -> list[dict[str, Any]]:
-    """A transaction's audit timeline, oldest first: its domain events (``transactionId`` or
-    the remote start's ``correlationId``) and the source events — OCPP frames both ways,
-    commands — that name its transactionId or correlationId, plus the answers to those CALLs.
-    Reads the charge point's events between ``startTime`` − :data:`TIMELINE_MARGIN_S` and
-    ``stopTime`` + the margin (or now)."""
-    tx = session.transactionId
-    start = (session.startTime or datetime.now(UTC)) - timedelta(seconds=TIMELINE_MARGIN_S)
-    stop = session.stopTime + timedelta(seconds=TIMELINE_MARGIN_S) if session.stopTime else None
-    correlation = session.correlationId
-    entries: list[tuple[datetime, dict[str, Any]]] = []
-    for record in await _window(log, DOMAIN, session.chargePointId, start, stop):
-        event = record.event
-        if event.payload.get("transactionId") == tx or (correlation and event.correlationId == correlation):
-            if event.type == "connector.status.changed" and event.payload.get("transactionId") != tx:
-                continue
-            entries.append((event.recordedAt, item(DOMAIN, event)))
-    frames = [record.event for record in await _window(log, SOURCE, session.chargePointId, start, stop)]
-    exchanges = {key for event in frames if (key := _exchange(event)) is not None and (
-        _mentions(event.payload, tx) or (correlation is not None and event.correlationId == correlation))}
-    for event in frames:
-        if (_mentions(event.payload, tx) or (correlation is not None and event.correlationId == correlation)
-                or _exchange(event) in exchanges):
-            entries.append((event.recordedAt, item(SOURCE, event)))
-    entries.sort(key=lambda pair: pair[0])
-    return [entry for _, entry in entries]

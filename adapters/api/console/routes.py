@@ -18,13 +18,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chargelog.adapters import logs
+from chargelog.adapters.audit.timeline import entry_json, transaction_timeline
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import DOMAIN, InvalidPosition, Position, PositionNotAvailable
 
 from ..caller import ADMIN, AUDIT, Caller, CoreError
 from ..core import ClientCore
 from ..hub import HubStopped, follow
-from .history import charge_point_history, item, transaction_timeline
+from .history import charge_point_history, item
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -99,8 +100,9 @@ def console_routes(core: ClientCore, settings: Settings) -> list[BaseRoute]:
         session = await core.read_models.session(transaction_id)
         if session is None:
             raise HTTPException(404, f"transaction {transaction_id} not found")
+        timeline = await transaction_timeline(core.log, transaction_id)
         return JSONResponse({"session": session.model_dump(mode="json"),
-                             "timeline": await transaction_timeline(core.log, session)})
+                             "timeline": [entry_json(e) for e in timeline.entries] if timeline else []})
 
     async def stream(websocket: WebSocket) -> None:
         logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")

@@ -401,8 +401,8 @@ async function openTransaction(tx) {
     const what = e.type === "ocpp.frame"
       ? `OCPP ${p.direction === "in" ? "from" : "to"} charge point: ${({2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"})[p.messageTypeId]} ${p.action || ""}`
       : `${e.stream === "domain" ? "Domain" : "Source"} event ${e.type}`;
-    return el("li", {}, el("strong", {text: `${time(e.recordedAt)} ${what}`}), " ",
-      el("code", {text: JSON.stringify(e.type === "ocpp.frame" ? p.payload : p)}));
+    return el("li", {}, el("strong", {text: `${time(e.recordedAt)} ${what}`}),
+      e.summary ? ` — ${e.summary} ` : " ", el("code", {text: JSON.stringify(e.type === "ocpp.frame" ? p.payload : p)}));
   }));
 }
 
