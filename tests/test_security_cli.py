@@ -71,6 +71,10 @@ def test_first_start_generates_a_secret_that_the_cli_shares(tmp_path: Path):
         piped = subprocess.run(["bash", "-c", " ".join(chargelog_cmd("events", "--stream", "source")) + " | head -c 10"],
                                env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
         assert piped.returncode == 0 and "Traceback" not in piped.stderr, piped.stderr
+        for command in (("token", "--user", "x"), ("apikey", "list"), ("--version",)):  # the reader left at once
+            closed = subprocess.run(["bash", "-c", " ".join(chargelog_cmd(*command)) + " | true"],
+                                    env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+            assert closed.stderr == "", closed.stderr
     finally:
         server.stop()
     banner = (tmp_path / "serve.log").read_text()
