@@ -82,6 +82,9 @@ from .registry import Registry, Tariff
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 PENDING_LIMIT = 256
+#: Least time between two ``station.last_seen`` of one charge point (s), except that the first
+#: Heartbeat of a connection always yields one.
+LAST_SEEN_INTERVAL_S = 60.0
 #: The source event type that lets log time pass for one charge point (appended by the
 #: projection worker's stale sweep; payload ``staleAfterSeconds``).
 TICK = "system.tick"
@@ -218,8 +221,21 @@ def _connected(cp: ChargePointState, event: Event, out: _Out) -> None:
         out.emit("station.connected", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
 
 
+def _last_seen(cp: ChargePointState, event: Event, out: _Out, heartbeat: bool) -> None:
+    """``station.last_seen`` {chargePointId, at}: the charge point is alive (OCPP 1.6 §4.6
+    Heartbeat; ocpp-websocket-service.md ``charger.lastSeen``). Throttled: on the first
+    Heartbeat of a connection, then for any incoming frame at most once per
+    :data:`LAST_SEEN_INTERVAL_S` (event time)."""
+    last = cp.lastSeenPublishedAt
+    if (last is None and heartbeat) or (
+            last is not None and (event.occurredAt - last).total_seconds() >= LAST_SEEN_INTERVAL_S):
+        cp.lastSeenPublishedAt = event.occurredAt
+        out.emit("station.last_seen", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
+
+
 def _disconnected(cp: ChargePointState, event: Event, out: _Out, reason: str) -> None:
     _seen(cp, event)
+    cp.lastSeenPublishedAt = None
     if cp.online:
         cp.online = False
         out.emit("station.disconnected", {"chargePointId": event.chargePointId,
@@ -255,6 +271,7 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
     body = p.get("payload") if isinstance(p.get("payload"), dict) else {}
     if p.get("direction") == "in":
         _connected(cp, event, out)
+        _last_seen(cp, event, out, heartbeat=kind == CALL and p.get("action") == "Heartbeat")
         if kind == CALL:
             action = str(p.get("action"))
             cp.callsIn[message_id] = PendingCall(action=action, payload=body if action in _ANSWERED else {})

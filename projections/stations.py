@@ -26,7 +26,7 @@ from .views import ConnectorView
 
 STATION_TYPES = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
-    "transaction.started", "transaction.stopped", "meter.update", "station.booted",
+    "station.last_seen", "transaction.started", "transaction.stopped", "meter.update", "station.booted",
 })
 
 

@@ -15,7 +15,9 @@ does not know.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,6 +30,7 @@ from chargelog.adapters.config import Settings
 
 from .caller import AUDIT
 from .core import ClientCore
+from .openapi import Endpoint
 
 #: Largest page.
 MAX_LIMIT = 1000
@@ -98,3 +101,25 @@ def audit_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
     return [Route("/api/audit/transactions/{transaction_id}", transaction, methods=["GET"]),
             Route("/api/audit/commands/{correlation_id}", command, methods=["GET"]),
             Route("/api/audit/charge-points/{charge_point_id}", charge_point, methods=["GET"])]
+
+
+# -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
+
+class AuditPage(BaseModel):
+    """200: one page of a timeline; ``entries`` as :func:`~chargelog.adapters.audit.timeline.entry_json`
+    makes them; ``next`` the cursor of the next page (null on the last)."""
+
+    subject: str
+    chargePointId: str | None = None
+    total: int
+    entries: list[dict[str, Any]]
+    next: str | None = None
+
+
+_AUDIT_RESPONSES: dict[int, type[BaseModel] | None] = {200: AuditPage, 400: None, 401: None, 403: None, 404: None}
+_AUDIT_SECURITY = [{"bearerJwt": []}, {"apiKey": []}]
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = tuple(
+    Endpoint("get", path, summary, _AUDIT_RESPONSES, security=_AUDIT_SECURITY, tags=("audit",)) for path, summary in (
+        ("/api/audit/transactions/{transaction_id}", "A transaction's timeline, frame by frame (scope audit)."),
+        ("/api/audit/commands/{correlation_id}", "A command's timeline (scope audit)."),
+        ("/api/audit/charge-points/{charge_point_id}", "A charge point's timeline; since/until ISO 8601 (scope audit).")))

@@ -22,10 +22,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chargelog.adapters.api.openapi import Endpoint
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE, EventLog, Position
 
@@ -127,3 +129,54 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
 
     return [Route("/api/operator/commands", post_command, methods=["POST"]),
             Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"])]
+
+
+# -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
+
+class OperatorCommand(BaseModel):
+    """``POST /api/operator/commands`` body: a central-system OCPP 1.6 operation (e.g.
+    ``Reset``) and its payload; ``timeoutSeconds`` (s) overrides the command timeout."""
+
+    chargePointId: str
+    action: str
+    payload: dict[str, Any] = {}
+    timeoutSeconds: float | None = None
+
+
+class OperatorCommandAccepted(BaseModel):
+    """202: ``command.requested`` is durable; follow it at ``Location``."""
+
+    correlationId: str
+
+
+class OperatorCommandOutcome(BaseModel):
+    """200: :class:`~.commands.CommandOutcome` as JSON."""
+
+    correlationId: str
+    chargePointId: str | None = None
+    action: str | None = None
+    request: dict[str, Any] | None = None
+    status: str
+    response: dict[str, Any] | None = None
+    reason: str | None = None
+    errorCode: str | None = None
+    detail: str | None = None
+    outcome: str | None = None
+
+
+class OperatorError(BaseModel):
+    """400 / 404 body."""
+
+    error: str
+    errorCode: str
+
+
+_SECURITY = [{"bearerJwt": []}, {"apiKey": []}]
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("post", "/api/operator/commands", "Send an OCPP 1.6 command to a charge point (admin scope).",
+             {202: OperatorCommandAccepted, 400: OperatorError, 401: None, 403: None}, OperatorCommand,
+             _SECURITY, ("operator",)),
+    Endpoint("get", "/api/operator/commands/{correlation_id}", "What became of a command (admin scope).",
+             {200: OperatorCommandOutcome, 401: None, 403: None, 404: OperatorError}, security=_SECURITY,
+             tags=("operator",)),
+)
