@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -177,3 +178,18 @@ async def test_no_credential_in_a_debug_run_s_logs(tmp_path: Path):
                        base64.b64encode(f"CP-R:{password}".encode()).decode(),
                        base64.b64encode(f"CP-R:{wrong}".encode()).decode()):
         assert credential not in logged, f"{credential[:12]}… is in the log"
+
+
+def test_the_demo_s_own_simulated_charge_points_are_not_capped(tmp_path: Path):
+    env = clean_env(tmp_path)  # default caps: 20 unregistered ids per address per hour
+    server = Server(env, extra_args=["--simulate", "25"]).start()
+    try:
+        token = cli(env, "token", "--user", "demo").stdout.strip()
+        for _ in range(600):  # polling the server's state until the fleet has booted
+            body = httpx.get(f"{server.api_url}/api/stations", headers={"Authorization": f"Bearer {token}"}).json()
+            if sum(s["online"] for s in body["stations"]) == 25:
+                break
+            time.sleep(0.1)
+        assert sum(s["online"] for s in body["stations"]) == 25, body
+    finally:
+        server.stop()
