@@ -231,7 +231,9 @@ async def test_a_start_on_a_busy_connector_names_the_free_ones(log, settings):
         async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as http:
             r = await http.post("/api/charging/start", json={"charger_id": "CPB", "connector_id": 1},
                                 headers={"Authorization": f"Bearer {issue_token(stack.settings, 'u1', 60)}"})
-            assert r.status_code == 409 and r.json()["success"] is False
+            assert r.status_code == 409 and r.json() == {
+                "success": False, "error": "Charger not available",
+                "message": "connector 1 of CPB is Charging; free connectors: 2"}
 
 
 async def test_credentials_with_lone_surrogates_are_refused_not_crashed(log, settings):
