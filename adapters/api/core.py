@@ -64,11 +64,6 @@ MAX_EVENTS_LIMIT = 1000
 READ_AFTER_PUSH_WAIT_S = 2.0
 
 
-#: Connector statuses (OCPP 1.6 ChargePointStatus) in which a remote start is refused here,
-#: with the free connectors named, instead of being sent to a charge point that will reject it.
-BUSY = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
-
-
 def id_tag_for(user_id: str) -> str:
     """The OCPP idTag (CiString20) a user's remote starts carry: the userId itself when it is
     1–20 printable ASCII characters, else ``"U"`` + the first 19 hex digits of its SHA-256."""
@@ -213,17 +208,18 @@ class ClientCore:
                              id_tag: str | None = None) -> Command:
         """RemoteStartTransaction {connectorId, idTag} for ``station_id`` (OCPP 1.6 §5.11),
         appended before this returns. Errors: forbidden (scope, or another user's idTag),
-        bad_request, not_found (unknown station or connector), rejected (the connector is
-        charging: :data:`BUSY`; the message names the free connectors)."""
+        bad_request, not_found (unknown station or connector), rejected (the connector has an
+        active transaction; the message names the free connectors)."""
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
         view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
-        busy = next((c for c in view.connectors if c.connectorId == connector_id and c.status in BUSY), None)
+        busy = next((c for c in view.connectors if c.connectorId == connector_id and c.transactionId is not None), None)
         if busy is not None:
-            free = [str(c.connectorId) for c in view.connectors if c.status in ("Available", "Preparing")]
+            free = [str(c.connectorId) for c in view.connectors
+                    if c.transactionId is None and c.status in ("Available", "Preparing")]
             raise CoreError("rejected", f"connector {connector_id} of {station_id} is {busy.status}; "
                                         f"free connectors: {', '.join(free) or 'none'}")
         if id_tag is not None and not caller.is_admin and not self._may_use_tag(caller, id_tag):

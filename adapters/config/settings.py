@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="Profile 2: serve wss:// with this certificate (PEM).")
     tls_key: Path | None = None
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
-    max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
+    max_frame_bytes: int = Field(65536, description=(
+        "Largest OCPP frame processed (bytes); a frame up to 16x larger is recorded truncated and "
+        "answered GenericError, a larger one closes the socket with 1009."))
     charge_point_pinning: bool = Field(False, description="Trust on first use: the first connection of a charge point "
                                        "without a stored password must send HTTP Basic credentials, whose password is "
                                        "then stored (registry.chargepoint.password.set); later connections need it.")
