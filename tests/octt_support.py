@@ -48,7 +48,7 @@ ADMIN = "octt-operator"
 
 #: The id tags the test case document's configuration names (TC_023_x, TC_053).
 VALID_TAG, EXPIRED_TAG, BLOCKED_TAG = "OCTT-VALID", "OCTT-EXPIRED", "OCTT-BLOCKED"
-PARENT_TAG, CHILD_TAG = "OCTT-PARENT", "OCTT-CHILD"
+PARENT_TAG, CHILD_TAG, SIBLING_TAG = "OCTT-PARENT", "OCTT-CHILD", "OCTT-SIBLING"
 
 
 def now_iso(delta_s: float = 0.0) -> str:
@@ -62,7 +62,8 @@ def registry_events() -> list[Event]:
             id_tag_upserted(IdTag(idTag=EXPIRED_TAG, userId="octt-user", expiryDate=expired)),
             id_tag_upserted(IdTag(idTag=BLOCKED_TAG, userId="octt-user", status="Blocked")),
             id_tag_upserted(IdTag(idTag=PARENT_TAG, userId="octt-user")),
-            id_tag_upserted(IdTag(idTag=CHILD_TAG, userId="octt-user", parentIdTag=PARENT_TAG))]
+            id_tag_upserted(IdTag(idTag=CHILD_TAG, userId="octt-user", parentIdTag=PARENT_TAG)),
+            id_tag_upserted(IdTag(idTag=SIBLING_TAG, userId="octt-user", parentIdTag=PARENT_TAG))]
 
 
 @dataclass
@@ -109,6 +110,13 @@ class Csms:
         received = await station.next_call(action)
         assert received == payload, (received, payload)
         return await self.outcome(cid)
+
+    async def profile_state(self, charge_point_id: str, at: str | None = None) -> dict[str, Any]:
+        """What the operator REST API shows of the charge point's profile state (as of ``at``)."""
+        response = await self.http.get(f"/api/operator/charge-points/{charge_point_id}/profile-state",
+                                       params={"at": at} if at else None)
+        assert response.status_code == 200, response.text
+        return response.json()
 
     async def events(self, charge_point_id: str, stream: str = SOURCE) -> list[Event]:
         return [r.event for r in await self.log.read(stream, charge_point_id=charge_point_id)]

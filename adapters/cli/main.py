@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
-COMMANDS = ("serve", "simulate", "stations", "events", "projections", "token", "apikey", "command", "registry")
+COMMANDS = ("serve", "simulate", "stations", "events", "projections", "token", "apikey", "command", "profiles", "registry")
 
 
 class UserError(Exception):

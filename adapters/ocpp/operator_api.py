@@ -8,6 +8,11 @@ that the client API mounts (admin scope is checked by the ``authorize`` it passe
 * ``GET /api/operator/commands/{correlationId}`` → 200 :class:`~.commands.CommandOutcome`
   JSON (``status`` pending / sent / answered / failed, ``response``, ``reason``…); 404 if
   no such command.
+* ``GET /api/operator/charge-points/{chargePointId}/profile-state`` → 200 the charge
+  point's reservations, charging profiles, composite schedules, local list, firmware /
+  diagnostics / log jobs and security events (:mod:`chargelog.projections.profile_state`,
+  rebuilt from the log); ``?at=ISO-8601`` evaluates reservation expiry at that time
+  instead of now (400 when it is not an aware date-time).
 
 ``authorize(request)`` (plain or async) returns the caller or raises (e.g. Starlette's
 ``HTTPException(401/403)``); the caller's ``userId`` (or ``id``) becomes the command's
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +35,7 @@ from starlette.routing import Route
 
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE, EventLog, Position
+from chargelog.projections.profile_state import profile_state
 
 from .commands import REQUESTED, CommandOutcome, InvalidCommand, find_outcome, request_command
 from .ports import maybe_await
@@ -126,5 +133,19 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
             return JSONResponse({"error": f"no command {cid}", "errorCode": "not_found"}, 404)
         return JSONResponse(outcome.to_json())
 
+    async def get_profile_state(request: Request) -> JSONResponse:
+        await maybe_await(authorize(request))
+        at = request.query_params.get("at")
+        try:
+            now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
+            if now is not None and now.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "at must be an ISO 8601 date-time with offset", "errorCode": "bad_request"},
+                                400)
+        return JSONResponse(await profile_state(log, request.path_params["charge_point_id"], now))
+
     return [Route("/api/operator/commands", post_command, methods=["POST"]),
-            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"])]
+            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
+            Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
+                  methods=["GET"])]
