@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,13 +167,17 @@ async def running_csms(log: EventLog, settings: Settings, **overrides: Any) -> A
         await registry.stop()
 
 
-def module_csms(**overrides: Any) -> Any:
+def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrides: Any) -> Any:
     """A module-scoped ``csms`` fixture: one stack (embedded log) for a test module; each
-    test uses its own chargePointId. ``overrides``: settings (e.g. ``basic_auth=True``)."""
+    test uses its own chargePointId. ``overrides``: settings (e.g. ``basic_auth=True``);
+    ``setup(directory)`` returns more, computed in the module's temporary directory."""
 
     @pytest_asyncio.fixture(scope="module", loop_scope="module")
     async def csms(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Csms]:
-        settings = Settings(log="embedded", data_dir=tmp_path_factory.mktemp("octt") / "data")
+        directory = tmp_path_factory.mktemp("octt")
+        if setup is not None:
+            overrides.update(setup(directory))
+        settings = Settings(log="embedded", data_dir=directory / "data")
         log = open_log(settings)
         await log.start()
         try:
@@ -186,8 +191,8 @@ def module_csms(**overrides: Any) -> Any:
 
 async def set_password(csms: Csms, charge_point_id: str, password: str) -> None:
     """Security profile 1: the charge point's Basic auth password (hash in the registry)."""
-    records = await csms.log.append(SOURCE, [password_set(charge_point_id, hash_password(password))])
-    await csms.registry.wait_for(records[-1].position)
+    positions = await csms.log.append(SOURCE, [password_set(charge_point_id, hash_password(password))])
+    await csms.registry.wait_for(positions[-1])
 
 
 class ScriptedStation(ChargePoint):

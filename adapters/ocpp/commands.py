@@ -35,13 +35,19 @@ FAILED = "command.failed"
 
 #: Every operation a central system initiates in OCPP 1.6 (Core, Firmware Management, Local
 #: Auth List Management, Reservation, Smart Charging, Remote Trigger profiles; §5).
-CS_ACTIONS = frozenset({
+CORE_ACTIONS = frozenset({
     "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "ChangeAvailability",
     "ChangeConfiguration", "GetConfiguration", "ClearCache", "UnlockConnector", "DataTransfer",
     "TriggerMessage", "GetDiagnostics", "UpdateFirmware", "SendLocalList", "GetLocalListVersion",
     "ReserveNow", "CancelReservation", "SetChargingProfile", "ClearChargingProfile",
     "GetCompositeSchedule",
 })
+#: The central system's operations of the Security Extensions (Security Whitepaper ed. 3).
+SECURITY_ACTIONS = frozenset({
+    "CertificateSigned", "InstallCertificate", "DeleteCertificate", "GetInstalledCertificateIds",
+    "GetLog", "SignedUpdateFirmware", "ExtendedTriggerMessage",
+})
+CS_ACTIONS = CORE_ACTIONS | SECURITY_ACTIONS
 
 _SOURCE_OF_KIND = {"operator": Source.OPERATOR, "system": Source.SYSTEM}
 

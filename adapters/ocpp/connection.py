@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from chargelog.domain.envelope import Event, Source
 
 from .commands import CS_ACTIONS, command_failed_event
+from .effects import accepted_answer_effects
 from .frames import InvalidFrame, charge_point_principal, frame_event, invalid_frame_event, parse_frame
 from .validation import error_code_16, validate
 
@@ -68,6 +69,7 @@ class _Awaiting:
     action: str
     correlation_id: str | None
     future: asyncio.Future[CallResult | CallError]
+    request: dict[str, Any] | None = None
 
 
 class OcppConnection(ChargePoint):
@@ -200,6 +202,8 @@ class OcppConnection(ChargePoint):
                     detail=f"CALLRESULT breaks the 1.6 schema: {schema_error['cause']}"))
         else:
             extra.append(self._unexpected_answer(msg))
+        if waiting is not None and schema_error is None and isinstance(msg, CallResult):
+            extra.extend(await accepted_answer_effects(self.id, waiting.action, waiting.request or {}, msg.payload))
         events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation,
                               schema_error=schema_error), *extra]
         await self.gateway.append(events)
@@ -240,7 +244,7 @@ class OcppConnection(ChargePoint):
             message_id = str(uuid.uuid4())
             call = Call(message_id, action, request)
             text = call.to_json()
-            waiting = _Awaiting(action, cid, asyncio.get_running_loop().create_future())
+            waiting = _Awaiting(action, cid, asyncio.get_running_loop().create_future(), request)
             self._awaiting[message_id] = waiting
             await self.gateway.append([frame_event(self.id, "out", call, text, correlation_id=cid,
                                                    causation_id=command.eventId)])

@@ -44,6 +44,7 @@ from chargelog.domain.envelope import Event, Source
 from chargelog.domain.log import SOURCE, START, EventLog, Position
 
 from . import presence as pr
+from . import tls
 from .commands import REQUESTED, command_failed_event
 from chargelog.domain.registry import verify_password
 from .handlers import CentralSystemConnection
@@ -172,6 +173,10 @@ class OcppGateway:
             if not await call_registry(self.registry, "is_known", cp, default=False):
                 return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
+        certified = tls.client_certificate_name(connection)
+        if certified is not None:  # profile 3: the certificate names the charge point
+            return None if certified == cp else connection.respond(
+                http.HTTPStatus.FORBIDDEN, "Client certificate is not this charge point's\n")
         if not self.settings.basic_auth:
             return None
 
@@ -202,15 +207,11 @@ class OcppGateway:
         return None
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP 1.6 security whitepaper
-        context.load_cert_chain(str(self.settings.tls_cert),
-                                str(self.settings.tls_key) if self.settings.tls_key else None)
-        return context
+        return tls.server_context(self.settings)
 
-    def _auth_label(self) -> str:
+    def _auth_label(self, ws: ServerConnection | None = None) -> str:
+        if ws is not None and tls.client_certificate_name(ws) is not None:
+            return "tls-client-cert"
         if self.settings.basic_auth:
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"
@@ -220,7 +221,7 @@ class OcppGateway:
     async def _handle(self, ws: ServerConnection) -> None:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
-        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn
