@@ -22,6 +22,9 @@ from chargelog.domain.log import EventLog
 
 logger = logging.getLogger("chargelog")
 
+#: Part of the shutdown budget kept for closing the log after the roles stopped (s).
+LOG_CLOSE_RESERVE_S = 3.0
+
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
@@ -35,7 +38,10 @@ class Runtime:
     """Starts and stops the configured roles in dependency order.
 
     ``await start()`` returns once every role listens; ``await stop()`` shuts down in reverse
-    order (stop accepting, finish in-flight acknowledgements, close sockets with 1001).
+    order (stop accepting, finish in-flight acknowledgements, close sockets with 1001) within
+    ``shutdown_timeout_s`` whatever the log's state: each step gets what is left of that
+    budget (the log keeps :data:`LOG_CLOSE_RESERVE_S` to close), a step that overruns is
+    abandoned with an error naming it.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -114,20 +120,35 @@ class Runtime:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_timeout_s
+        roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
         if self.fleet is not None:
-            await self._step("simulated fleet", self.fleet.stop())
+            await self._step("simulated fleet", self.fleet.stop(), roles_deadline)
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
-            await self._step("client API", self._api_task)
-        for name, part in (("OCPP gateway", self.gateway), ("projections", self.worker),
-                           ("registry", self.registry)):
+            await self._step("client API", self._api_task, roles_deadline)
+        if self.gateway is not None:
+            await self._step("OCPP gateway", self.gateway.stop(max(0.0, roles_deadline - loop.time())),
+                             roles_deadline + 1.0)
+        for name, part in (("projections", self.worker), ("registry", self.registry)):
             if part is not None:
-                await self._step(name, part.stop())
-        await self._step("log", self.log.close())
+                await self._step(name, part.stop(), roles_deadline)
+        await self._step("log", self.log.close(), deadline)
 
-    async def _step(self, name: str, awaitable: Awaitable[Any]) -> None:
+    async def _step(self, name: str, awaitable: Awaitable[Any], deadline: float) -> None:
+        """Await one shutdown step until ``deadline`` (loop time); past it, log and go on."""
         logger.info("stopping %s", name)
-        await awaitable
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(asyncio.ensure_future(awaitable), max(left, 0.1))
+        except TimeoutError:
+            logger.error("stopping %s did not finish within the shutdown bound (%g s); abandoned",
+                         name, self.settings.shutdown_timeout_s)
+            return
+        except Exception:  # noqa: BLE001 - the other steps still run
+            logger.exception("stopping %s failed", name)
+            return
         logger.info("stopped %s", name)
 
     async def run_until_signal(self) -> None:

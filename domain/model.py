@@ -84,6 +84,9 @@ class ChargePointState(BaseModel):
     commands: dict[str, CommandState] = Field(default_factory=dict)
     finishedCommands: list[str] = Field(default_factory=list)
     remoteStarts: list[RemoteStart] = Field(default_factory=list)
+    #: ``occurredAt`` (ISO 8601) of the charge point's last frame or connection event: the
+    #: log time the stale-transaction rule counts from.
+    lastSeenAt: str | None = None
     #: Last emitted station availability: [status, availability, available, total, maintenance].
     availability: list[Any] | None = None
 

@@ -52,6 +52,23 @@ class Trace:
         return [self.frame("in", 2, message_id, action, request),
                 self.frame("out", 3, message_id, action, response or {})]
 
+    def call_error(self, action: str, request: Any, error_code: str = "TypeConstraintViolation") -> list[Event]:
+        """An inbound CALL the central system answered with a CALLERROR ``error_code``."""
+        message_id = f"m{next(self._ids)}"
+        return [self.frame("in", 2, message_id, action, request),
+                self._event("ocpp.frame", {"direction": "out", "messageTypeId": 4, "messageId": message_id,
+                                           "action": action, "payload": {}, "errorCode": error_code,
+                                           "errorDescription": "", "errorDetails": {}})]
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the trace clock."""
+        self.clock += timedelta(seconds=seconds)
+
+    def tick(self, stale_after_s: float) -> list[Event]:
+        """A ``system.tick`` (the stale-transaction sweep's) with ``staleAfterSeconds``."""
+        return [self._event("system.tick", {"staleAfterSeconds": stale_after_s}, source=Source.SYSTEM,
+                            principal=Principal(kind="system", id="stale-sweep"))]
+
     # -- connection ------------------------------------------------------------------------
 
     def opened(self) -> list[Event]:

@@ -1,46 +1,63 @@
 """The fold from source events (what was said) to domain events (what it meant).
 
-``translate(state, event, directory)`` is deterministic and does no I/O: it updates ``state``
-in place, returns it, and returns the domain events (docs/contracts.md, "Domain events") with
-``eventId = derived_event_id(source eventId, i)``, ``causationId`` = the source eventId,
-``chargePointId`` and ``occurredAt`` of the source, ``principal`` = the owning user where
-there is one, envelope ``correlationId`` = the payload's.
+``translate(state, event, directory, at)`` is deterministic and does no I/O: it updates
+``state`` in place, returns it, and returns the domain events (docs/contracts.md, "Domain
+events") with ``eventId = derived_event_id(source eventId, i)``, ``causationId`` = the source
+eventId, ``chargePointId`` and ``occurredAt`` of the source, ``principal`` = the owning user
+where there is one, envelope ``correlationId`` = the payload's. It is total over well-formed
+envelopes: whatever a payload holds, it derives state or an ``ocpp.anomaly`` domain event
+saying why not (``kind``, the source event and its log position ``at``). An exception out of
+it is a defect (the runner quarantines that one event).
 
 OCPP 1.6-J rules applied (OCPP 1.6 edition 2 section numbers):
 
-* StartTransaction (§4.8, §6.45/6.46): the transaction exists once the central system's
-  CALLRESULT (direction out, same messageId) assigns ``transactionId``; ``startTime`` is the
-  request's ``timestamp`` even when old (recorded offline, §4.8 "offline" note).
+* Only what the central system accepted counts: a charge point's CALL derives state when the
+  central system's CALLRESULT to it (direction out, same messageId, appended in the same batch)
+  is folded; a CALL answered with a CALLERROR derives only an anomaly (``rejected-call``). Every
+  field is checked (:mod:`chargelog.domain.ocpp_checks`) before it is believed
+  (``invalid-payload`` otherwise).
+* StartTransaction (§4.8, §6.45/6.46): the transaction exists once the CALLRESULT assigns
+  ``transactionId``; ``startTime`` is the request's ``timestamp`` even when old. A start on a
+  connector that still has an active transaction closes the old one first
+  (``transaction.stopped`` reason ``Superseded`` + anomaly ``superseded-transaction``).
 * A RemoteStartTransaction (§5.11) accepted by the charge point is matched to the next
   StartTransaction on that charge point with the same idTag (and connectorId when given).
 * MeterValues (§4.7): converted by :mod:`chargelog.domain.meter`; energy since start =
-  Energy.Active.Import.Register − meterStart, never decreasing; samples for a stopped or an
-  unknown transaction are dropped (e.g. a late MeterValues after its StopTransaction).
-* StopTransaction (§4.10): energy = max(energy so far, meterStop − meterStart); duration from
-  the start and stop timestamps; cost from the tariff in force at start
-  (:meth:`chargelog.domain.registry.Tariff.cost`). A StopTransaction for a transaction never
-  seen still yields ``transaction.stopped`` with what is known (``connectorId``/``energyWh``
-  None unless ``transactionData`` carries a Transaction.Begin register).
+  Energy.Active.Import.Register − meterStart, never decreasing while the transaction runs.
+  MeterValues naming a transaction this charge point does not have yield an anomaly
+  (``unknown-transaction`` / ``stopped-transaction``) and touch no session.
+* StopTransaction (§4.10, §6.49): energy = meterStop − meterStart (meterStop is the register at
+  the stop, §6.49), ≥ 0; a meterStop below an earlier reading keeps meterStop and records
+  ``meter-stop-below-reading``. A stop naming a transaction this charge point does not have
+  (never started here, or another charge point's) yields ``unknown-transaction`` and no
+  ``transaction.stopped``: a charge point's frames touch only its own sessions.
+* Stale transactions: a ``system.tick`` source event for a charge point that is offline and
+  whose last event is ``staleAfterSeconds`` (in the tick) or more before the tick closes its
+  active transactions (``transaction.stopped`` reason ``Stale``, ``stopTime`` = the last event
+  of the charge point). Log time only, so a replay gives the same result.
 * StatusNotification (§4.9) on connectorId 0 is the charge point's own status; every change of
   (status, errorCode, info) yields ``connector.status.changed``; any change of the station
   availability (:mod:`chargelog.domain.availability`) yields ``station.status.changed``.
-* Commands: the charge point's CALLRESULT to a command's CALL yields ``command.accepted``
-  (``status`` "Accepted"/"Unlocked" or no status) or ``command.rejected`` (reason = status);
-  a CALLERROR yields ``command.failed`` (reason "callerror"); a ``command.failed`` source
-  event yields ``command.timed_out`` (reason "timeout") or ``command.failed``. One outcome per
+* Commands: the charge point's CALLRESULT to a command's CALL is mapped by
+  :mod:`chargelog.domain.command_outcomes` (accepted/scheduled → ``command.accepted``,
+  rejected → ``command.rejected``, failed → ``command.failed``, reason = status); a CALLERROR
+  yields ``command.failed`` (reason "callerror"); a CALLRESULT that breaks its schema
+  (``schemaError``, refused by the gateway) only an anomaly (``invalid-callresult``: the
+  gateway's ``command.failed`` gives the outcome); a ``command.failed`` source event yields
+  ``command.timed_out`` (reason "timeout") or ``command.failed``. One outcome per
   correlationId.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .availability import station_availability
+from .command_outcomes import command_outcome
 from .envelope import Event, Principal, derived_event_id
 from .meter import read_meter_value
-from .registry import Registry, Tariff
 from .model import (
     ChargePointState,
     CommandState,
@@ -51,10 +68,26 @@ from .model import (
     TranslatorState,
     remember,
 )
+from .ocpp_checks import (
+    MeterValuesReq,
+    StartTransactionConf,
+    StartTransactionReq,
+    StatusNotificationReq,
+    StopTransactionReq,
+    check,
+    parse_time,
+)
+from .registry import Registry, Tariff
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
-ACCEPTED_STATUSES = frozenset({"Accepted", "Unlocked"})
 PENDING_LIMIT = 256
+#: The source event type that lets log time pass for one charge point (appended by the
+#: projection worker's stale sweep; payload ``staleAfterSeconds``).
+TICK = "system.tick"
+ANOMALY = "ocpp.anomaly"
+
+__all__ = ["ANOMALY", "NO_DIRECTORY", "TICK", "Directory", "RegistryDirectory", "SourceRef", "parse_time",
+           "seconds_between", "translate", "translate_all"]
 
 
 class Directory(Protocol):
@@ -85,18 +118,12 @@ _EMPTY = Registry()
 NO_DIRECTORY: Directory = RegistryDirectory(lambda: _EMPTY)
 
 
-def parse_time(text: Any) -> datetime | None:
-    """An aware UTC datetime from ISO 8601 text (naive = UTC), or None."""
-    if isinstance(text, datetime):
-        value = text
-    elif isinstance(text, str) and text:
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a source event is on the log: ``partition`` and ``offset`` of stream ``source``."""
+
+    partition: int
+    offset: int
 
 
 def seconds_between(start: Any, stop: Any) -> float | None:
@@ -108,17 +135,20 @@ def seconds_between(start: Any, stop: Any) -> float | None:
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 class _Out:
     """Collects the domain events derived from one source event."""
 
-    def __init__(self, source: Event) -> None:
+    def __init__(self, source: Event, at: SourceRef | None) -> None:
         self.source = source
+        self.at = at
         self.events: list[Event] = []
 
     def emit(self, type_: str, payload: dict[str, Any], user_id: str | None = None,
@@ -137,15 +167,25 @@ class _Out:
             payload=payload,
         ))
 
+    def anomaly(self, kind: str, action: str | None, message_id: str | None, detail: str) -> None:
+        """An ``ocpp.anomaly`` domain event: why this source event derived (some) nothing."""
+        self.emit(ANOMALY, {
+            "chargePointId": self.source.chargePointId, "kind": kind, "action": action,
+            "messageId": message_id, "detail": detail[:500], "sourceEventId": self.source.eventId,
+            "sourceType": self.source.type,
+            "sourcePartition": self.at.partition if self.at else None,
+            "sourceOffset": self.at.offset if self.at else None,
+        })
 
-def translate(state: TranslatorState, event: Event,
-              directory: Directory = NO_DIRECTORY) -> tuple[TranslatorState, list[Event]]:
-    """Fold one source event into ``state``; return ``(state, domain events)``. Never raises for
-    malformed OCPP payloads (they yield nothing); ``registry.*`` and unknown types yield
-    nothing."""
+
+def translate(state: TranslatorState, event: Event, directory: Directory = NO_DIRECTORY,
+              at: SourceRef | None = None) -> tuple[TranslatorState, list[Event]]:
+    """Fold one source event (at log position ``at``, when known) into ``state``; return
+    ``(state, domain events)``. Bad input yields anomalies, never an exception; ``registry.*``
+    and unknown types yield nothing."""
     if event.chargePointId == "-" or event.type.startswith("registry."):
         return state, []
-    out = _Out(event)
+    out = _Out(event, at)
     cp = state.charge_point(event.chargePointId)
     handler = _HANDLERS.get(event.type)
     if handler is not None:
@@ -166,13 +206,19 @@ def translate_all(state: TranslatorState, events: Iterable[Event],
 # -- connection ------------------------------------------------------------------------------
 
 
+def _seen(cp: ChargePointState, event: Event) -> None:
+    cp.lastSeenAt = event.occurredAt.isoformat()
+
+
 def _connected(cp: ChargePointState, event: Event, out: _Out) -> None:
+    _seen(cp, event)
     if not cp.online:
         cp.online = True
         out.emit("station.connected", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
 
 
 def _disconnected(cp: ChargePointState, event: Event, out: _Out, reason: str) -> None:
+    _seen(cp, event)
     if cp.online:
         cp.online = False
         out.emit("station.disconnected", {"chargePointId": event.chargePointId,
@@ -191,6 +237,14 @@ def _on_offline(cp: ChargePointState, event: Event, out: _Out, directory: Direct
     _disconnected(cp, event, out, "offline")
 
 
+def _on_invalid_frame(cp: ChargePointState, event: Event, out: _Out, directory: Directory) -> None:
+    if event.payload.get("direction") == "in":
+        _connected(cp, event, out)
+    message_id = event.payload.get("messageId")
+    out.anomaly("invalid-frame", None, str(message_id) if message_id is not None else None,
+                str(event.payload.get("reason") or "frame could not be decoded"))
+
+
 # -- frames ----------------------------------------------------------------------------------
 
 
@@ -201,16 +255,9 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
     if p.get("direction") == "in":
         _connected(cp, event, out)
         if kind == CALL:
-            action = p.get("action")
-            if action == "StartTransaction":
-                cp.callsIn[message_id] = PendingCall(action=action, payload=body)
-                _trim(cp.callsIn)
-            elif action == "StatusNotification":
-                _status_notification(cp, event, body, out)
-            elif action == "MeterValues":
-                _meter_values(cp, event, body, out)
-            elif action == "StopTransaction":
-                _stop_transaction(cp, event, body, out, directory)
+            action = str(p.get("action"))
+            cp.callsIn[message_id] = PendingCall(action=action, payload=body if action in _ANSWERED else {})
+            _trim(cp.callsIn)
         elif kind in (CALLRESULT, CALLERROR):
             call = cp.callsOut.pop(message_id, None)
             if call is not None:
@@ -222,8 +269,15 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
             _trim(cp.callsOut)
         elif kind in (CALLRESULT, CALLERROR):
             call = cp.callsIn.pop(message_id, None)
-            if call is not None and kind == CALLRESULT and call.action == "StartTransaction":
-                _start_transaction(cp, event, call.payload, body, out, directory)
+            if call is None:
+                return
+            if kind == CALLERROR:
+                out.anomaly("rejected-call", call.action, message_id,
+                            f"answered with CALLERROR {p.get('errorCode')}: {p.get('errorDescription') or ''}")
+                return
+            answered = _ANSWERED.get(call.action)
+            if answered is not None:
+                answered(cp, event, call.payload, body, out, directory)
 
 
 def _trim(calls: dict[str, PendingCall]) -> None:
@@ -231,43 +285,48 @@ def _trim(calls: dict[str, PendingCall]) -> None:
         del calls[next(iter(calls))]
 
 
-def _status_notification(cp: ChargePointState, event: Event, body: dict[str, Any], out: _Out) -> None:
-    connector_id = _int(body.get("connectorId"))
-    status = body.get("status")
-    if connector_id is None or connector_id < 0 or not isinstance(status, str):
+def _status_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
+                         response: dict[str, Any], out: _Out, directory: Directory) -> None:
+    req = check(StatusNotificationReq, request)
+    if isinstance(req, str):
+        out.anomaly("invalid-payload", "StatusNotification", None, req)
         return
+    connector_id, status, error_code, info = req.connectorId, req.status, req.errorCode, req.info
     connector = cp.connectors.get(connector_id)
     previous = connector.status if connector else None
-    error_code, info = body.get("errorCode"), body.get("info")
     if connector is not None and (previous, connector.errorCode, connector.info) == (status, error_code, info):
         return
     cp.connectors[connector_id] = ConnectorState(status=status, errorCode=error_code, info=info,
-                                                 timestamp=body.get("timestamp"))
+                                                 timestamp=req.timestamp)
     out.emit("connector.status.changed", {
         "chargePointId": event.chargePointId, "connectorId": connector_id, "status": status,
         "previousStatus": previous, "errorCode": error_code, "info": info,
-        "vendorId": body.get("vendorId"), "vendorErrorCode": body.get("vendorErrorCode"),
+        "vendorId": req.vendorId, "vendorErrorCode": req.vendorErrorCode,
         "transactionId": next((tx.transactionId for tx in cp.transactions.values()
                                if tx.connectorId == connector_id), None),
-        "timestamp": body.get("timestamp") or event.occurredAt.isoformat(),
+        "timestamp": req.timestamp or event.occurredAt.isoformat(),
     })
 
 
 def _start_transaction(cp: ChargePointState, event: Event, request: dict[str, Any],
                        response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    transaction_id = _int(response.get("transactionId"))
-    connector_id = _int(request.get("connectorId"))
-    if transaction_id is None or connector_id is None or transaction_id in cp.transactions \
-            or transaction_id in cp.stopped:
+    req, conf = check(StartTransactionReq, request), check(StartTransactionConf, response)
+    if isinstance(req, str) or isinstance(conf, str):
+        out.anomaly("invalid-payload", "StartTransaction", None, req if isinstance(req, str) else f"answer {conf}")
         return
-    id_tag = request.get("idTag")
+    transaction_id, connector_id, id_tag = conf.transactionId, req.connectorId, req.idTag
+    if transaction_id in cp.transactions or transaction_id in cp.stopped:
+        return  # a retried StartTransaction got the same transactionId back: already known
+    for old in [tx for tx in cp.transactions.values() if tx.connectorId == connector_id]:
+        out.anomaly("superseded-transaction", "StartTransaction", None,
+                    f"transaction {old.transactionId} on connector {connector_id} was still active "
+                    f"when transaction {transaction_id} started; closed as Superseded")
+        _close(cp, event, old, out, reason="Superseded", stop_time=req.timestamp)
     remote = _match_remote_start(cp, connector_id, id_tag)
-    user_id = (directory.user_for_id_tag(id_tag) if isinstance(id_tag, str) else None) \
-        or (remote.userId if remote else None)
+    user_id = directory.user_for_id_tag(id_tag) or (remote.userId if remote else None)
     tx = TransactionState(
         transactionId=transaction_id, connectorId=connector_id, idTag=id_tag, userId=user_id,
-        meterStart=_int(request.get("meterStart")) or 0,
-        startTime=request.get("timestamp") or event.occurredAt.isoformat(),
+        meterStart=req.meterStart, startTime=req.timestamp,
         correlationId=remote.correlationId if remote else None,
         tariff=directory.tariff_for(event.chargePointId),
     )
@@ -286,23 +345,25 @@ def _match_remote_start(cp: ChargePointState, connector_id: int, id_tag: Any) ->
     return None
 
 
-def _active_for(cp: ChargePointState, body: dict[str, Any]) -> TransactionState | None:
-    transaction_id = _int(body.get("transactionId"))
-    if transaction_id is not None:
-        return cp.transactions.get(transaction_id)
-    connector_id = _int(body.get("connectorId"))
-    matches = [tx for tx in cp.transactions.values() if tx.connectorId == connector_id]
-    return matches[-1] if matches else None
-
-
-def _meter_values(cp: ChargePointState, event: Event, body: dict[str, Any], out: _Out) -> None:
-    tx = _active_for(cp, body)
-    values = body.get("meterValue")
-    if tx is None or not isinstance(values, list):
+def _meter_values(cp: ChargePointState, event: Event, request: dict[str, Any],
+                  response: dict[str, Any], out: _Out, directory: Directory) -> None:
+    req = check(MeterValuesReq, request)
+    if isinstance(req, str):
+        out.anomaly("invalid-payload", "MeterValues", None, req)
         return
-    for meter_value in values:
-        if not isinstance(meter_value, dict):
-            continue
+    if req.transactionId is not None:
+        tx = cp.transactions.get(req.transactionId)
+        if tx is None:
+            kind = "stopped-transaction" if req.transactionId in cp.stopped else "unknown-transaction"
+            out.anomaly(kind, "MeterValues", None,
+                        f"transactionId {req.transactionId} is not an active transaction of this charge point")
+            return
+    else:
+        matches = [t for t in cp.transactions.values() if t.connectorId == req.connectorId]
+        if not matches:
+            return  # meter values outside a transaction (e.g. clock-aligned): no session
+        tx = matches[-1]
+    for meter_value in request["meterValue"]:
         sample = read_meter_value(meter_value)
         if sample.energyRegisterWh is None and sample.powerW is None and sample.currentA is None \
                 and sample.voltageV is None and sample.soc is None:
@@ -311,7 +372,7 @@ def _meter_values(cp: ChargePointState, event: Event, body: dict[str, Any], out:
             tx.energyWh = max(tx.energyWh, sample.energyRegisterWh - tx.meterStart)
         timestamp = sample.timestamp or event.occurredAt.isoformat()
         duration = seconds_between(tx.startTime, timestamp) or 0.0
-        cost, currency = _cost(tx, duration)
+        cost, currency = _cost(tx, tx.energyWh, duration)
         out.emit("meter.update", {
             "transactionId": tx.transactionId, "chargePointId": event.chargePointId,
             "connectorId": tx.connectorId, "userId": tx.userId, "energyWh": tx.energyWh,
@@ -321,54 +382,82 @@ def _meter_values(cp: ChargePointState, event: Event, body: dict[str, Any], out:
         }, tx.userId, tx.correlationId)
 
 
-def _cost(tx: TransactionState, duration_s: float) -> tuple[float | None, str | None]:
+def _cost(tx: TransactionState, energy_wh: float, duration_s: float) -> tuple[float | None, str | None]:
     if tx.tariff is None:
         return None, None
-    return tx.tariff.cost(tx.energyWh, duration_s), tx.tariff.currency
+    return tx.tariff.cost(energy_wh, duration_s), tx.tariff.currency
 
 
-def _begin_register(transaction_data: Any) -> float | None:
-    """The Energy register of a Transaction.Begin sample in StopTransaction.transactionData."""
-    if not isinstance(transaction_data, list):
-        return None
-    for meter_value in transaction_data:
-        if isinstance(meter_value, dict):
-            sample = read_meter_value(meter_value)
-            if sample.context == "Transaction.Begin" and sample.energyRegisterWh is not None:
-                return sample.energyRegisterWh
-    return None
-
-
-def _stop_transaction(cp: ChargePointState, event: Event, body: dict[str, Any], out: _Out,
-                      directory: Directory) -> None:
-    transaction_id = _int(body.get("transactionId"))
-    if transaction_id is None or transaction_id in cp.stopped:
+def _stop_transaction(cp: ChargePointState, event: Event, request: dict[str, Any],
+                      response: dict[str, Any], out: _Out, directory: Directory) -> None:
+    req = check(StopTransactionReq, request)
+    if isinstance(req, str):
+        out.anomaly("invalid-payload", "StopTransaction", None, req)
         return
-    meter_stop = _int(body.get("meterStop"))
-    stop_time = body.get("timestamp") or event.occurredAt.isoformat()
-    reason = body.get("reason") or "Local"  # OCPP 1.6 §6.48: absent reason means Local
-    tx = cp.transactions.pop(transaction_id, None)
-    remember(cp.stopped, transaction_id)
-    if tx is not None:
-        if meter_stop is not None:
-            tx.energyWh = max(tx.energyWh, float(meter_stop - tx.meterStart))
-        duration = seconds_between(tx.startTime, stop_time) or 0.0
-        cost, currency = _cost(tx, duration)
-        user_id, connector_id, energy = tx.userId, tx.connectorId, tx.energyWh
-        correlation_id = tx.stopCorrelationId or tx.correlationId
-    else:
-        id_tag = body.get("idTag")
-        user_id = directory.user_for_id_tag(id_tag) if isinstance(id_tag, str) else None
-        begin = _begin_register(body.get("transactionData"))
-        energy = max(float(meter_stop) - begin, 0.0) if begin is not None and meter_stop is not None else None
-        connector_id, duration, cost, currency, correlation_id = None, None, None, None, None
+    transaction_id = req.transactionId
+    if transaction_id in cp.stopped:
+        return  # a retried StopTransaction: already stopped
+    tx = cp.transactions.get(transaction_id)
+    if tx is None:
+        out.anomaly("unknown-transaction", "StopTransaction", None,
+                    f"transactionId {transaction_id} is not a transaction of this charge point; no session touched")
+        return
+    energy = float(req.meterStop - tx.meterStart)
+    if energy < 0:
+        out.anomaly("meter-stop-below-start", "StopTransaction", None,
+                    f"meterStop {req.meterStop} Wh < meterStart {tx.meterStart} Wh; energy 0")
+        energy = 0.0
+    elif energy < tx.energyWh:
+        out.anomaly("meter-stop-below-reading", "StopTransaction", None,
+                    f"meterStop {req.meterStop} Wh is below an earlier reading "
+                    f"({tx.meterStart + tx.energyWh:g} Wh); energy from meterStop")
+    _close(cp, event, tx, out, reason=req.reason or "Local",  # §6.49: absent reason = Local
+           stop_time=req.timestamp, meter_stop=req.meterStop, energy_wh=energy)
+
+
+def _close(cp: ChargePointState, event: Event, tx: TransactionState, out: _Out, *, reason: str,
+           stop_time: str | None, meter_stop: int | None = None, energy_wh: float | None = None) -> None:
+    """End ``tx``: one ``transaction.stopped``. ``energy_wh`` None = the energy metered so far
+    (Wh); ``stop_time`` None = the source event's time."""
+    cp.transactions.pop(tx.transactionId, None)
+    remember(cp.stopped, tx.transactionId)
+    stop_time = stop_time or event.occurredAt.isoformat()
+    energy = tx.energyWh if energy_wh is None else energy_wh
+    duration = seconds_between(tx.startTime, stop_time) or 0.0
+    cost, currency = _cost(tx, energy, duration)
+    correlation_id = tx.stopCorrelationId or tx.correlationId
     out.emit("transaction.stopped", {
-        "transactionId": transaction_id, "chargePointId": event.chargePointId,
-        "connectorId": connector_id, "userId": user_id, "meterStop": meter_stop,
+        "transactionId": tx.transactionId, "chargePointId": event.chargePointId,
+        "connectorId": tx.connectorId, "userId": tx.userId, "meterStop": meter_stop,
         "energyWh": energy, "durationS": duration, "cost": cost, "currency": currency,
-        "reason": reason, "stopTime": stop_time, "correlationId": correlation_id,
-        "known": tx is not None,
-    }, user_id, correlation_id)
+        "reason": reason, "stopTime": stop_time, "correlationId": correlation_id, "known": True,
+    }, tx.userId, correlation_id)
+
+
+_ANSWERED: dict[str, Callable[[ChargePointState, Event, dict[str, Any], dict[str, Any], _Out, Directory], None]] = {
+    "StatusNotification": _status_notification,
+    "StartTransaction": _start_transaction,
+    "MeterValues": _meter_values,
+    "StopTransaction": _stop_transaction,
+}
+
+
+# -- stale transactions ----------------------------------------------------------------------
+
+
+def _on_tick(cp: ChargePointState, event: Event, out: _Out, directory: Directory) -> None:
+    after = event.payload.get("staleAfterSeconds")
+    if cp.online or not cp.transactions or isinstance(after, bool) or not isinstance(after, int | float) \
+            or after <= 0:
+        return
+    last = parse_time(cp.lastSeenAt)
+    if last is None or (event.occurredAt - last).total_seconds() < after:
+        return
+    for tx in list(cp.transactions.values()):
+        out.anomaly("stale-transaction", None, None,
+                    f"no frame for {after:g} s since the charge point went offline at {cp.lastSeenAt}; "
+                    f"transaction {tx.transactionId} closed as Stale")
+        _close(cp, event, tx, out, reason="Stale", stop_time=cp.lastSeenAt)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -405,22 +494,33 @@ def _outcome(cp: ChargePointState, event: Event, out: _Out, correlation_id: str 
     return command
 
 
+_OUTCOME_TYPES = {"accepted": "command.accepted", "scheduled": "command.accepted",
+                  "rejected": "command.rejected", "failed": "command.failed"}
+
+
 def _command_answer(cp: ChargePointState, event: Event, call: PendingCall, kind: int,
                     body: dict[str, Any], out: _Out) -> None:
     correlation_id = call.correlationId or event.correlationId
+    message_id = str(event.payload.get("messageId"))
     if kind == CALLERROR:
         _outcome(cp, event, out, correlation_id, "command.failed", call.action, "callerror",
-                 errorCode=event.payload.get("errorCode"))
+                 errorCode=event.payload.get("errorCode"), outcome="failed")
         return
-    status = body.get("status")
-    accepted = status is None or status in ACCEPTED_STATUSES
-    command = _outcome(cp, event, out, correlation_id, "command.accepted" if accepted else "command.rejected",
-                       call.action, None if accepted else str(status))
+    schema_error = event.payload.get("schemaError")
+    if schema_error:
+        out.anomaly("invalid-callresult", call.action, message_id,
+                    f"CALLRESULT breaks the 1.6 schema: {schema_error}")
+        return
+    outcome, status = command_outcome(call.action, body)
+    accepted = outcome in ("accepted", "scheduled")
+    command = _outcome(cp, event, out, correlation_id, _OUTCOME_TYPES[outcome], call.action,
+                       None if accepted else status, outcome=outcome, status=status)
     if not accepted or correlation_id is None:
         return
     if call.action == "RemoteStartTransaction":
         id_tag = call.payload.get("idTag")
-        remember(cp.remoteStarts, RemoteStart(correlationId=correlation_id, idTag=id_tag,
+        remember(cp.remoteStarts, RemoteStart(correlationId=correlation_id,
+                                              idTag=id_tag if isinstance(id_tag, str) else None,
                                               connectorId=_int(call.payload.get("connectorId")),
                                               userId=command.userId if command else None), 8)
     elif call.action == "RemoteStopTransaction":
@@ -462,6 +562,8 @@ _HANDLERS = {
     "ocpp.connection.closed": _on_closed,
     "ocpp.connection.offline": _on_offline,
     "ocpp.frame": _on_frame,
+    "ocpp.frame.invalid": _on_invalid_frame,
+    TICK: _on_tick,
     "command.requested": _on_command_requested,
     "command.failed": _on_command_failed,
 }

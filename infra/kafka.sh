@@ -4,16 +4,17 @@
 #   infra/kafka.sh start|stop|status
 #
 # Jars come from Maven Central through Maven (infra/kafka/pom.xml pins the release) and are
-# cached under $KAFKA_HOME/libs, so a second start reuses them. Environment:
+# cached under $KAFKA_LIBS, so a second start (and every private broker) reuses them. Environment:
 #   KAFKA_HOME  state directory (default: infra/.kafka beside this script)
 #   KAFKA_PORT  client listener port (default 9092); the controller listens on KAFKA_PORT+1
+#   KAFKA_LIBS  jar directory (default: infra/.kafka/libs, shared by every KAFKA_HOME)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KAFKA_HOME="${KAFKA_HOME:-$here/.kafka}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
-libs="$KAFKA_HOME/libs"
+libs="${KAFKA_LIBS:-$here/.kafka/libs}"
 data="$KAFKA_HOME/data"
 logs="$KAFKA_HOME/logs"
 pidfile="$KAFKA_HOME/kafka.pid"

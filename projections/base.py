@@ -7,6 +7,16 @@ Subclasses implement :meth:`RowFold.apply` (pure: no I/O) and may keep indexes t
 Positions: ``positions[partition]`` = records of that partition applied. A record at or
 below it (``offset < positions[partition]``) is a duplicate delivery and is ignored
 (:meth:`offer`).
+
+Quarantine: an exception out of :meth:`RowFold.apply` is a defect, not bad input (the folds
+are total over what the log can hold). :meth:`offer` then records the record in
+:attr:`RowFold.quarantined` (consumer, stream, partition, offset, eventId, type, error),
+counts it in ``chargelog_projection_quarantined_events_total`` and moves on: the stream never
+stops. The quarantine is committed with the rows (store name ``"{fold}!quarantine"``) and
+re-applied by :meth:`RowFold.retry` (``chargelog projections retry``). Changes the failed
+``apply`` made before raising are undone only where the fold implements :meth:`RowFold.save`
+/ :meth:`RowFold.restore` (the translator does; the read-model projections derive a row before
+they store it).
 """
 
 from __future__ import annotations
@@ -18,7 +28,20 @@ from typing import Any, ClassVar
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import Position, Record
 
+from .health import QUARANTINED
 from .store import Change
+
+QUARANTINE_SUFFIX = "!quarantine"
+
+
+def quarantine_name(name: str) -> str:
+    """The store name of fold ``name``'s quarantined records."""
+    return name + QUARANTINE_SUFFIX
+
+
+def quarantine_key(partition: int, offset: int) -> str:
+    """Key of one quarantined record: sorts by partition, then offset."""
+    return f"{partition:05d}:{offset:015d}"
 
 
 class RowFold:
@@ -40,6 +63,9 @@ class RowFold:
         self._advanced: set[int] = set()
         self._clock = 0
         self._partition = 0
+        #: Records whose ``apply`` raised, by :func:`quarantine_key`: JSON-native entries.
+        self.quarantined: dict[str, dict[str, Any]] = {}
+        self._quarantine_dirty: set[str] = set()
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -49,10 +75,49 @@ class RowFold:
         if record.offset < self.positions.get(partition, 0):
             return False
         self._partition = partition
-        self.apply(record.event)
+        self._apply_or_quarantine(record)
         self.positions[partition] = record.offset + 1
         self._advanced.add(partition)
         return True
+
+    def _apply_or_quarantine(self, record: Record) -> bool:
+        """Apply ``record``; on an exception quarantine it instead. True when applied."""
+        saved = self.save(record.event)
+        try:
+            self.apply_record(record)
+        except Exception as exc:  # noqa: BLE001 - a defect: quarantine this one record, keep folding
+            self.restore(record.event, saved)
+            key = quarantine_key(record.partition, record.offset)
+            self.quarantined[key] = {
+                "consumer": self.name, "stream": self.stream, "partition": record.partition,
+                "offset": record.offset, "position": f"{record.partition}-{record.offset}",
+                "eventId": record.event.eventId, "type": record.event.type,
+                "chargePointId": record.event.chargePointId,
+                "error": f"{type(exc).__name__}: {exc}"[:1000],
+            }
+            self._quarantine_dirty.add(key)
+            QUARANTINED.labels(self.name).inc()
+            return False
+        return True
+
+    def apply_record(self, record: Record) -> None:
+        """Fold one record (default: :meth:`apply` of its event); folds that need the
+        record's position override it."""
+        self.apply(record.event)
+
+    def save(self, event: Event) -> Any:
+        """Hook: what :meth:`restore` needs to undo a failed ``apply`` of ``event``."""
+        return None
+
+    def restore(self, event: Event, saved: Any) -> None:
+        """Hook: undo what a failed ``apply`` of ``event`` changed, from :meth:`save`'s value."""
+
+    def retry(self, record: Record) -> bool:
+        """Re-apply a quarantined ``record`` (after a fix): True and released from the
+        quarantine when it applies now; else its entry keeps the new error."""
+        self.release(quarantine_key(record.partition, record.offset))
+        self._partition = record.partition
+        return self._apply_or_quarantine(record)
 
     def apply(self, event: Event) -> None:
         """Fold one event (subclasses). Use :meth:`put`, :meth:`touch`, :meth:`delete`."""
@@ -117,6 +182,29 @@ class RowFold:
         self._advanced.clear()
         return change
 
+    def release(self, key: str) -> None:
+        """Drop quarantine entry ``key`` (e.g. its record is no longer on the log)."""
+        self.quarantined.pop(key, None)
+        self._quarantine_dirty.add(key)
+
+    def take_quarantine_change(self) -> Change:
+        """The quarantine entries added or released since the last call (store name
+        :func:`quarantine_name`)."""
+        change = Change(quarantine_name(self.name))
+        for key in self._quarantine_dirty:
+            entry = self.quarantined.get(key)
+            if entry is None:
+                change.deletes.append(key)
+            else:
+                change.upserts.append((key, entry["partition"], json.dumps(entry, separators=(",", ":"))))
+        self._quarantine_dirty.clear()
+        return change
+
+    def load_quarantine(self, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Add stored quarantine entries (for newly held partitions)."""
+        for key, _, value in rows:
+            self.quarantined[key] = json.loads(value)
+
     def encode_row(self, row: Any) -> str:
         """A row as stored (JSON text)."""
         return json.dumps(row, separators=(",", ":"))
@@ -144,6 +232,9 @@ class RowFold:
         for p in partitions:
             self.positions.pop(p, None)
             self._advanced.discard(p)
+        for key in [k for k, entry in self.quarantined.items() if entry["partition"] in partitions]:
+            del self.quarantined[key]
+            self._quarantine_dirty.discard(key)
 
     def take_touched(self) -> set[str]:
         """The keys changed since the last call (for query-side caches)."""

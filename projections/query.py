@@ -18,8 +18,9 @@ from typing import Any
 from chargelog.domain.availability import StationAvailability, combine
 from chargelog.domain.log import DOMAIN, Position
 from chargelog.domain.registry import Registry
-from chargelog.domain.translate import parse_time
+from chargelog.domain.ocpp_checks import parse_time
 
+from .health import quarantine_summary
 from .sessions import ActiveSessionsProjection, SessionHistoryProjection
 from .stations import StationsProjection, new_station
 from .views import ChargePointView, ConnectorView, SessionView, SiteView
@@ -43,6 +44,9 @@ class ProjectionReadModels:
         self._index: dict[str, int] = {}
         self._session_cache: dict[str, tuple[int, SessionView]] = {}
         self._registry_seen: Registry | None = None
+        #: Folds whose quarantine :meth:`quarantined` reports besides these three (the
+        #: translator, or a worker's own projections when these read models follow the log).
+        self.quarantine_sources: list[Any] = []
 
     # -- change notification ---------------------------------------------------------------
 
@@ -53,6 +57,11 @@ class ProjectionReadModels:
 
     def _folds(self) -> tuple[StationsProjection, ActiveSessionsProjection, SessionHistoryProjection]:
         return self.stations_projection, self.active, self.history
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Records quarantined by these folds and :attr:`quarantine_sources`
+        (:func:`chargelog.projections.health.quarantine_summary`)."""
+        return quarantine_summary([*self._folds(), *self.quarantine_sources])
 
     async def positions(self) -> dict[str, Position]:
         return {fold.name: fold.position for fold in self._folds()}

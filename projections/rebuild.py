@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from chargelog.domain.log import DOMAIN, START, EventLog
 
-from .base import RowFold
+from .base import RowFold, quarantine_name
 from .runner import projection_folds
 from .store import ReadModelStore
 
@@ -44,14 +44,15 @@ async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
     fold = fold or fold_named(name)
     if store is not None:
         await asyncio.to_thread(store.reset, name)
+        await asyncio.to_thread(store.reset, quarantine_name(name))
     end = await log.latest(DOMAIN)
     total = pending = 0
     done = START
 
     async def flush() -> None:
-        change = fold.take_change()
-        if store is not None and change:
-            await asyncio.to_thread(store.commit, [change])
+        changes = [c for c in (fold.take_change(), fold.take_quarantine_change()) if c]
+        if store is not None and changes:
+            await asyncio.to_thread(store.commit, changes)
         if progress is not None:
             progress(done.total, end.total)
 

@@ -28,7 +28,9 @@ from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, Record
 from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
 
-from .base import RowFold
+from .base import RowFold, quarantine_name
+from .health import quarantine_summary
+from .stale import StaleSweep
 from .query import ProjectionReadModels
 from .sessions import ActiveSessionsProjection, SessionHistoryProjection
 from .stations import StationsProjection
@@ -128,6 +130,8 @@ class FoldRunner:
             if self.store is not None:
                 positions, rows = await asyncio.to_thread(self.store.load, fold.name, partitions)
                 fold.load(positions, rows)
+                _, quarantined = await asyncio.to_thread(self.store.load, quarantine_name(fold.name), partitions)
+                fold.load_quarantine(quarantined)
             if isinstance(fold, TranslatorFold):
                 await self._translator_resume(fold, partitions)
         return self.start_position(partitions)
@@ -276,6 +280,7 @@ class FoldRunner:
         changes = [fold.take_change() for fold in self.folds]
         if extra:
             changes[0].extra.update(extra)
+        changes += [fold.take_quarantine_change() for fold in self.folds]
         if self.store is None or not any(changes):
             return
         try:
@@ -314,6 +319,7 @@ class ProjectionWorker:
         self.projections: FoldRunner | None = None
         self.read_models: Any = None
         self._follower: FollowingReadModels | None = None
+        self._sweep: StaleSweep | None = None
 
     def _current_registry(self) -> Registry:
         return self.registry.current if self.registry is not None else Registry()
@@ -338,6 +344,9 @@ class ProjectionWorker:
             self.translator = FoldRunner(self.log, SOURCE, [TranslatorFold(RegistryDirectory(self._current_registry))],
                                          self._store, group_id=f"{prefix}.translator")
             await self.translator.start()
+            self._sweep = StaleSweep(self.log, self.translator.folds[0],  # type: ignore[arg-type]
+                                     getattr(self.settings, "transaction_stale_after_s", 86400.0))
+            self._sweep.start()
         await self.projections.start()
         if getattr(self.settings, "is_kafka", False):
             self._follower = FollowingReadModels(self.log, self._current_registry)
@@ -345,8 +354,19 @@ class ProjectionWorker:
             self.read_models = self._follower
         else:
             self.read_models = own
+        self.read_models.quarantine_sources.extend(self.folds())
+
+    def folds(self) -> list[RowFold]:
+        """The folds this worker runs (translator first, when it runs one)."""
+        return [fold for runner in (self.translator, self.projections) if runner is not None for fold in runner.folds]
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Every record quarantined by this worker's folds (:func:`quarantine_summary`)."""
+        return quarantine_summary(self.folds())
 
     async def stop(self) -> None:
+        if self._sweep is not None:
+            await self._sweep.stop()
         for runner in (self._follower, self.translator, self.projections):
             if runner is not None:
                 await runner.stop()

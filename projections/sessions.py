@@ -6,18 +6,52 @@ user's session history. Rows are keyed by ``str(transactionId)`` and shaped like
 power, current, voltage, SoC, cost, duration); ``transaction.stopped`` closes it (the active
 projection drops it, the history keeps it with status "stopped"). A stop for a session never
 started yields a stopped row with what the stop event knows.
+
+Every row passes :class:`~chargelog.projections.views.SessionView` before it is stored (checked
+on a copy for ``transaction.*``, by type for ``meter.update``): an event with values the view
+refuses raises before the row changes, and the runner quarantines it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from chargelog.domain.envelope import Event
 
 from .base import RowFold
+from .views import SessionView
 
 SESSION_TYPES = frozenset({"transaction.started", "meter.update", "transaction.stopped"})
+_DATETIME = TypeAdapter(datetime)
 _METER_FIELDS = ("energyWh", "powerW", "currentA", "voltageV", "soc", "cost", "currency", "durationS")
+
+
+def checked_row(event: Event, row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`session_row` on a copy of ``row``, checked against ``SessionView``; raises
+    ValueError (pydantic ValidationError) when the result would not be a valid view."""
+    if event.type == "meter.update":
+        p = event.payload
+        for name in _METER_FIELDS:
+            value = p.get(name)
+            if value is not None and name != "currency" and (isinstance(value, bool)
+                                                             or not isinstance(value, int | float)):
+                raise ValueError(f"meter.update {name} is not a number: {value!r}")
+        if p.get("timestamp") is not None:
+            _DATETIME.validate_python(p["timestamp"])
+        return session_row(event, dict(row) if row is not None else None)
+    new = session_row(event, dict(row) if row is not None else None)
+    if new is not None:
+        SessionView.model_validate(new)
+    return new
+
+
+def foreign(event: Event, row: dict[str, Any] | None) -> bool:
+    """True when ``row`` is a session of another charge point than ``event``'s: a charge
+    point's events never touch another's sessions."""
+    return row is not None and row.get("chargePointId") != event.chargePointId
 
 
 def session_row(event: Event, row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -78,16 +112,19 @@ class ActiveSessionsProjection(RowFold):
         if event.type not in SESSION_TYPES:
             return
         key = str(event.payload.get("transactionId"))
+        row = self.rows.get(key)
+        if foreign(event, row):
+            return
         if event.type == "transaction.stopped":
             self.delete(key)
             return
-        row = self.rows.get(key)
-        new = session_row(event, row)
+        new = checked_row(event, row)
         if new is None:
             return
         if row is None:
             self.put(key, new)
         else:
+            row.update(new)  # same session: the indexed fields stay
             self.touch(key)
 
     def indexed(self, key: str, row: dict[str, Any]) -> None:
@@ -131,14 +168,15 @@ class SessionHistoryProjection(RowFold):
             return
         key = str(event.payload.get("transactionId"))
         row = self.rows.get(key)
-        if row is not None and row["status"] == "stopped" and event.type != "meter.update":
-            return  # a stopped session is final
-        new = session_row(event, row)
+        if foreign(event, row) or (row is not None and row["status"] == "stopped" and event.type != "meter.update"):
+            return  # another charge point's session, or a stopped session: final
+        new = checked_row(event, row)
         if new is None:
             return
         if row is None:
             self.put(key, new)
         else:
+            row.update(new)  # same session: the indexed fields stay
             self.touch(key)
 
     def indexed(self, key: str, row: dict[str, Any]) -> None:

@@ -8,6 +8,8 @@ Row shape (JSON-native; times are ISO 8601 text)::
      "connectors": {"1": {"connectorId", "status", "errorCode", "info", "updatedAt",
                           "transactionId"}, …}}
 
+Every connector a row holds passes :class:`~chargelog.projections.views.ConnectorView` (an
+event whose values it refuses raises before the row changes: the runner quarantines it).
 Sites, names and locations are not folded here: they come from the registry at query time
 (:mod:`chargelog.projections.query`).
 """
@@ -19,6 +21,7 @@ from typing import Any
 from chargelog.domain.envelope import Event
 
 from .base import RowFold
+from .views import ConnectorView
 
 STATION_TYPES = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
@@ -42,11 +45,17 @@ class StationsProjection(RowFold):
         if event.type not in STATION_TYPES:
             return
         key = event.chargePointId
+        p = event.payload
+        if event.type == "connector.status.changed" and p.get("connectorId") != 0:
+            # a domain event written before the fold checked its fields may hold values the
+            # view refuses: raise before changing anything (the runner quarantines it)
+            ConnectorView.model_validate({"connectorId": p.get("connectorId"), "status": p.get("status"),
+                                          "errorCode": p.get("errorCode"), "info": p.get("info"),
+                                          "updatedAt": p.get("timestamp")})
         row = self.rows.get(key)
         if row is None:
             row = new_station(key)
             self.put(key, row)
-        p = event.payload
         row["lastActivity"] = event.occurredAt.isoformat()
         match event.type:
             case "station.connected":

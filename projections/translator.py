@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from chargelog.domain.envelope import Event
+from chargelog.domain.log import Record
 from chargelog.domain.model import ChargePointState, TranslatorState
-from chargelog.domain.translate import NO_DIRECTORY, Directory, translate
+from chargelog.domain.translate import NO_DIRECTORY, Directory, SourceRef, translate
 
 from .base import RowFold
 
@@ -39,16 +40,30 @@ class TranslatorFold(RowFold):
         self.output: list[Event] = []
         self.appended: set[str] = set()
 
-    def apply(self, event: Event) -> None:
+    def apply_record(self, record: Record) -> None:
+        self.apply(record.event, SourceRef(record.partition, record.offset))
+
+    def apply(self, event: Event, at: SourceRef | None = None) -> None:
         if event.chargePointId == "-":
             return
         new = event.chargePointId not in self.rows
-        _, events = translate(self.state, event, self.directory)
+        _, events = translate(self.state, event, self.directory, at)
         if new and event.chargePointId in self.rows:
             self.put(event.chargePointId, self.rows[event.chargePointId])
         else:
             self.touch(event.chargePointId)
         self.output.extend(e for e in events if e.eventId not in self.appended)
+
+    def save(self, event: Event) -> str | None:
+        """The charge point's state as JSON before ``event`` (a failed translation restores it)."""
+        row = self.rows.get(event.chargePointId)
+        return row.model_dump_json() if row is not None else None
+
+    def restore(self, event: Event, saved: str | None) -> None:
+        if saved is None:
+            self.rows.pop(event.chargePointId, None)
+        else:
+            self.rows[event.chargePointId] = ChargePointState.model_validate_json(saved)
 
     def take_output(self) -> list[Event]:
         """The domain events derived since the last call, minus those already appended."""

@@ -100,13 +100,13 @@ def test_reboot_mid_transaction_keeps_it_until_the_queued_stop():
     assert not state.chargePoints["CP1"].transactions
 
 
-def test_stop_for_a_transaction_never_seen():
+def test_stop_for_a_transaction_never_seen_is_an_anomaly_not_a_session():
     t = Trace("CP1")
     data = [{"timestamp": t.now(), "sampledValue": [{"value": "2000", "context": "Transaction.Begin"}]}]
     _, events = fold(t.opened(), t.stop(42, 2500, id_tag="TAG2", transactionData=data))
-    stopped = of_type(events, "transaction.stopped")[0].payload
-    assert stopped["transactionId"] == 42 and stopped["known"] is False
-    assert stopped["userId"] == "user-2" and stopped["energyWh"] == 500 and stopped["connectorId"] is None
+    assert not of_type(events, "transaction.stopped")
+    (anomaly,) = of_type(events, "ocpp.anomaly")
+    assert anomaly.payload["kind"] == "unknown-transaction" and anomaly.payload["action"] == "StopTransaction"
 
 
 def test_remote_start_correlation_reaches_transaction_started():

@@ -98,10 +98,19 @@ async def test_health_and_metrics_on_the_ocpp_port(log, settings):
     assert "chargelog_ocpp_ack_seconds_count 1.0" in text
 
 
-async def test_oversized_frame_closes_with_1009(log, settings):
+async def test_oversized_frame_is_answered_and_a_huge_one_closes_with_1009(log, settings):
     async with running_gateway(log, settings, max_frame_bytes=1024) as gateway:
         async with websockets.connect(url(gateway, "CP-BIG"), subprotocols=["ocpp1.6"]) as ws:
-            await ws.send('[2,"big","DataTransfer",{"vendorId":"v","data":"' + "x" * 2000 + '"}]')
+            big = '[2,"big","DataTransfer",{"vendorId":"v","data":"' + "x" * 2000 + '"}]'
+            answer = await exchange(ws, big)  # over max_frame_bytes: recorded, answered
+            assert answer[:3] == [4, "big", "GenericError"]
+            assert (await exchange(ws, [2, "hb", "Heartbeat", {}]))[:2] == [3, "hb"]
+            # over OVERSIZE_FACTOR x max_frame_bytes the library stops reading: 1009
+            await ws.send('[2,"huge","DataTransfer",{"vendorId":"v","data":"' + "x" * 20000 + '"}]')
             await asyncio.wait_for(ws.wait_closed(), TIMEOUT_S)
-    closed = [e.payload for e in await source_events(log, "CP-BIG") if e.type == "ocpp.connection.closed"]
+    events = await source_events(log, "CP-BIG")
+    invalid = [e.payload for e in events if e.type == "ocpp.frame.invalid"]
+    assert invalid[0]["raw"] == big[:1024] and invalid[0]["rawBytes"] == len(big)
+    assert invalid[0]["rawTruncated"] is True and invalid[0]["messageId"] == "big"
+    closed = [e.payload for e in events if e.type == "ocpp.connection.closed"]
     assert closed[0]["code"] == 1009

@@ -62,6 +62,18 @@ def _optional(module_name: str) -> Any:
         raise
 
 
+def _quarantined(read_models: Any) -> list[dict[str, Any]]:
+    """Records the folds of this process quarantined (a defect: /health is then degraded)."""
+    report = getattr(read_models, "quarantined", None)
+    if report is None:
+        return []
+    try:
+        return list(report())
+    except Exception:  # noqa: BLE001 - health reports, never fails
+        logger.exception("reading the quarantine failed")
+        return []
+
+
 def known_endpoints() -> list[Endpoint]:
     """The OpenAPI endpoints contributed by the optional modules that are installed."""
     endpoints: list[Endpoint] = []
@@ -163,8 +175,14 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             projections = {k: str(v) for k, v in (await read_models.positions()).items()}
         api = {"hubRunning": core.hub.running, "hubPosition": str(core.hub.position),
                "dialects": [d.name for d in served]}
-        body: dict[str, Any] = {"status": "ok" if log_state["ok"] and core.hub.running else "degraded",
+        quarantined = _quarantined(read_models)
+        healthy = log_state["ok"] and core.hub.running and not quarantined
+        body: dict[str, Any] = {"status": "ok" if healthy else "degraded",
                                 "log": log_state, "projections": projections, "api": api}
+        if quarantined:
+            body["quarantined"] = quarantined
+            body["degraded"] = [f"{q['consumer']} quarantined {q['type']} at {q['stream']} {q['position']}: "
+                                f"{q['error']}" for q in quarantined]
         if gateway is not None:
             body["gateway"] = {"connected": len(getattr(gateway, "connected", ()))}
         if rest is not None:

@@ -29,13 +29,18 @@ class LogHealth(BaseModel):
 
 class Health(BaseModel):
     """``GET /health``: ``status`` "ok" (HTTP 200) or "degraded" (HTTP 503: the log is
-    unreachable or the API's tail of the domain stream stopped)."""
+    unreachable, the API's tail of the domain stream stopped, or a fold of this process
+    quarantined a record: ``quarantined`` lists them, ``degraded`` says why in words)."""
 
     status: str = Field(examples=["ok"])
     log: LogHealth
     projections: dict[str, str] = Field(default_factory=dict, description="Position per projection.")
     api: dict[str, Any] = Field(default_factory=dict, description="hubPosition, hubRunning, connections.")
     gateway: dict[str, Any] | None = None
+    quarantined: list[dict[str, Any]] | None = Field(
+        None, description="Records a fold quarantined: consumer, stream, partition, offset, position, eventId, "
+                          "type, chargePointId, error.")
+    degraded: list[str] | None = Field(None, description="Why the status is degraded, one line per cause.")
 
 
 class ErrorMessage(BaseModel):

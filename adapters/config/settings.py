@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     ca_validity_days: int = Field(365, ge=1, description="Validity of the charge point certificates the CA issues (days).")
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
     max_frame_bytes: int = Field(65536, description="Largest OCPP frame accepted (bytes).")
+    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = "0.0.0.0"
@@ -77,11 +78,14 @@ class Settings(BaseSettings):
     # -- projections (issue 4) -------------------------------------------------------------
     readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
                                                "empty: SQLite at data_dir/readmodels.sqlite.")
+    transaction_stale_after_s: float = Field(86400.0, gt=0, description="Close a transaction as 'Stale' when its "
+                                             "charge point has been offline and silent this long (s).")
 
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
+    shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
 
     @property

@@ -11,7 +11,9 @@ Mapping (see docs/log-engines.md):
   skip records without decoding them); record timestamp (CreateTime, ms) = ``recordedAt``,
   which the engine sets at append time, rounded up to a whole millisecond so the two agree;
 * producer: idempotent, ``acks="all"`` — ``append`` returns once the broker has the records
-  on every in-sync replica (acknowledge after durable);
+  on every in-sync replica (acknowledge after durable). After any failed send the producer
+  instance is replaced and the unacknowledged records re-sent, in order, until acknowledged
+  (:mod:`.kafka_producer`); ``unavailable`` says why while that lasts;
 * a :class:`~chargelog.domain.log.Position` is a per-partition offset vector
   ``{partition: next offset}``; ``latest`` = the end offsets (high watermarks);
   ``position_at`` = ``offsets_for_times``;
@@ -39,6 +41,7 @@ from chargelog.domain.envelope import Event, EventDecodeError, utcnow
 from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
 
 from .group_commit import GroupCommit
+from .kafka_producer import ResilientProducer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ SINGLE_PARTITION_STREAMS = frozenset({"txids"})
 #: How long ``start`` (and a new reader) may take to reach the broker before
 #: :class:`LogUnavailable` (s).
 CONNECT_TIMEOUT_S = 10.0
+#: How long ``close`` waits for appends still in progress (s).
+CLOSE_DRAIN_S = 1.0
+#: How long ``close`` waits for one client to stop (s).
+CLOSE_CLIENT_S = 2.0
 #: Most events gathered into one group-committed send.
 MAX_GROUP_EVENTS = 4000
 #: A bounded ``read`` gives up with :class:`LogUnavailable` after this long without a record (s).
@@ -71,6 +78,12 @@ def _to_ms(moment: datetime) -> int:
     return max(0, whole + (1 if rest else 0))
 
 
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer within :data:`CLOSE_CLIENT_S` (a broker that is away may not answer)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(consumer.stop(), CLOSE_CLIENT_S)
+
+
 StartPositions = Callable[[set[int]], Awaitable[Position]]
 OnRevoked = Callable[[set[int]], Awaitable[None]]
 
@@ -92,7 +105,7 @@ class KafkaLog:
         self.topic_prefix = topic_prefix
         self.partitions = partitions
         self.replication_factor = replication_factor
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: ResilientProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._topics: dict[str, list[int]] = {}
         self._topic_lock = asyncio.Lock()
@@ -101,6 +114,11 @@ class KafkaLog:
         self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
         self._partition_cache: dict[tuple[int, str], int] = {}
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why appends are waiting for the broker (the last failed attempt), else None."""
+        return self._producer.unavailable if self._producer is not None else None
 
     def topic(self, stream: str) -> str:
         """The Kafka topic of ``stream``: ``{topic_prefix}.{stream}``."""
@@ -123,36 +141,38 @@ class KafkaLog:
         """Connect the producer and the admin client; idempotent. Raises LogUnavailable."""
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
-            linger_ms=0, max_batch_size=512 * 1024, client_id="chargelog",
-        )
-        await self._connect(producer)
+        producer = ResilientProducer(self.bootstrap, client_id="chargelog", connect_timeout_s=CONNECT_TIMEOUT_S)
+        await producer.start()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
         try:
             await self._connect(admin)
         except LogUnavailable:
-            await producer.stop()
+            await producer.close()
             raise
         self._producer, self._admin = producer, admin
 
     async def close(self) -> None:
-        """Flush the producer and close every client this engine holds (not subscriptions:
-        close those with ``aclose()``)."""
+        """Give appends in progress up to :data:`CLOSE_DRAIN_S` to be acknowledged (logging
+        how many were not), then close every client this engine holds (not subscriptions:
+        close those with ``aclose()``). Bounded whatever the broker's state."""
         commits, self._commits = self._commits, {}
-        for commit in commits.values():
-            await commit.close()
+        for stream, commit in commits.items():
+            lost = await commit.close(drain_s=CLOSE_DRAIN_S)
+            if lost:
+                log.error("closing the Kafka log: %d appends to stream %r were not acknowledged by %s "
+                          "(%s) and are not in the log", lost, stream, self.bootstrap, self.unavailable or "closed")
         readers, self._readers = self._readers, []
         for consumer in readers:
-            await consumer.stop()
+            await _stop_quietly(consumer)
         if self._producer is not None:
-            await self._producer.stop()
+            await self._producer.close()
             self._producer = None
         if self._admin is not None:
-            await self._admin.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._admin.close(), CLOSE_CLIENT_S)
             self._admin = None
 
-    def _started(self) -> tuple[AIOKafkaProducer, AIOKafkaAdminClient]:
+    def _started(self) -> tuple[ResilientProducer, AIOKafkaAdminClient]:
         if self._producer is None or self._admin is None:
             raise RuntimeError("KafkaLog.start() was not awaited")
         return self._producer, self._admin
@@ -172,8 +192,9 @@ class KafkaLog:
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
                                              f"error {code} {message}")
-                partitions = sorted(await producer.partitions_for(topic))
-                await self._wait_for_leaders(producer, topic, partitions)
+                current = await producer.ready()
+                partitions = sorted(await current.partitions_for(topic))
+                await self._wait_for_leaders(current, topic, partitions)
                 self._topics[stream] = partitions
             return self._topics[stream]
 
@@ -212,37 +233,21 @@ class KafkaLog:
         return await commit.append(events)
 
     async def _send(self, stream: str, events: Sequence[Event]) -> list[Position]:
-        """A single event goes through ``producer.send``; a batch is split per partition (the
-        producer's murmur2 key partitioner) into record batches sent together, then all
-        acknowledgements are awaited (``acks="all"``). Raises ``KafkaError`` if any failed."""
+        """Split ``events`` per partition (the producer's murmur2 key partitioner), stamp each
+        once (a retry re-sends the same ``recordedAt``) and send them with
+        :meth:`ResilientProducer.send` — which retries until every record is acknowledged
+        (``acks="all"``). Raises ``ProducerClosed`` when the log is closed meanwhile."""
         producer, _ = self._started()
         partitions = self._topics.get(stream) or await self._partitions(stream)
-        topic = self.topic(stream)
-        if len(events) == 1:
-            key, value, timestamp_ms, headers = self._record(events[0])
-            ack = await (await producer.send(topic, value, key=key, timestamp_ms=timestamp_ms, headers=headers))
-            return [Position({ack.partition: ack.offset + 1})]
-        batches: list[tuple[int, Any, list[int]]] = []  # (partition, batch, indexes into events)
-        open_batches: dict[int, tuple[Any, list[int]]] = {}
-        for index, event in enumerate(events):
-            key, value, timestamp_ms, headers = self._record(event)
+        by_partition: dict[int, list[Any]] = {}
+        placed: list[tuple[int, int]] = []  # (partition, index within it) per event
+        for event in events:
             partition = self.partition_of(partitions, event.chargePointId)
-            current = open_batches.get(partition)
-            if current is None or current[0].append(
-                    key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
-                if current is not None:
-                    batches.append((partition, *current))
-                current = open_batches[partition] = (producer.create_batch(), [])
-                if current[0].append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
-                    raise ValueError(f"event {event.eventId} ({len(value)} bytes) exceeds the Kafka batch size")
-            current[1].append(index)
-        batches.extend((partition, batch, indexes) for partition, (batch, indexes) in open_batches.items())
-        sent = [await producer.send_batch(batch, topic, partition=partition) for partition, batch, _ in batches]
-        positions: list[Position] = [START] * len(events)
-        for (partition, _, indexes), ack in zip(batches, await asyncio.gather(*sent), strict=True):
-            for relative, index in enumerate(indexes):
-                positions[index] = Position({partition: ack.offset + relative + 1})
-        return positions
+            records = by_partition.setdefault(partition, [])
+            placed.append((partition, len(records)))
+            records.append(self._record(event))
+        offsets = await producer.send(self.topic(stream), by_partition)
+        return [Position({p: offsets[p][i] + 1}) for p, i in placed]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -273,7 +278,7 @@ class KafkaLog:
                 consumer.unsubscribe()
                 self._readers.append(consumer)
             else:
-                await consumer.stop()
+                await _stop_quietly(consumer)
 
     async def _bounds(
         self, consumer: AIOKafkaConsumer, stream: str,
@@ -369,7 +374,7 @@ class KafkaLog:
                 async for record in scan:
                     yield record
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
     async def _scan(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
@@ -454,7 +459,7 @@ class KafkaLog:
                         progress = progress.advanced(tp.partition, message.offset + 1)
                         yield self._decode(message, progress)
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
     # -- consumer groups ---------------------------------------------------------------
 
@@ -494,7 +499,7 @@ class KafkaLog:
                         listener.raise_error()
                 await listener.commit()
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
 
 class _GroupListener(ConsumerRebalanceListener):

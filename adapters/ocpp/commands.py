@@ -25,6 +25,7 @@ from typing import Any
 
 from ocpp.exceptions import OCPPError
 
+from chargelog.domain.command_outcomes import command_outcome
 from chargelog.domain.envelope import Event, Principal, Source
 from chargelog.domain.log import SOURCE, START, EventLog, Position, Record
 
@@ -124,7 +125,8 @@ class CommandOutcome:
     """What became of one command. ``status``: "pending" (requested), "sent" (CALL sent),
     "answered" (CALLRESULT received: ``response`` is its payload, e.g. ``{"status":
     "Accepted"}``) or "failed" (``reason`` offline/timeout/callerror/invalid, ``errorCode``,
-    ``detail``)."""
+    ``detail``); :attr:`outcome` what the answer means (the fold's table, so operators and
+    clients see the same outcome)."""
 
     correlationId: str
     chargePointId: str | None = None
@@ -166,9 +168,20 @@ class CommandOutcome:
             return
         self.events.append(event.eventId)
 
+    @property
+    def outcome(self) -> str | None:
+        """What the answer means per OCPP 1.6 (:mod:`chargelog.domain.command_outcomes`):
+        "accepted", "scheduled", "rejected" or "failed"; None while not final."""
+        if self.status == "failed":
+            return "failed"
+        if self.status == "answered":
+            return command_outcome(self.action, self.response or {})[0]
+        return None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("events")
+        data["outcome"] = self.outcome
         return data
 
 

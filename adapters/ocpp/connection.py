@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
@@ -31,13 +32,14 @@ from ocpp.exceptions import NotSupportedError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from chargelog.domain.envelope import Event, Source
 
 from .commands import CS_ACTIONS, command_failed_event
 from .effects import accepted_answer_effects
-from .frames import InvalidFrame, charge_point_principal, frame_event, invalid_frame_event, parse_frame
+from .frames import (InvalidFrame, RawText, charge_point_principal, frame_event,
+                     invalid_frame_event, receive)
 from .validation import error_code_16, validate
 
 if TYPE_CHECKING:
@@ -64,6 +66,18 @@ def _snake_keys(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def received_messages(websocket: Any) -> AsyncIterator[bytes]:
+    """Each message of ``websocket`` as bytes, text frames NOT decoded: a text frame that is
+    not UTF-8 is then a frame we record and answer (:func:`.frames.receive`) instead of one
+    the WebSocket library fails the connection for (1007). Ends on a normal close; raises
+    ``ConnectionClosedError`` on an abnormal one (as iterating the connection does)."""
+    while True:
+        try:
+            yield await websocket.recv(decode=False)
+        except ConnectionClosedOK:
+            return
+
+
 @dataclass
 class _Awaiting:
     action: str
@@ -86,6 +100,8 @@ class OcppConnection(ChargePoint):
         self.last_frame_at = time.monotonic()
         self.opened_seen = False  # our ocpp.connection.opened came back on the follower
         self.ended_by: str | None = None  # "replaced" | "offline" once another event ends it
+        self.opened_recorded = False  # ocpp.connection.opened is (or may become) durable
+        self.finished = False  # the gateway's handler for this connection has returned
         self._awaiting: dict[str, _Awaiting] = {}
         self._late: dict[str, _Awaiting] = {}
         self._extra: list[Event] = []
@@ -114,18 +130,19 @@ class OcppConnection(ChargePoint):
     # -- incoming -----------------------------------------------------------------------
 
     async def route_message(self, raw_msg: str | bytes) -> None:
-        """Record and handle one frame from the charge point (see module docstring)."""
+        """Record and handle one frame from the charge point (see module docstring);
+        ``raw_msg``: the message as received (bytes: undecoded, see :func:`.frames.receive`)."""
         self.last_frame_at = received = time.monotonic()
-        frame = parse_frame(raw_msg)
+        frame, raw = receive(raw_msg, self.gateway.settings.max_frame_bytes)
         if isinstance(frame, InvalidFrame):
-            await self._answer_invalid(raw_msg, frame)
+            await self._answer_invalid(raw, frame)
         elif isinstance(frame, Call):
-            await self._handle_call(frame, raw_msg)  # type: ignore[call-arg]
+            await self._handle_call(frame, raw.text)  # type: ignore[call-arg]
             self.gateway.metrics.ack_seconds.observe(time.monotonic() - received)
         else:
-            await self._handle_response(frame, raw_msg)  # type: ignore[arg-type]
+            await self._handle_response(frame, raw.text)  # type: ignore[arg-type]
 
-    async def _answer_invalid(self, raw: str | bytes, invalid: InvalidFrame) -> None:
+    async def _answer_invalid(self, raw: RawText, invalid: InvalidFrame) -> None:
         events = [invalid_frame_event(self.id, "in", raw, invalid)]
         reply = None
         if invalid.answerable and invalid.message_id is not None:
@@ -156,7 +173,7 @@ class OcppConnection(ChargePoint):
         raise NotSupportedError(description=f"Action {action} is recognized but not supported",
                                 details={"cause": detail})
 
-    async def _handle_call(self, msg: Call, raw: str | bytes) -> None:  # type: ignore[override]
+    async def _handle_call(self, msg: Call, raw: str) -> None:  # type: ignore[override]
         self._extra, self._decision = [], {}
         try:
             handler = self._route(msg.action)
@@ -173,7 +190,7 @@ class OcppConnection(ChargePoint):
             answer = CallError(msg.unique_id, "InternalError", f"{type(exc).__name__}", {})
             self._extra, self._decision = [], {}
         text = answer.to_json()
-        events = [frame_event(self.id, "in", msg, raw if isinstance(raw, str) else raw.decode()),
+        events = [frame_event(self.id, "in", msg, raw),
                   frame_event(self.id, "out", answer, text, action=msg.action, decision=self._decision),
                   *self._extra]
         await self.gateway.append(events)  # acknowledge after durable
@@ -181,8 +198,7 @@ class OcppConnection(ChargePoint):
         self.gateway.metrics.frame("out", answer.message_type_id)
         await self._send(text)
 
-    async def _handle_response(self, msg: CallResult | CallError, raw: str | bytes) -> None:
-        text = raw if isinstance(raw, str) else raw.decode()
+    async def _handle_response(self, msg: CallResult | CallError, text: str) -> None:
         waiting = self._awaiting.pop(msg.unique_id, None) or self._late.pop(msg.unique_id, None)
         action = waiting.action if waiting else None
         correlation = waiting.correlation_id if waiting else None

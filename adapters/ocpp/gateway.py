@@ -11,12 +11,19 @@ subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
   exactly one end per connection: ``closed`` (code, reason), ``replaced`` (a newer
   connection of the same chargePointId took over, here or at another gateway) or
   ``offline`` (no frame for ``heartbeat_interval_s × offline_after_heartbeats`` s; the
-  socket is then closed).
+  socket is then closed). End events go through an :class:`~chargelog.adapters.log.outbox.Outbox`:
+  queued and retried while the log is down; what is still unwritten when the process ends
+  is closed out by the next start of this gateway id ("gateway restarted").
+* While the log is down (docs/operations.md, "Broker outages"): a CALL whose events are not
+  durable within ``durable_timeout_s`` is not answered — the connection is closed with 1011
+  so the charge point queues and retries (OCPP-J 1.6 §4.1); new connections are refused
+  with HTTP 503 on the upgrade; ``/health`` says ``degraded`` with the reason.
 * Commands: the gateway follows ``source`` from its position at start; a
   ``command.requested`` for a charge point it holds is executed here; for one nobody holds,
   the one gateway :class:`~.presence.Presence` names appends ``command.failed`` "offline".
 * ``stop()``: stop accepting, let in-flight frames finish (their answers are sent), close
-  sockets with 1001, record ``ocpp.gateway.stopped``.
+  sockets with 1001, record the end events and ``ocpp.gateway.stopped`` — all within the
+  given deadline, logging what could not be written.
 """
 
 from __future__ import annotations
@@ -41,12 +48,16 @@ from websockets.http11 import Request, Response
 
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
-from chargelog.domain.log import SOURCE, START, EventLog, Position
+from chargelog.adapters.log.follow import follow
+from chargelog.adapters.log.outbox import Outbox, describe
+from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Position
 
 from . import presence as pr
 from . import tls
 from .commands import REQUESTED, command_failed_event
 from chargelog.domain.registry import verify_password
+from .connection import received_messages
+from .frames import OVERSIZE_FACTOR
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
 from .ports import call_registry
@@ -62,6 +73,12 @@ MAX_ID_LENGTH = 64
 OPEN_TIMEOUT_S = 30.0
 #: Longest a graceful stop waits for in-flight frames before closing the sockets (s).
 DRAIN_S = 5.0
+#: Longest a graceful stop waits for the sockets' closing handshakes (s).
+CLOSE_S = 2.0
+
+
+class NotDurable(LogUnavailable):
+    """Events were not durable within ``durable_timeout_s`` (the log is down or too slow)."""
 
 
 class OcppGateway:
@@ -85,6 +102,9 @@ class OcppGateway:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._ends = Outbox(self._append_unbounded, name=f"gateway {self.gateway_id} end events",
+                            on_written=self._log_recovered)
+        self._log_error: str | None = None  # why the last bounded append failed, until one succeeds
 
     # -- public ---------------------------------------------------------------------------
 
@@ -99,6 +119,11 @@ class OcppGateway:
         if self._server is None:
             raise RuntimeError("gateway not started")
         return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def degraded(self) -> str | None:
+        """Why the log cannot take events now (docs/operations.md, "Broker outages"), or None."""
+        return getattr(self.log, "unavailable", None) or self._log_error
 
     @property
     def offline_after_s(self) -> float:
@@ -118,7 +143,8 @@ class OcppGateway:
         self._server = await serve(
             self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            process_request=self._process_request, max_size=self.settings.max_frame_bytes,
+            process_request=self._process_request,
+            max_size=self.settings.max_frame_bytes * OVERSIZE_FACTOR,
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
             backlog=4096, open_timeout=OPEN_TIMEOUT_S,
@@ -126,26 +152,64 @@ class OcppGateway:
         self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
         logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
 
-    async def stop(self) -> None:
-        """Graceful stop (module docstring). Idempotent."""
+    async def stop(self, timeout_s: float | None = None) -> None:
+        """Graceful stop (module docstring) within ``timeout_s`` (default
+        ``shutdown_timeout_s``), whatever the log's state; logs the events it could not
+        write. Idempotent."""
         if self._server is None or self._stopping:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.settings.shutdown_timeout_s if timeout_s is None else timeout_s)
+
+        def left(at_most: float) -> float:
+            return max(0.0, min(at_most, deadline - loop.time()))
+
         self._stopping = True
         self._server.server.close()  # stop accepting
         with contextlib.suppress(TimeoutError):  # in-flight CALLs get their durable answer
-            await asyncio.wait_for(self._idle.wait(), DRAIN_S)
+            await asyncio.wait_for(self._idle.wait(), left(DRAIN_S))
         self._server.close(code=1001, reason="central system shutting down")
-        await self._server.wait_closed()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), left(CLOSE_S + self.settings.durable_timeout_s))
         for task in (self._watchdog, self._follower, *self._tasks):
             await cancel_and_wait(task)
         await self.txids.stop()
-        await self.append([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
-                                 payload={"gatewayId": self.gateway_id})])
+        self._ends.put([Event(type=pr.GATEWAY_STOPPED, source=Source.SYSTEM,
+                              payload={"gatewayId": self.gateway_id})])
+        await self._ends.flush(left(deadline - loop.time()))
+        unwritten = await self._ends.close()
+        if unwritten:
+            logger.error("gateway %s stopped without recording %s in the log (%s); the next start of "
+                         "this gateway id records its connections closed", self.gateway_id,
+                         describe(unwritten), self.degraded or "log closed")
+        else:
+            logger.info("ocpp.gateway.stopped recorded for gateway %s", self.gateway_id)
 
     async def append(self, events: Sequence[Event]) -> None:
         """Append to ``source`` (the engine group-commits it with other connections' events,
-        contiguous and in order); returns once durable. Raises what the log raises."""
+        contiguous and in order); returns once durable. Raises :class:`NotDurable` when
+        that takes longer than ``durable_timeout_s`` (the events are then dropped if still
+        queued, or written late if already being sent), else what the log raises."""
+        try:
+            await asyncio.wait_for(self.log.append(SOURCE, events), self.settings.durable_timeout_s)
+        except TimeoutError:
+            self._log_error = f"events not durable within {self.settings.durable_timeout_s:g} s"
+            raise NotDurable(self._log_error) from None
+        except Exception as exc:
+            self._log_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self._log_error = None
+
+    async def _append_unbounded(self, events: Sequence[Event]) -> None:
         await self.log.append(SOURCE, events)
+
+    def _log_recovered(self) -> None:
+        self._log_error = None
+
+    def _end(self, event: Event) -> None:
+        """Record a connection's end event (queued and retried until durable)."""
+        self._ends.put([event])
+        self.metrics.connection_events.labels(event.type.rsplit(".", 1)[1]).inc()
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -169,6 +233,11 @@ class OcppGateway:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Use /ocpp/{chargePointId}\n")
         if self._stopping:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Shutting down\n")
+        degraded = self.degraded
+        if degraded is not None:  # nothing could be acknowledged: let the station retry later
+            self.metrics.log_unavailable.labels("refused").inc()
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                      f"Event log unavailable: {degraded}\n")
         if self.settings.unknown_charge_points == "refuse":
             if not await call_registry(self.registry, "is_known", cp, default=False):
                 return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
@@ -193,14 +262,19 @@ class OcppGateway:
         """``GET /health`` → 200 JSON (503 while stopping); ``GET /metrics`` → Prometheus."""
         path = urllib.parse.urlsplit(path).path
         if path == "/health":
-            body = json.dumps({"status": "stopping" if self._stopping else "ok", "gatewayId": self.gateway_id,
-                               "connected": len(self._connections)})
-            response = connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE if self._stopping
-                                          else http.HTTPStatus.OK, body + "\n")
+            degraded = self.degraded
+            status = "stopping" if self._stopping else "degraded" if degraded else "ok"
+            document: dict[str, Any] = {"status": status, "gatewayId": self.gateway_id,
+                                        "connected": len(self._connections)}
+            if degraded:
+                document["reason"] = f"event log unavailable: {degraded}"
+            response = connection.respond(http.HTTPStatus.OK if status == "ok"
+                                          else http.HTTPStatus.SERVICE_UNAVAILABLE, json.dumps(document) + "\n")
             response.headers["Content-Type"] = "application/json"
             return response
         if path == "/metrics":
             self.metrics.connections.set(len(self._connections))
+            self.metrics.log_degraded.set(1 if self.degraded else 0)
             response = connection.respond(http.HTTPStatus.OK, self.metrics.exposition().decode())
             response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
             return response
@@ -237,14 +311,41 @@ class OcppGateway:
         events.append(Event(type=pr.OPENED, chargePointId=cp, source=Source.OCPP, payload={
             "remoteAddress": conn.remote_address, "subprotocol": ws.subprotocol, "auth": conn.auth,
             "gatewayId": self.gateway_id, "connectionId": conn.connection_id}))
-        await self.append(events)
-        self.metrics.connection_events.labels("opened").inc()
-        if len(events) > 1:
-            self.metrics.connection_events.labels("replaced").inc()
-        if previous is not None:
-            self._spawn(previous._connection.close(1000, "replaced by a new connection"))
         try:
-            async for raw in ws:
+            try:
+                await self.append(events)
+            except Exception as exc:  # noqa: BLE001 - not recorded: the connection did not happen
+                logger.warning("%s: could not record the connection (%s); closing with 1011", cp, exc)
+                self.metrics.log_unavailable.labels("closed").inc()
+                if previous is not None and previous.ended_by == "replaced":
+                    previous.ended_by = None  # still its own connection: it ends by itself
+                    if previous.finished:
+                        self._end_closed(previous)
+                # the open may still be written late: end it too (an end of a connection whose
+                # open never reached the log changes nothing — unless a previous one is live)
+                conn.opened_recorded = previous is None
+                await ws.close(1011, "central system could not record the connection")
+                return
+            self.metrics.connection_events.labels("opened").inc()
+            if len(events) > 1:
+                self.metrics.connection_events.labels("replaced").inc()
+            if previous is not None:
+                self._spawn(previous._connection.close(1000, "replaced by a new connection"))
+            await self._serve(conn, ws)
+        finally:
+            conn.connection_lost()
+            conn.finished = True
+            if self._connections.get(cp) is conn:
+                del self._connections[cp]
+            if conn.ended_by is None and conn.opened_recorded:
+                self._end_closed(conn)
+
+    async def _serve(self, conn: CentralSystemConnection, ws: ServerConnection) -> None:
+        """Route the connection's frames until it closes; a frame the log cannot record
+        (within ``durable_timeout_s``) is not answered: close with 1011."""
+        conn.opened_recorded = True
+        try:
+            async for raw in received_messages(ws):
                 self._inflight += 1
                 self._idle.clear()
                 try:
@@ -252,7 +353,8 @@ class OcppGateway:
                 except ConnectionClosed:
                     raise
                 except Exception as exc:  # noqa: BLE001 - the log failed: nothing was acknowledged
-                    logger.warning("%s: could not record a frame (%s); closing with 1011", cp, exc)
+                    logger.warning("%s: could not record a frame (%s); closing with 1011", conn.id, exc)
+                    self.metrics.log_unavailable.labels("closed").inc()
                     await ws.close(1011, "central system could not record the frame")
                     break
                 finally:
@@ -261,18 +363,14 @@ class OcppGateway:
                         self._idle.set()
         except ConnectionClosed:
             pass
-        finally:
-            conn.connection_lost()
-            if self._connections.get(cp) is conn:
-                del self._connections[cp]
-            if conn.ended_by is None:
-                conn.ended_by = "closed"
-                with contextlib.suppress(Exception):
-                    code, reason, by = _close_info(ws)
-                    await self.append([Event(type=pr.CLOSED, chargePointId=cp, source=Source.OCPP, payload={
-                        "code": code, "reason": reason, "closedBy": by,
-                        "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
-                self.metrics.connection_events.labels("closed").inc()
+
+    def _end_closed(self, conn: CentralSystemConnection) -> None:
+        """Record ``conn``'s end as ``ocpp.connection.closed`` (the close frames it saw)."""
+        conn.ended_by = "closed"
+        code, reason, by = _close_info(conn._connection)
+        self._end(Event(type=pr.CLOSED, chargePointId=conn.id, source=Source.OCPP, payload={
+            "code": code, "reason": reason, "closedBy": by,
+            "gatewayId": self.gateway_id, "connectionId": conn.connection_id}))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -285,14 +383,13 @@ class OcppGateway:
             await asyncio.sleep(period)
             deadline = time.monotonic() - self.offline_after_s
             for cp, conn in list(self._connections.items()):
-                if conn.last_frame_at < deadline and conn.ended_by is None:
+                if conn.last_frame_at < deadline and conn.ended_by is None and conn.opened_recorded:
                     conn.ended_by = "offline"
                     idle_s = time.monotonic() - conn.last_frame_at
                     last = time.time() - idle_s
-                    await self.append([Event(type=pr.OFFLINE, chargePointId=cp, source=Source.SYSTEM, payload={
+                    self._end(Event(type=pr.OFFLINE, chargePointId=cp, source=Source.SYSTEM, payload={
                         "lastFrameAt": _iso_ts(last), "timeoutSeconds": self.offline_after_s,
-                        "gatewayId": self.gateway_id, "connectionId": conn.connection_id})])
-                    self.metrics.connection_events.labels("offline").inc()
+                        "gatewayId": self.gateway_id, "connectionId": conn.connection_id}))
                     if self._connections.get(cp) is conn:
                         del self._connections[cp]
                     self._spawn(_close_half_open(conn._connection))
@@ -328,7 +425,7 @@ class OcppGateway:
             self.presence.apply(event)
 
     async def _follow(self, after: Position) -> None:
-        async with contextlib.aclosing(self.log.subscribe(SOURCE, after)) as records:
+        async with contextlib.aclosing(follow(self.log, SOURCE, after, name=f"gateway {self.gateway_id}")) as records:
             async for record in records:
                 event = record.event
                 if event.type in pr.TYPES:

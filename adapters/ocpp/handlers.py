@@ -138,8 +138,14 @@ class CentralSystemConnection(SecurityExtensions, OcppConnection):
         return call_result.FirmwareStatusNotification()
 
     def _check_transaction(self, transaction_id: int, action: str, message_id: str) -> None:
-        """Issue 3: an unknown transactionId still gets a valid CALLRESULT (a CALLERROR would
-        make the station retry forever), plus an ``ocpp.anomaly`` event."""
-        if not self.gateway.txids.known(transaction_id):
+        """A transactionId never assigned, or assigned to another charge point, still gets a
+        valid CALLRESULT (a CALLERROR would make the station retry forever, OCPP 1.6 §4.10),
+        plus an ``ocpp.anomaly`` event (kind "unknown-transaction" / "foreign-transaction");
+        the fold then touches no session (docs/projections.md)."""
+        owner = self.gateway.txids.owner(transaction_id)
+        if owner is None:
             self.anomaly("unknown-transaction", str(action), message_id,
                          f"transactionId {transaction_id} was never assigned")
+        elif owner != self.id:
+            self.anomaly("foreign-transaction", str(action), message_id,
+                         f"transactionId {transaction_id} belongs to another charge point")

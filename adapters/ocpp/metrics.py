@@ -10,6 +10,12 @@ Metrics (``prometheus_client``, one registry per gateway):
 * ``chargelog_ocpp_connection_events_total{event}`` — opened/closed/replaced/offline;
 * ``chargelog_ocpp_commands_total{outcome}`` — commands executed here, by outcome;
 * ``chargelog_ocpp_ack_seconds`` — CALL received → its CALLRESULT durable and sent (s).
+* ``chargelog_ocpp_log_unavailable_total{outcome}`` — what the log being down cost:
+  ``refused`` (an upgrade answered 503), ``closed`` (a connection closed with 1011 because
+  its frame or its opening was not durable within ``durable_timeout_s``);
+* ``chargelog_ocpp_log_degraded`` — 1 while the gateway reports the log unavailable;
+
+and the process's projection metrics (``chargelog_projection_quarantined_events_total`` …).
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ class GatewayMetrics:
                                          ["event"], registry=self.registry)
         self.commands = Counter("chargelog_ocpp_commands", "Commands executed, by outcome",
                                 ["outcome"], registry=self.registry)
+        self.log_unavailable = Counter("chargelog_ocpp_log_unavailable",
+                                       "Upgrades refused / connections closed because the log was down",
+                                       ["outcome"], registry=self.registry)
+        self.log_degraded = Gauge("chargelog_ocpp_log_degraded", "1 while the event log is unavailable",
+                                  registry=self.registry)
         self.ack_seconds = Histogram("chargelog_ocpp_ack_seconds",
                                      "CALL received to CALLRESULT durable and sent (s)",
                                      buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
@@ -49,5 +60,8 @@ class GatewayMetrics:
         child.inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format."""
-        return generate_latest(self.registry)
+        """The Prometheus text format (with the projection metrics of this process,
+        :mod:`chargelog.projections.health`)."""
+        from chargelog.projections.health import exposition
+
+        return generate_latest(self.registry) + exposition()

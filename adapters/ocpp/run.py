@@ -2,16 +2,18 @@
 
 Settings come from ``CHARGELOG_*`` environment variables / ``CHARGELOG_CONFIG`` (see
 ``chargelog.adapters.config.settings``). Prints ``listening <port>`` on stdout once bound
-(``CHARGELOG_OCPP_PORT=0`` picks a free port); SIGTERM/SIGINT stop it gracefully.
+(``CHARGELOG_OCPP_PORT=0`` picks a free port); SIGTERM/SIGINT stop it gracefully within ``shutdown_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 from chargelog.adapters.config import load_settings
 from chargelog.adapters.log import open_log
+from chargelog.adapters.runtime import LOG_CLOSE_RESERVE_S
 
 from .gateway import OcppGateway
 
@@ -29,9 +31,10 @@ async def main() -> None:
     print(f"listening {gateway.port}", flush=True)
     try:
         await stop.wait()
-    finally:
-        await gateway.stop()
-        await log.close()
+    finally:  # within shutdown_timeout_s whatever the log's state
+        await gateway.stop(max(0.0, settings.shutdown_timeout_s - LOG_CLOSE_RESERVE_S))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(log.close(), LOG_CLOSE_RESERVE_S)
 
 
 def _run() -> None:

@@ -12,7 +12,10 @@ charge point sent (``chargePointId``, ``connectorId``, ``idTag``, ``meterStart``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
+
+from chargelog.adapters.log.follow import follow
 
 from chargelog.domain.envelope import Event, Source
 from chargelog.domain.log import START, EventLog, Position
@@ -43,7 +46,8 @@ class TransactionIds:
         self.log = log
         self.gateway_id = gateway_id
         self._by_key: dict[Key, int] = {}
-        self._known: set[int] = set()
+        self._owner: dict[int, str] = {}
+        self._allocated_by: dict[Key, str] = {}  # eventId of the allocation _by_key holds
         self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -61,17 +65,25 @@ class TransactionIds:
         await cancel_and_wait(self._follower)
 
     async def _follow(self, after: Position) -> None:
-        async for record in self.log.subscribe(TXIDS, after):
-            self._fold(record.event, record.offset + 1)
+        async with contextlib.aclosing(follow(self.log, TXIDS, after, name=f"txids {self.gateway_id}")) as records:
+            async for record in records:
+                self._fold(record.event, record.offset + 1)
 
     def _fold(self, event: Event, transaction_id: int) -> None:
+        """The first allocation of a key wins; a repeated record of that same allocation
+        (same eventId: a producer retry after a lost acknowledgement, docs/log-engines.md)
+        moves it to the last copy — the offset ``append`` returned and the station was told."""
         if event.type == ALLOCATED:
-            self._by_key.setdefault(_key(event.payload), transaction_id)
-            self._known.add(transaction_id)
+            key = _key(event.payload)
+            current = self._by_key.get(key)
+            if current is None or (self._allocated_by.get(key) == event.eventId and transaction_id > current):
+                self._by_key[key] = transaction_id
+                self._allocated_by[key] = event.eventId
+            self._owner[transaction_id] = event.payload["chargePointId"]
 
-    def known(self, transaction_id: int) -> bool:
-        """True when some gateway has allocated ``transaction_id`` (as far as folded)."""
-        return transaction_id in self._known
+    def owner(self, transaction_id: int) -> str | None:
+        """The chargePointId ``transaction_id`` was allocated to, None when unknown."""
+        return self._owner.get(transaction_id)
 
     async def allocate(self, charge_point_id: str, connector_id: int, id_tag: str,
                        meter_start: int, timestamp: str, *, message_id: str) -> tuple[int, bool]:
@@ -90,6 +102,5 @@ class TransactionIds:
         transaction_id = position.total  # one partition: offset + 1
         if transaction_id > MAX_INT32:
             raise TransactionIdExhausted(f"transactionId {transaction_id} exceeds 2**31 - 1")
-        self._by_key.setdefault(key, transaction_id)
-        self._known.add(transaction_id)
+        self._fold(event, transaction_id)
         return self._by_key[key], False
