@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import websockets
 
+from chargelog.domain.log import DOMAIN, SOURCE
+
 from octt_support import VALID_TAG, Csms, ScriptedStation, client_tls, connected, module_csms, now_iso, set_password
 from pki_support import Pki, csr_for, make_pki
 
@@ -78,7 +80,13 @@ async def test_TC_073_CSMS_update_charge_point_password_for_http_basic_authentic
         assert outcome["response"] == {"status": "Accepted"}
     set_events = [e for e in await csms.events("-") if e.type == "registry.chargepoint.password.set"
                   and e.payload["chargePointId"] == cp_id]
-    assert len(set_events) == 2 and new_password not in str(set_events[-1].payload)
+    assert len(set_events) == 2
+    # no credential in any log: the command and the CALL frame carry it redacted (sealed)
+    logged = [r.event for r in await csms.log.read(SOURCE)] + [r.event for r in await csms.log.read(DOMAIN)]
+    assert not [e.type for e in logged if new_password in e.model_dump_json()]
+    (call,) = [e for e in await csms.events(cp_id) if e.type == "ocpp.frame" and e.payload["messageTypeId"] == 2
+               and e.payload["action"] == "ChangeConfiguration"]
+    assert call.payload["payload"]["value"] == "<redacted>" and call.payload["redacted"] == ["value"]
     await csms.registry.wait_until(lambda r: r.verify_password(cp_id, new_password) is True, 20)
     assert await refused(csms, cp_id, **basic(cp_id)) == 401  # the old password no longer works
     async with connected(csms, cp_id, **basic(cp_id, new_password)) as cp:

@@ -38,6 +38,7 @@ from chargelog.domain.envelope import Event, Source
 
 from .commands import CS_ACTIONS, command_failed_event
 from .effects import accepted_answer_effects
+from .sealing import SealError, Sealer
 from .frames import (InvalidFrame, RawText, charge_point_principal, frame_event,
                      invalid_frame_event, receive)
 from .validation import error_code_16, validate
@@ -243,14 +244,20 @@ class OcppConnection(ChargePoint):
         (module docstring of :mod:`chargelog.adapters.ocpp.commands`). One CALL at a time
         per connection (OCPP-J 1.6 §4.1.1); never raises."""
         action = command.payload.get("action", "")
-        request = command.payload.get("request", {})
+        logged = request = command.payload.get("request", {})
         cid = command.correlationId
         timeout = command.payload.get("timeoutSeconds") or self.gateway.settings.command_timeout_s
         fail = self._failer(cid, action, command.eventId)
         try:
             if action not in CS_ACTIONS:
                 raise NotSupportedError(details={"cause": f"{action!r} is not a central-system operation"})
+            if isinstance(command.payload.get("sealed"), dict):
+                request = Sealer(self.gateway.settings.jwt_secret).open_request(request, command.payload["sealed"])
             validate(2, action, request)
+        except SealError as exc:
+            await self.gateway.append([fail("invalid", error_code="SecurityError", detail=str(exc))])
+            self.gateway.metrics.commands.labels("invalid").inc()
+            return
         except OCPPError as exc:
             await self.gateway.append([fail("invalid", error_code=error_code_16(exc),
                                             detail=str(exc.details.get("cause", exc.description)))])
@@ -262,8 +269,7 @@ class OcppConnection(ChargePoint):
             text = call.to_json()
             waiting = _Awaiting(action, cid, asyncio.get_running_loop().create_future(), request)
             self._awaiting[message_id] = waiting
-            await self.gateway.append([frame_event(self.id, "out", call, text, correlation_id=cid,
-                                                   causation_id=command.eventId)])
+            await self.gateway.append([self._call_event(call, text, logged, cid, command.eventId)])
             self.gateway.metrics.frame("out", 2)
             try:
                 await self._send(text)
@@ -279,6 +285,16 @@ class OcppConnection(ChargePoint):
                     self._late.pop(next(iter(self._late)))
                 await self.gateway.append([fail("timeout", detail=f"no answer within {timeout} s")])
                 self.gateway.metrics.commands.labels("timeout").inc()
+
+    def _call_event(self, call: Call, text: str, logged: dict[str, Any], cid: str | None, causation_id: str) -> Event:
+        """The CALL's ``ocpp.frame``; a request with sealed credentials is recorded as
+        ``logged`` (redacted, :mod:`.sealing`)."""
+        if logged is call.payload:
+            return frame_event(self.id, "out", call, text, correlation_id=cid, causation_id=causation_id)
+        shown = Call(call.unique_id, call.action, logged)
+        event = frame_event(self.id, "out", shown, shown.to_json(), correlation_id=cid, causation_id=causation_id)
+        redacted = sorted(k for k in logged if logged[k] != call.payload.get(k))
+        return event.model_copy(update={"payload": {**event.payload, "redacted": redacted}})
 
     def _failer(self, correlation_id: str | None, action: str, causation_id: str) -> Any:
         def fail(reason: str, **kw: Any) -> Event:

@@ -39,6 +39,7 @@ from chargelog.projections.profile_state import profile_state
 
 from .commands import REQUESTED, CommandOutcome, InvalidCommand, find_outcome, request_command
 from .ports import maybe_await
+from .sealing import Sealer
 from .tasks import cancel_and_wait
 
 #: Outcomes kept in memory by one API process (older ones are found by a log scan).
@@ -99,8 +100,10 @@ def _caller_id(caller: Any) -> str:
     return "operator"
 
 
-def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[Route]:
-    """The two routes above; mount them in the client API's Starlette app."""
+def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: Sealer | None = None) -> list[Route]:
+    """The routes above; mount them in the client API's Starlette app. ``sealer`` seals
+    credentials in requests (ChangeConfiguration AuthorizationKey, :mod:`.sealing`); without
+    it such a request is refused (400 SecurityError)."""
     tracker = CommandTracker(log)
 
     async def post_command(request: Request) -> JSONResponse:
@@ -116,7 +119,7 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
             return JSONResponse({"error": "body must be {chargePointId: str, action: str, payload: object}",
                                  "errorCode": "bad_request"}, 400)
         try:
-            cid = await request_command(log, cp, action, payload, timeout_s=timeout,
+            cid = await request_command(log, cp, action, payload, timeout_s=timeout, sealer=sealer,
                                         principal=Principal(kind="operator", id=_caller_id(caller)))
         except InvalidCommand as exc:
             return JSONResponse({"error": str(exc), "errorCode": exc.error_code}, 400)
