@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from chargelog.adapters.api.auth import issue_token
+
 from octt_support import VALID_TAG, Csms, connected, module_csms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -66,3 +68,11 @@ async def test_TC_043_5_CSMS_send_local_authorization_list_differential(csms):
         local = (await csms.profile_state(cp.id))["localList"]
         assert local["listVersion"] == 2 and local["reportedVersion"] == 1
         assert local["entries"] == [{"idTag": "OCTT-NEW", "idTagInfo": {"status": "Accepted"}}]
+
+
+async def test_profile_state_needs_the_admin_scope(csms):
+    path = "/api/operator/charge-points/CP1/profile-state"
+    user = issue_token(csms.settings, "someone", scopes=["read:stations"])
+    assert (await csms.http.get(path, headers={"Authorization": ""})).status_code == 401
+    assert (await csms.http.get(path, headers={"Authorization": f"Bearer {user}"})).status_code == 403
+    assert (await csms.http.get(path, params={"at": "yesterday"})).status_code == 400
