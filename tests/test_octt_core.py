@@ -369,3 +369,15 @@ async def test_TC_088_CSMS_websocket_subprotocol_negotiation(csms):
     async with connected(csms, subprotocols=["ocpp0.1", "ocpp1.6"], boot=False) as cp:
         assert cp._connection.subprotocol == "ocpp1.6"
         assert (await cp.boot()).status == "Accepted"
+
+
+async def test_security_messages_without_a_configured_ca(csms):
+    """No CA configured: SignCertificate is refused (with the reason on the log); the other
+    Security Extensions messages are answered as they would be with one."""
+    async with connected(csms) as cp:
+        assert (await cp.send("SignCertificate", csr="-----BEGIN CERTIFICATE REQUEST-----")).status == "Rejected"
+        assert await cp.send("SecurityEventNotification", type="StartupOfTheDevice", timestamp=now_iso(),
+                             tech_info=None) is not None
+        (answer,) = [e for e in await csms.events(cp.id) if e.type == "ocpp.frame"
+                     and e.payload["direction"] == "out" and e.payload["action"] == "SignCertificate"]
+        assert answer.payload["decision"]["reason"].startswith("no certificate authority configured")

@@ -303,3 +303,13 @@ async def test_TC_081_CSMS_secure_firmware_update_invalid_signature(csms):
     async with connected(csms, cp_id, **basic(cp_id)) as cp:
         job = await signed_update(csms, cp, ("Downloading", "Downloaded", "InvalidSignature"))
         assert job["status"] == "InvalidSignature"
+
+
+async def test_sign_certificate_refuses_a_bad_csr_or_another_charge_points_name(csms):
+    cp_id = await profile2_station(csms)
+    async with connected(csms, cp_id, **basic(cp_id)) as cp:
+        assert (await cp.send("SignCertificate", csr="-----BEGIN CERTIFICATE REQUEST-----\nnope")).status == "Rejected"
+        assert (await cp.send("SignCertificate", csr=csr_for("SOMEONE-ELSE")[0])).status == "Rejected"
+        reasons = [s["reason"] for s in (await security(csms, cp_id))["signingRequests"]]
+        assert "not a usable PEM" in reasons[0] and "is not the chargePointId" in reasons[1]
+        assert not [e for e in await csms.events(cp_id) if e.type == "command.requested"]

@@ -54,9 +54,10 @@ def sign_csr(ca: CertificateAuthority, csr_pem: str, charge_point_id: str) -> tu
     ``{serialNumber (hex), subject, notBefore, notAfter}``). Raises :class:`CsrRejected`."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
-    except ValueError as exc:
-        raise CsrRejected(f"not a PEM certificate signing request: {exc}") from None
-    if not csr.is_signature_valid:
+        valid = csr.is_signature_valid
+    except Exception as exc:  # noqa: BLE001 - whatever the station sent: a refusal, never a crash
+        raise CsrRejected(f"not a usable PEM certificate signing request: {type(exc).__name__}") from None
+    if not valid:
         raise CsrRejected("the CSR's signature does not verify")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     common_name = str(names[0].value) if names else None

@@ -51,6 +51,10 @@ class SecurityExtensions:
             return call_result.SignCertificate(status=GenericStatus.rejected)
         try:
             ca = load_ca(settings.ca_cert, settings.ca_key, settings.ca_validity_days)
+        except (OSError, ValueError, TypeError) as exc:
+            self.decide(reason=f"certificate authority unavailable: {type(exc).__name__}")  # type: ignore[attr-defined]
+            return call_result.SignCertificate(status=GenericStatus.rejected)
+        try:
             chain, certificate = sign_csr(ca, csr, self.id)
         except CsrRejected as exc:
             self.decide(reason=str(exc))  # type: ignore[attr-defined]
