@@ -107,6 +107,8 @@ class ProfileState:
             self.jobs.requested(action, request, answer, at, cid)
         elif action in SECURITY_REQUESTS:
             self.security.answered(action, request, answer, at)
+        elif action == "ChangeConfiguration" and request.get("key") == "SecurityProfile" and status == "Accepted":
+            self.security.profile_changed(request.get("value"), at)
 
     def _reported(self, action: str, payload: dict[str, Any], answer: dict[str, Any], decision: dict[str, Any],
                   at: datetime) -> None:

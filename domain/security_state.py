@@ -9,7 +9,9 @@ back, and the certificates it said it has installed. Pure: no I/O.
 * CertificateSigned.req answered → ``certificatesSent`` (status Accepted / Rejected);
 * InstallCertificate.req answered → ``installAttempts``; GetInstalledCertificateIds answered
   ``Accepted`` → ``installed[certificateType]`` = the reported certificateHashData;
-  DeleteCertificate answered ``Accepted`` → that hash leaves ``installed``.
+  DeleteCertificate answered ``Accepted`` → that hash leaves ``installed``;
+* ChangeConfiguration ``SecurityProfile`` answered ``Accepted`` (whitepaper §2.3: the
+  station moves to that profile at its next connection) → ``securityProfile``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class SecurityState:
         self.sent: list[dict[str, Any]] = []
         self.install_attempts: list[dict[str, Any]] = []
         self.installed: dict[str, list[dict[str, Any]]] = {}
+        self.profile: dict[str, Any] | None = None
 
     def reported(self, action: str, payload: dict[str, Any], answer: dict[str, Any], decision: dict[str, Any],
                  at: datetime) -> None:
@@ -56,7 +59,11 @@ class SecurityState:
             for kind, hashes in self.installed.items():
                 self.installed[kind] = [h for h in hashes if h != gone]
 
+    def profile_changed(self, value: Any, at: datetime) -> None:
+        self.profile = {"securityProfile": value, "at": at.isoformat()}
+
     def view(self) -> dict[str, Any]:
         return {"events": list(reversed(self.events)), "signingRequests": self.signing,
+                "securityProfile": self.profile,
                 "certificatesSent": self.sent, "installAttempts": self.install_attempts,
                 "installed": self.installed}

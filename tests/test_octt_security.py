@@ -99,6 +99,7 @@ async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(csms):
         outcome = await csms.operate(cp, "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"},
                                      {"status": "Accepted"})
         assert outcome["response"] == {"status": "Accepted"}
+        assert (await security(csms, cp_id))["securityProfile"]["securityProfile"] == "2"
         assert (await csms.operate(cp, "Reset", {"type": "Hard"}))["response"] == {"status": "Accepted"}
     async with connected(csms, cp_id, **basic(cp_id)) as cp:  # back on profile 2: wss + password
         assert cp.id == cp_id
