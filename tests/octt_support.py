@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +43,7 @@ from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog, Position
 from chargelog.domain.registry import IdTag, hash_password, id_tag_upserted, password_set
 from chargelog.projections.runner import ProjectionWorker
 
+from conftest import engine_settings
 from test_api_support import serve_app
 
 TIMEOUT_S = 20.0
@@ -168,7 +170,8 @@ async def running_csms(log: EventLog, settings: Settings, **overrides: Any) -> A
 
 
 def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrides: Any) -> Any:
-    """A module-scoped ``csms`` fixture: one stack (embedded log) for a test module; each
+    """A module-scoped ``csms`` fixture: one stack for a test module (embedded log; Kafka with
+    ``CHARGELOG_OCTT_ENGINE=kafka``); each
     test uses its own chargePointId. ``overrides``: settings (e.g. ``basic_auth=True``);
     ``setup(directory)`` returns more, computed in the module's temporary directory."""
 
@@ -177,7 +180,7 @@ def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrid
         directory = tmp_path_factory.mktemp("octt")
         if setup is not None:
             overrides.update(setup(directory))
-        settings = Settings(log="embedded", data_dir=directory / "data")
+        settings = engine_settings(os.environ.get("CHARGELOG_OCTT_ENGINE", "embedded"), directory)
         log = open_log(settings)
         await log.start()
         try:
