@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import logging
 import signal
-from collections.abc import Awaitable, Iterator
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -24,6 +27,16 @@ logger = logging.getLogger("chargelog")
 
 #: Part of the shutdown budget kept for closing the log after the roles stopped (s).
 LOG_CLOSE_RESERVE_S = 3.0
+
+
+class PortInUse(OSError):
+    """A port of this process could not be bound; the message says which and what to do."""
+
+    @classmethod
+    def of(cls, exc: OSError, what: str, host: str, port: int, flag: str) -> PortInUse:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return cls(f"{what}: cannot listen on {host}:{port} ({reason}); "
+                   f"choose another with --{flag}-port or CHARGELOG_{flag.upper()}_PORT")
 
 
 class _Uvicorn(uvicorn.Server):
@@ -82,7 +95,13 @@ class Runtime:
             from chargelog.adapters.ocpp.gateway import OcppGateway
 
             self.gateway = OcppGateway(self.log, self.settings, self.registry)
-            await self.gateway.start()
+            try:
+                await self.gateway.start()
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                    raise
+                raise PortInUse.of(exc, "OCPP gateway", self.settings.ocpp_host, self.settings.ocpp_port,
+                                   "ocpp") from None
         if "api" in roles:
             await self._start_api()
         if self.settings.simulate and self.gateway is not None:
@@ -90,12 +109,15 @@ class Runtime:
 
             host = "127.0.0.1"
             url = f"ws://{host}:{self.gateway.port}{self.settings.ocpp_path_prefix}"
-            self.fleet = Fleet(url, self.settings.simulate, auto_transactions=True,
+            # the demo's charge points charge only when a user starts them (remote start), so
+            # every connector is free for the README's examples
+            self.fleet = Fleet(url, self.settings.simulate, auto_transactions=False,
                                meter_interval_s=self.settings.simulate_meter_interval_s)
             await self.fleet.start()
 
     async def _start_api(self) -> None:
         from chargelog.adapters.api.app import create_app
+        from chargelog.adapters.api.timeouts import header_timeout_protocol
 
         if self.worker is not None:
             self.read_models = self.worker.read_models
@@ -104,15 +126,21 @@ class Runtime:
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
         app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
-        config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port,
-                                log_level="warning", lifespan="on", ws="websockets-sansio",
+        try:  # bound here, so a busy port is one OSError (uvicorn would log and sys.exit)
+            sock = socket.create_server((self.settings.api_host, self.settings.api_port), backlog=2048,
+                                        family=socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
+        except OSError as exc:
+            raise PortInUse.of(exc, "client API", self.settings.api_host, self.settings.api_port, "api") from None
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
+                                http=header_timeout_protocol(self.settings.http_header_timeout_s),
+                                timeout_keep_alive=max(1, round(self.settings.http_keepalive_timeout_s)),
                                 # the dialects answer an oversized message in their own error
                                 # form (then close 1009): uvicorn's own cap sits above theirs
                                 ws_max_size=2 * self.settings.api_max_message_bytes,
                                 ws_per_message_deflate=False,
                                 ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
         self._api = _Uvicorn(config)
-        self._api_task = asyncio.create_task(self._api.serve(), name="client-api")
+        self._api_task = asyncio.create_task(self._api.serve(sockets=[sock]), name="client-api")
         while not self._api.started:
             if self._api_task.done():
                 self._api_task.result()
@@ -151,13 +179,16 @@ class Runtime:
             return
         logger.info("stopped %s", name)
 
-    async def run_until_signal(self) -> None:
-        """Start, wait for SIGTERM or SIGINT, stop gracefully."""
+    async def run_until_signal(self, on_started: Callable[[Runtime], None] | None = None) -> None:
+        """Start, call ``on_started(self)`` (e.g. print the banner), wait for SIGTERM or
+        SIGINT, stop gracefully."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        if on_started is not None:
+            on_started(self)
         try:
             await stop.wait()
         finally:

@@ -119,7 +119,10 @@ async def stations_hold(base: str, first: int, count: int, step: int, hold_s: fl
 
 def gateway_env(engine: str, data_dir: str) -> dict[str, str]:
     env = {**os.environ, "CHARGELOG_OCPP_PORT": "0", "CHARGELOG_OCPP_HOST": "127.0.0.1",
-           "CHARGELOG_DATA_DIR": data_dir, "CHARGELOG_LOG": "embedded"}
+           "CHARGELOG_DATA_DIR": data_dir, "CHARGELOG_LOG": "embedded",
+           # thousands of unregistered charge points from one loopback address, opened at once
+           "CHARGELOG_UNKNOWN_CHARGE_POINTS_PER_ADDRESS_PER_HOUR": "1000000",
+           "CHARGELOG_UNKNOWN_CHARGE_POINTS_MAX": "1000000", "CHARGELOG_HTTP_HEADER_TIMEOUT_S": "60"}
     if engine == "kafka":
         env.update(CHARGELOG_LOG=f"kafka://{KAFKA}", CHARGELOG_TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:8]}",
                    CHARGELOG_PARTITIONS="8")

@@ -4,7 +4,8 @@ status vocabularies, ``X/Y``, maintenance, connectors with their status and tran
 Row shape (JSON-native; times are ISO 8601 text)::
 
     {"chargePointId", "online", "lastActivity", "status", "availability", "available",
-     "total", "maintenance", "chargePointStatus" (connectorId 0),
+     "total", "maintenance", "chargePointStatus" (connectorId 0), "vendor", "model",
+     "firmwareVersion" (of the last Accepted BootNotification; absent before one),
      "connectors": {"1": {"connectorId", "status", "errorCode", "info", "updatedAt",
                           "transactionId"}, …}}
 
@@ -25,7 +26,7 @@ from .views import ConnectorView
 
 STATION_TYPES = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
-    "transaction.started", "transaction.stopped", "meter.update",
+    "station.last_seen", "transaction.started", "transaction.stopped", "meter.update", "station.booted",
 })
 
 
@@ -62,6 +63,8 @@ class StationsProjection(RowFold):
                 row["online"] = True
             case "station.disconnected":
                 row["online"] = False
+            case "station.booted":
+                row.update({k: p.get(k) for k in ("vendor", "model", "firmwareVersion")})
             case "station.status.changed":
                 for field in ("status", "availability", "available", "total", "maintenance"):
                     if field in p:

@@ -40,7 +40,8 @@ from chargelog.adapters.ocpp.gateway import OcppGateway
 from chargelog.adapters.registry import LiveRegistry
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog, Position
-from chargelog.domain.registry import IdTag, hash_password, id_tag_upserted, password_set
+from chargelog.domain.registry import (ChargePointInfo, IdTag, charge_point_upserted, hash_password,
+                                      id_tag_upserted, password_set)
 from chargelog.projections.runner import ProjectionWorker
 
 from conftest import engine_settings
@@ -192,6 +193,13 @@ def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrid
     return csms
 
 
+async def register(csms: Csms, charge_point_id: str) -> None:
+    """The charge point is configured in the central system (the OCTT's precondition)."""
+    if csms.registry.current.charge_point(charge_point_id) is None:
+        positions = await csms.log.append(SOURCE, [charge_point_upserted(ChargePointInfo(chargePointId=charge_point_id))])
+        await csms.registry.wait_for(positions[-1])
+
+
 async def set_password(csms: Csms, charge_point_id: str, password: str) -> None:
     """Security profile 1: the charge point's Basic auth password (hash in the registry)."""
     positions = await csms.log.append(SOURCE, [password_set(charge_point_id, hash_password(password))])
@@ -277,6 +285,7 @@ async def connected(csms: Csms, charge_point_id: str | None = None, *, boot: boo
                     subprotocols: list[str] | None = None, **connect: Any) -> AsyncIterator[ScriptedStation]:
     """A :class:`ScriptedStation` connected (and by default booted: reusable state Booted)."""
     cp_id = charge_point_id or f"OCTT-{uuid.uuid4().hex[:8]}"
+    await register(csms, cp_id)
     async with websockets.connect(csms.url(cp_id), subprotocols=subprotocols or ["ocpp1.6"], **connect) as ws:
         cp = ScriptedStation(cp_id, ws, response_timeout=TIMEOUT_S)
         task = asyncio.create_task(cp.start())

@@ -12,19 +12,29 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
-COMMANDS = ("serve", "simulate", "stations", "events", "projections", "token", "apikey", "command", "profiles", "registry")
+COMMANDS = ("serve", "simulate", "stations", "events", "audit", "verify", "export", "projections", "token", "apikey",
+            "command", "profiles", "registry")
 
 
 class UserError(Exception):
     """A mistake the user can fix (bad flag, unreachable broker): printed as one line."""
 
 
+def package_version() -> str:
+    """The one version of chargelog (``chargelog.__version__``, also the package metadata's)."""
+    from chargelog import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chargelog", description="Event-sourced EV charging backend.")
+    parser.add_argument("--version", action="version", version=f"chargelog {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:
@@ -48,7 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `chargelog … | head`: the reader left, stop quietly
+        _silence_stdout()
+        return 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
     return int(result or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # run via the package entry so UserError has one identity

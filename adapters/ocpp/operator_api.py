@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from datetime import datetime
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chargelog.adapters.api.openapi import Endpoint
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE, EventLog, Position
 from chargelog.projections.profile_state import profile_state
@@ -115,7 +116,7 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
             timeout = body.get("timeoutSeconds")
             if not isinstance(cp, str) or not isinstance(action, str) or not isinstance(payload, dict):
                 raise TypeError
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError):  # not JSON / UTF-8 / too deep
             return JSONResponse({"error": "body must be {chargePointId: str, action: str, payload: object}",
                                  "errorCode": "bad_request"}, 400)
         try:
@@ -152,3 +153,70 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
             Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
             Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
                   methods=["GET"])]
+
+
+# -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
+
+class OperatorCommand(BaseModel):
+    """``POST /api/operator/commands`` body: a central-system OCPP 1.6 operation (e.g.
+    ``Reset``) and its payload; ``timeoutSeconds`` (s) overrides the command timeout."""
+
+    chargePointId: str
+    action: str
+    payload: dict[str, Any] = {}
+    timeoutSeconds: float | None = None
+
+
+class OperatorCommandAccepted(BaseModel):
+    """202: ``command.requested`` is durable; follow it at ``Location``."""
+
+    correlationId: str
+
+
+class OperatorCommandOutcome(BaseModel):
+    """200: :class:`~.commands.CommandOutcome` as JSON."""
+
+    correlationId: str
+    chargePointId: str | None = None
+    action: str | None = None
+    request: dict[str, Any] | None = None
+    status: str
+    response: dict[str, Any] | None = None
+    reason: str | None = None
+    errorCode: str | None = None
+    detail: str | None = None
+    outcome: str | None = None
+
+
+class ProfileStateView(BaseModel):
+    """200: the charge point's profile state (docs/ocpp.md "Profile state")."""
+
+    chargePointId: str
+    reservations: list[dict[str, Any]]
+    chargingProfiles: dict[str, Any]
+    localList: dict[str, Any]
+    jobs: dict[str, Any]
+    security: dict[str, Any]
+
+
+class OperatorError(BaseModel):
+    """400 / 404 body."""
+
+    error: str
+    errorCode: str
+
+
+_SECURITY = [{"bearerJwt": []}, {"apiKey": []}]
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("post", "/api/operator/commands", "Send an OCPP 1.6 command to a charge point (admin scope).",
+             {202: OperatorCommandAccepted, 400: OperatorError, 401: None, 403: None}, OperatorCommand,
+             _SECURITY, ("operator",)),
+    Endpoint("get", "/api/operator/commands/{correlation_id}", "What became of a command (admin scope).",
+             {200: OperatorCommandOutcome, 401: None, 403: None, 404: OperatorError}, security=_SECURITY,
+             tags=("operator",)),
+    Endpoint("get", "/api/operator/charge-points/{charge_point_id}/profile-state",
+             "Reservations, charging profiles, local list, jobs and security state of a charge point, rebuilt "
+             "from the log; ?at=ISO-8601 evaluates reservation expiry then (admin scope).",
+             {200: ProfileStateView, 400: OperatorError, 401: None, 403: None}, security=_SECURITY,
+             tags=("operator",)),
+)

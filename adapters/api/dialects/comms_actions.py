@@ -25,6 +25,7 @@ from .comms_codec import kwh
 #: "no_session" (nothing to stop) / "charger_not_found".
 FAILURES: dict[str, tuple[str, str, int]] = {
     "bad_request": ("Invalid request", "The request is not valid", 422),
+    "malformed": ("Invalid request", "The body is not a JSON object", 400),
     "unauthorized": ("Unauthenticated", "A valid bearer token is required", 401),
     "forbidden": ("Forbidden", "This action is not allowed for this user", 403),
     "charger_not_found": ("Charger not found", "The requested charger does not exist", 404),
@@ -52,7 +53,7 @@ class ActionFailed(Exception):
         """``{"success": false, "error", "message"}`` (+ ``message_id`` when a command was
         sent)."""
         out: dict[str, Any] = {"success": False, "error": self.error, "message": self.message}
-        if self.detail and self.kind in ("bad_request", "forbidden"):
+        if self.detail and self.kind in ("bad_request", "malformed", "forbidden"):
             out["message"] = self.detail
         if self.message_id:
             out["message_id"] = self.message_id

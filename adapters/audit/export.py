@@ -1,0 +1,228 @@
+"""``export``: one stream's events as flat typed rows (:mod:`chargelog.domain.flatten`) to a
+Parquet (pyarrow, one row group per :data:`ROW_GROUP` rows, zstd), CSV or JSON Lines file,
+with bounded memory: rows are gathered :data:`ROW_GROUP` at a time, written, and dropped.
+
+Incremental: the output remembers where it ended — Parquet in its key-value metadata
+(``chargelog.export``: ``{"stream", "position", "types", "chargePointId"}``), CSV and JSON
+Lines in the ``position`` column of their last row — and an export to an existing file goes on
+from there: Parquet by copying the old row groups one at a time into a new file and adding
+the new ones (then an atomic rename), CSV and JSON Lines by appending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from chargelog.domain.flatten import COLUMNS, flatten, payload_text
+from chargelog.domain.log import START, EventLog, Position
+
+#: Rows per Parquet row group (and per CSV/JSON Lines write).
+ROW_GROUP = 65_536
+#: Parquet key-value metadata key of the export's state.
+METADATA_KEY = b"chargelog.export"
+FORMATS = ("parquet", "csv", "jsonl")
+_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+          "time": pa.timestamp("us", tz="UTC")}
+
+
+class ExportMismatch(ValueError):
+    """The existing output was written by an export of another stream or other filters."""
+
+
+def schema(stream: str) -> pa.Schema:
+    """The Arrow schema of ``stream``'s rows (times as UTC microsecond timestamps)."""
+    return pa.schema([pa.field(name, _ARROW[kind]) for name, kind in COLUMNS.get(stream, COLUMNS["domain"])])
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """``rows`` written by this run, ``scanned`` records read, and ``position``: where the
+    output now ends (the next export of the same file resumes there)."""
+
+    rows: int
+    scanned: int
+    position: Position
+
+
+def _table(rows: list[dict[str, Any]], target: pa.Schema) -> pa.Table:
+    """Rows as a table: times are parsed in bulk from their ISO text (a value that is no
+    time becomes null)."""
+    text_schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in target])
+    table = pa.Table.from_pylist(rows, schema=text_schema)
+    for index, field in enumerate(target):
+        if pa.types.is_timestamp(field.type):
+            column = table.column(index)
+            try:
+                typed = pc.cast(column, field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                typed = pa.array([_time_or_none(v, field.type) for v in column.to_pylist()], field.type)
+            table = table.set_column(index, field, typed)
+    return table
+
+
+def _time_or_none(text: str | None, kind: pa.DataType) -> Any:
+    try:
+        return pc.cast(pa.array([text]), kind)[0].as_py() if text is not None else None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+class _Sink:
+    """Where batches of rows go; ``close`` makes the output final."""
+
+    def write(self, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _ParquetSink(_Sink):
+    def __init__(self, out: Path, target: pa.Schema, state: dict[str, Any], previous: pq.ParquetFile | None) -> None:
+        self.out, self.tmp = out, out.with_name(out.name + ".partial")
+        metadata = {METADATA_KEY: json.dumps(state).encode()}
+        self.writer = pq.ParquetWriter(self.tmp, target.with_metadata(metadata), compression="zstd")
+        if previous is not None:  # carry the earlier row groups over, one at a time
+            for index in range(previous.num_row_groups):
+                self.writer.write_table(previous.read_row_group(index).cast(target))
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=ROW_GROUP)
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.tmp, self.out)
+
+
+class _CsvSink(_Sink):
+    def __init__(self, out: Path, target: pa.Schema, append: bool) -> None:
+        self.file: BinaryIO = open(out, "ab" if append else "wb")  # noqa: SIM115 - closed in close()
+        options = pacsv.WriteOptions(include_header=not append)
+        self.writer = pacsv.CSVWriter(self.file, target, write_options=options)
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.file.close()
+
+
+class _JsonLinesSink(_Sink):
+    def __init__(self, out: Path, append: bool) -> None:
+        self.file: BinaryIO = open(out, "ab" if append else "wb")  # noqa: SIM115 - closed in close()
+
+    def write(self, table: pa.Table) -> None:
+        lines = []
+        for row in table.to_pylist():
+            lines.append(json.dumps({k: v.isoformat() if isinstance(v, datetime) else v
+                                     for k, v in row.items() if v is not None}, separators=(",", ":")))
+        self.file.write(("\n".join(lines) + "\n").encode())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _last_line(path: Path) -> bytes | None:
+    """The last non-empty line of a text file (read from the end)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        block = b""
+        while size > 0:
+            step = min(65_536, size)
+            size -= step
+            f.seek(size)
+            block = f.read(step) + block
+            lines = block.rstrip(b"\n").rsplit(b"\n", 1)
+            if len(lines) == 2 or size == 0:
+                return lines[-1] or None
+    return None
+
+
+def resume_position(out: Path, fmt: str, state: dict[str, Any]) -> tuple[Position, pq.ParquetFile | None]:
+    """Where an export into an existing ``out`` goes on (START when there is none), and the
+    old Parquet file to carry over. Raises :class:`ExportMismatch`."""
+    if not out.exists() or out.stat().st_size == 0:
+        return START, None
+    if fmt == "parquet":
+        previous = pq.ParquetFile(out)
+        stored = json.loads((previous.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))
+        mine = {k: v for k, v in stored.items() if k != "position"}
+        if mine != {k: v for k, v in state.items() if k != "position"}:
+            raise ExportMismatch(f"{out} holds an export of {mine}, not {state}: choose another --out")
+        return Position.parse(stored.get("position", "")), previous
+    last = _last_line(out)
+    if last is None:
+        return START, None
+    if fmt == "jsonl":
+        return Position.parse(json.loads(last)["position"]), None
+    first = last.split(b",", 1)[0].strip(b'"').decode()  # position: the first column
+    return (START if first == "position" else Position.parse(first)), None
+
+
+async def export(
+    log: EventLog, stream: str, fmt: str, out: Path, *, since: datetime | None = None,
+    until: datetime | None = None, charge_point_id: str | None = None, types: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Export ``stream`` (filtered) to ``out`` in ``fmt`` (one of :data:`FORMATS`), after what
+    ``out`` already holds. ``total(n)`` is told the records to scan, ``progress(n)`` each
+    batch scanned. Raises :class:`ExportMismatch`, and what the log raises."""
+    state = {"stream": stream, "types": sorted(types), "chargePointId": charge_point_id}
+    after, previous = resume_position(out, fmt, state)
+    if since is not None:
+        after = after.merged(await log.position_at(stream, since))
+    end = await log.position_at(stream, until) if until is not None else await log.latest(stream)
+    end = end.merged(after)
+    if total is not None:
+        total(max(0, end.total - after.total))
+    target = schema(stream)
+    if fmt == "parquet":
+        sink: _Sink = _ParquetSink(out, target, {**state, "position": str(end)}, previous)
+    elif fmt == "csv":
+        sink = _CsvSink(out, target, append=out.exists() and out.stat().st_size > 0)
+    else:
+        sink = _JsonLinesSink(out, append=out.exists())
+    rows: list[dict[str, Any]] = []
+    written = scanned = 0
+    last_offsets = after
+    try:
+        scan = log.scan_raw(stream, after, until=end, types=types, charge_point_id=charge_point_id)
+        async with contextlib.aclosing(scan):
+            async for record in scan:
+                value = record.value
+                rows.append(flatten(stream, json.loads(value), payload_text(value), str(record.position),
+                                    record.partition, record.offset))
+                if len(rows) == ROW_GROUP:
+                    sink.write(_table(rows, target))
+                    written += len(rows)
+                    if progress is not None:
+                        progress(record.position.total - last_offsets.total)
+                    last_offsets = record.position
+                    rows = []
+        if rows:
+            sink.write(_table(rows, target))
+            written += len(rows)
+        if progress is not None:
+            progress(max(0, end.total - last_offsets.total))
+        scanned = end.total - after.total
+    except BaseException:
+        if isinstance(sink, _ParquetSink):
+            sink.writer.close()
+            sink.tmp.unlink(missing_ok=True)
+        else:
+            sink.close()
+        raise
+    sink.close()
+    return ExportResult(written, scanned, end)
