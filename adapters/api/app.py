@@ -269,7 +269,7 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     if operator_api is not None:
         from chargelog.adapters.ocpp.sealing import Sealer
 
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer(settings.jwt_secret)))
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager

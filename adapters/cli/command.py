@@ -50,7 +50,7 @@ async def run(args: argparse.Namespace) -> int:
         after = await log.latest(SOURCE)
         try:
             cid = await request_command(log, args.charge_point, args.action, payload, timeout_s=args.timeout,
-                                        sealer=Sealer(settings.jwt_secret),
+                                        sealer=Sealer.of(settings),
                                         principal=Principal(kind="operator", id=args.operator or getpass.getuser()))
         except InvalidCommand as exc:
             raise UserError(str(exc)) from None

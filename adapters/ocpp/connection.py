@@ -252,7 +252,7 @@ class OcppConnection(ChargePoint):
             if action not in CS_ACTIONS:
                 raise NotSupportedError(details={"cause": f"{action!r} is not a central-system operation"})
             if isinstance(command.payload.get("sealed"), dict):
-                request = Sealer(self.gateway.settings.jwt_secret).open_request(request, command.payload["sealed"])
+                request = Sealer.of(self.gateway.settings).open_request(request, command.payload["sealed"])
             validate(2, action, request)
         except SealError as exc:
             await self.gateway.append([fail("invalid", error_code="SecurityError", detail=str(exc))])

@@ -5,8 +5,8 @@ One operation carries one: ChangeConfiguration of ``AuthorizationKey`` (OCPP 1.6
 Whitepaper ed. 3 §2.4: the charge point's new Basic auth password, sent as the value). Its
 ``command.requested`` event keeps the request with the value replaced by :data:`REDACTED`
 and the value itself sealed (``payload.sealed = {"value": token}``: Fernet, AES-128-CBC +
-HMAC-SHA256, key derived with HKDF-SHA256 from ``jwt_secret``, which every process of one
-deployment shares); the gateway that sends the CALL opens it, and records the CALL frame
+HMAC-SHA256, key derived with HKDF-SHA256 from the JWT secret — ``jwt_secret``, or the
+generated ``{data_dir}/jwt-secret`` — which every process of one deployment shares); the gateway that sends the CALL opens it, and records the CALL frame
 redacted (``payload.redacted = ["value"]``, ``raw`` then not the exact text sent). Only the
 password's scrypt hash reaches the registry (:mod:`.effects`).
 """
@@ -20,6 +20,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from chargelog.adapters.config import Settings
+from chargelog.adapters.config.secret import jwt_secret
 
 REDACTED = "<redacted>"
 
@@ -37,6 +40,11 @@ def secret_field(action: str, request: dict[str, Any]) -> str | None:
 
 class Sealer:
     """Seals and opens credential values with a key derived from ``secret``."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Sealer:
+        """The deployment's sealer (its JWT secret, :func:`~chargelog.adapters.config.secret.jwt_secret`)."""
+        return cls(jwt_secret(settings))
 
     def __init__(self, secret: str) -> None:
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
