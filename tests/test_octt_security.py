@@ -96,14 +96,16 @@ async def test_TC_073_CSMS_update_charge_point_password_for_http_basic_authentic
 async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(csms):
     cp_id = await profile2_station(csms)
     async with connected(csms, cp_id, **basic(cp_id)) as cp:
-        outcome = await csms.operate(cp, "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"},
+        outcome = await csms.operate(cp, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"},
                                      {"status": "Accepted"})
         assert outcome["response"] == {"status": "Accepted"}
-        assert (await security(csms, cp_id))["securityProfile"]["securityProfile"] == "2"
+        assert (await security(csms, cp_id))["securityProfile"]["securityProfile"] == "3"
         assert (await csms.operate(cp, "Reset", {"type": "Hard"}))["response"] == {"status": "Accepted"}
-    async with connected(csms, cp_id, **basic(cp_id)) as cp:  # back on profile 2: wss + password
-        assert cp.id == cp_id
-    assert await refused(csms, cp_id, ssl=client_tls(str(PKI["pki"].ca_cert_path))) == 401  # no credentials
+    await csms.registry.wait_until(lambda r: r.charge_point(cp_id).securityProfile == 3, 20)
+    async with connected(csms, cp_id, **profile3_certificate(cp_id)) as cp:  # on profile 3 now
+        assert (await cp.boot()).status == "Accepted"
+    # back to the old profile (password, no certificate): refused, no downgrade
+    assert await refused(csms, cp_id, **basic(cp_id)) == 403
 
 
 async def test_TC_085_CSMS_basic_authentication_valid_username_password_combination(csms):
@@ -148,9 +150,18 @@ async def test_TC_074_CSMS_update_charge_point_certificate_by_request_of_central
     (tmp_path / "new.pem").write_text(chain)
     (tmp_path / "new-key.pem").write_bytes(key)
     async with connected(csms, cp_id, **certified(tmp_path / "new.pem", tmp_path / "new-key.pem")) as cp:
-        assert cp.id == cp_id
+        # the station on the certificate chargelog's CA issued: it charges and reports security events
+        tx = await cp.charging(1, VALID_TAG)
+        await cp.stop_transaction(tx, meter_stop=700, id_tag=VALID_TAG)
+        assert await cp.send("SecurityEventNotification", type="ReconfigurationOfSecurityParameters",
+                             timestamp=now_iso(), tech_info="new certificate in use") is not None
+        (stopped,) = await csms.settled(cp_id, "transaction.stopped")
+        assert stopped.payload["energyWh"] == 700
     state = await security(csms, cp_id)
     assert [s["status"] for s in state["certificatesSent"]] == ["Accepted"]
+    assert state["events"][0]["type"] == "ReconfigurationOfSecurityParameters"
+    opened = [e for e in await csms.events(cp_id) if e.type == "ocpp.connection.opened"]
+    assert [e.payload["auth"] for e in opened] == ["tls-client-cert", "tls-client-cert"]
 
 
 async def test_TC_077_CSMS_invalid_charge_point_certificate_security_event(csms):

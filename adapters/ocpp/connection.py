@@ -35,6 +35,7 @@ from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from chargelog.domain.envelope import Event, Source
+from chargelog.domain.registry import Registry
 
 from .commands import CS_ACTIONS, command_failed_event
 from .effects import accepted_answer_effects
@@ -220,7 +221,9 @@ class OcppConnection(ChargePoint):
         else:
             extra.append(self._unexpected_answer(msg))
         if waiting is not None and schema_error is None and isinstance(msg, CallResult):
-            extra.extend(await accepted_answer_effects(self.id, waiting.action, waiting.request or {}, msg.payload))
+            current = getattr(self.gateway.registry, "current", None)
+            extra.extend(await accepted_answer_effects(self.id, waiting.action, waiting.request or {}, msg.payload,
+                                                       current if isinstance(current, Registry) else None))
         events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation,
                               schema_error=schema_error), *extra]
         await self.gateway.append(events)

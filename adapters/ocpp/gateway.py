@@ -236,10 +236,11 @@ class OcppGateway:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"Event log unavailable: {degraded}\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
-        certified = tls.client_certificate_name(connection)
-        if certified is not None:  # profile 3: a certificate from the trusted CA names the charge point
-            return None if certified == cp else connection.respond(
-                http.HTTPStatus.FORBIDDEN, "Client certificate is not this charge point's\n")
+        refused = tls.check_profile(connection, cp, getattr(self.registry, "current", None))
+        if refused is not None:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, refused + "\n")
+        if tls.client_certificate_name(connection) is not None:
+            return None  # profile 3: a certificate from the trusted CA names the charge point
         return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:

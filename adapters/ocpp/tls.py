@@ -4,7 +4,9 @@ CA), OCPP 1.6 Security Whitepaper ed. 3 §2.
 
 Profile 3 identity rule (whitepaper §2.5: the Central System SHALL check that the
 certificate belongs to the charge point): the client certificate's subject commonName must
-equal the chargePointId in the URL, else the upgrade is refused with HTTP 403.
+equal the chargePointId in the URL, else the upgrade is refused with HTTP 403. A charge
+point whose registry record says ``securityProfile`` 3 (it accepted to move there, §2.3:
+no downgrade) is refused (403) without its certificate.
 """
 
 from __future__ import annotations
@@ -40,3 +42,15 @@ def client_certificate_name(connection: Any) -> str | None:
     transport = getattr(connection, "transport", None)
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     return common_name_of_peer(ssl_object.getpeercert()) if ssl_object is not None else None
+
+
+def check_profile(connection: Any, charge_point_id: str, registry: Any) -> str | None:
+    """Why the handshake is refused (HTTP 403), or None: a client certificate naming another
+    charge point, or none from a charge point registered at ``securityProfile`` 3."""
+    certified = client_certificate_name(connection)
+    if certified is not None:
+        return None if certified == charge_point_id else "Client certificate is not this charge point's"
+    info = registry.charge_point(charge_point_id) if registry is not None else None
+    if info is not None and (info.securityProfile or 0) >= 3:
+        return "Security profile 3: this charge point must connect with its client certificate"
+    return None
