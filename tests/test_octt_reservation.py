@@ -32,6 +32,9 @@ async def test_TC_046_CSMS_reservation_of_a_connector_transaction(csms):
         assert reservation["status"] == "Accepted" and reservation["active"] and reservation["idTag"] == VALID_TAG
         await cp.status(1, "Reserved")
         assert (await csms.profile_state(cp.id))["reservations"][0]["connectorStatus"] == "Reserved"
+        await csms.settled(cp.id, "connector.status.changed", 4)  # on the map: the connector is Reserved
+        station = await csms.worker.read_models.station(cp.id)
+        assert station.connectors[0].status == "Reserved" and station.availability == "available"
         tx = await cp.charging(1, VALID_TAG, reservation_id=1)
         (reservation,) = (await csms.profile_state(cp.id))["reservations"]
         assert reservation["status"] == "Used" and reservation["transactionId"] == tx
