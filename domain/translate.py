@@ -52,7 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from .availability import station_availability
 from .command_outcomes import command_outcome
@@ -298,6 +300,19 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
                 answered(cp, event, call.payload, body, out, directory)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _believed(model: type[M], request: dict[str, Any], action: str, out: _Out) -> M | None:
+    """``request`` parsed by ``model`` (:mod:`.ocpp_checks`), or None after recording an
+    ``invalid-payload`` anomaly naming the first violation."""
+    parsed = check(model, request)
+    if isinstance(parsed, str):
+        out.anomaly("invalid-payload", action, None, parsed)
+        return None
+    return parsed
+
+
 def _trim(calls: dict[str, PendingCall]) -> None:
     while len(calls) > PENDING_LIMIT:
         del calls[next(iter(calls))]
@@ -309,9 +324,8 @@ def _boot_notification(cp: ChargePointState, event: Event, request: dict[str, An
     the charge point stated: vendor, model, firmwareVersion, serialNumber."""
     if response.get("status") != "Accepted":
         return  # Pending / Rejected: not (yet) accepted, derives nothing
-    req = check(BootNotificationReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "BootNotification", None, req)
+    req = _believed(BootNotificationReq, request, "BootNotification", out)
+    if req is None:
         return
     out.emit("station.booted", {
         "chargePointId": event.chargePointId, "vendor": req.chargePointVendor, "model": req.chargePointModel,
@@ -321,9 +335,8 @@ def _boot_notification(cp: ChargePointState, event: Event, request: dict[str, An
 
 def _status_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
                          response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(StatusNotificationReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "StatusNotification", None, req)
+    req = _believed(StatusNotificationReq, request, "StatusNotification", out)
+    if req is None:
         return
     connector_id, status, error_code, info = req.connectorId, req.status, req.errorCode, req.info
     connector = cp.connectors.get(connector_id)
@@ -381,9 +394,8 @@ def _match_remote_start(cp: ChargePointState, connector_id: int, id_tag: Any) ->
 
 def _meter_values(cp: ChargePointState, event: Event, request: dict[str, Any],
                   response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(MeterValuesReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "MeterValues", None, req)
+    req = _believed(MeterValuesReq, request, "MeterValues", out)
+    if req is None:
         return
     if req.transactionId is not None:
         tx = cp.transactions.get(req.transactionId)
@@ -424,9 +436,8 @@ def _cost(tx: TransactionState, energy_wh: float, duration_s: float) -> tuple[fl
 
 def _stop_transaction(cp: ChargePointState, event: Event, request: dict[str, Any],
                       response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(StopTransactionReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "StopTransaction", None, req)
+    req = _believed(StopTransactionReq, request, "StopTransaction", out)
+    if req is None:
         return
     transaction_id = req.transactionId
     if transaction_id in cp.stopped:

@@ -86,6 +86,21 @@ class StationsProjection(RowFold):
                         connector["transactionId"] = None
         self.touch(key)
 
+    def save(self, event: Event) -> dict[str, Any] | None:
+        """A copy of the charge point's row (two levels: it is small) to undo a failed apply."""
+        row = self.rows.get(event.chargePointId)
+        if row is None:
+            return None
+        return {**row, "connectors": {k: dict(v) for k, v in row["connectors"].items()}}
+
+    def restore(self, event: Event, saved: dict[str, Any] | None) -> None:
+        if saved is None:
+            self.delete(event.chargePointId)
+        else:
+            row = self.rows[event.chargePointId]
+            row.clear()
+            row.update(saved)
+
     @staticmethod
     def _connector(row: dict[str, Any], connector_id: int) -> dict[str, Any]:
         connectors = row["connectors"]
