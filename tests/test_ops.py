@@ -76,20 +76,20 @@ def server(tmp_path: Path, engine: str) -> Iterator[Server]:
 
 
 def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Path) -> None:
-    api = httpx.Client(base_url=server.api_url, timeout=30)
+    api = httpx.Client(base_url=server.api_url, timeout=90)
     headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
     assert api.get("/health").json()["status"] in ("ok", "healthy")
     assert api.get("/console/api/me", headers={"Authorization": "Bearer not-a-key"}).status_code == 401
 
     with connect(f"ws://127.0.0.1:{server.api_port}/console/ws") as ws:
         ws.send(json.dumps({"credential": OPERATOR_KEY, "after": None}))
-        assert json.loads(ws.recv(timeout=30))["kind"] == "ready"
+        assert json.loads(ws.recv(timeout=90))["kind"] == "ready"
         started = api.post("/api/operator/commands", headers=headers, json={
             "chargePointId": "CP001", "action": "RemoteStartTransaction", "payload": {"connectorId": 1, "idTag": "OPS"}})
         assert started.status_code == 202
         seen = []
         while not any(e["type"] == "transaction.started" for e in seen):
-            seen.append(json.loads(ws.recv(timeout=30)))
+            seen.append(json.loads(ws.recv(timeout=90)))
         api_metrics = api.get("/metrics").text
 
     assert samples(api_metrics, "chargelog_log_append_seconds_count")['{engine="%s",stream="source"}' % (
@@ -105,7 +105,7 @@ def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Pa
     assert "process_resident_memory_bytes" in api_metrics and "python_gc_collections_total" in api_metrics
     assert "chargelog_ocpp_frames_total" in api_metrics  # the gateway runs in this process
 
-    ocpp = httpx.get(f"http://127.0.0.1:{server.ocpp_port}/metrics", timeout=30).text
+    ocpp = httpx.get(f"http://127.0.0.1:{server.ocpp_port}/metrics", timeout=90).text
     assert "chargelog_ocpp_frames_total" in ocpp and "chargelog_log_append_seconds_bucket" in ocpp
     # every family the Grafana dashboard plots is exposed (as the Prometheus # TYPE line)
     missing = {n for n in dashboard_metrics() if f"# TYPE {n} " not in api_metrics}
@@ -117,7 +117,7 @@ def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Pa
     assert api.post("/ready/acknowledge-quarantine", headers=headers).json() == {"acknowledged": {}}
     body = ready.json()
     assert body["ready"] is True and body["log"]["ok"] and body["quarantined"] == {}
-    assert httpx.get(f"http://127.0.0.1:{server.ocpp_port}/ready", timeout=30).json()["ready"] is True
+    assert httpx.get(f"http://127.0.0.1:{server.ocpp_port}/ready", timeout=90).json()["ready"] is True
 
     assert server.stop() == 0
     text = (tmp_path / "serve.log").read_text()
@@ -142,11 +142,11 @@ def test_projections_role_serves_metrics_on_its_own_port(tmp_path: Path) -> None
         front.start()
         try:
             # the simulated charge point's boot is translated: the translator's gauges exist
-            ready = httpx.get(f"http://127.0.0.1:{ops_port}/ready", timeout=30).json()
+            ready = httpx.get(f"http://127.0.0.1:{ops_port}/ready", timeout=90).json()
             assert {"translator.translator", "projection.stations"} <= set(ready["consumers"]), ready
-            text = httpx.get(f"http://127.0.0.1:{ops_port}/metrics", timeout=30).text
+            text = httpx.get(f"http://127.0.0.1:{ops_port}/metrics", timeout=90).text
             assert 'chargelog_consumer_lag_events{consumer="translator.translator",stream="source"}' in text
-            assert httpx.get(f"http://127.0.0.1:{ops_port}/health", timeout=30).json()["status"] == "ok"
+            assert httpx.get(f"http://127.0.0.1:{ops_port}/health", timeout=90).json()["status"] == "ok"
         finally:
             front.stop()
     finally:
