@@ -113,6 +113,8 @@ class Runtime:
             # every connector is free for the README's examples
             self.fleet = Fleet(url, self.settings.simulate, auto_transactions=False,
                                meter_interval_s=self.settings.simulate_meter_interval_s)
+            # this process's own simulated charge points are not strangers: no cap on them
+            self.gateway.admission.trusted.update(s.charge_point_id for s in self.fleet.stations)
             await self.fleet.start()
 
     async def _start_api(self) -> None:

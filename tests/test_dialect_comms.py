@@ -148,7 +148,7 @@ async def test_four_flow_examples_literally(log, settings):
             assert stopped["session_id"] == tid and stopped["transaction_id"] == tid
             sd = stopped["data"]
             assert sd["charger_id"] == "CP001" and sd["connector_id"] == 1 and sd["meter_stop"] == 45000
-            assert sd["energy_delivered"] == 44.0 and sd["stop_reason"] == "Remote" and ISO_S.match(sd["stop_time"])
+            assert sd["energy_delivered"] == 44.0 and sd["stop_reason"] == "RemoteStop" and ISO_S.match(sd["stop_time"])
             assert isinstance(sd["duration"], int)
             after = await ws.of_type("active_session_update")
             assert after["has_active_session"] is False and after["data"] is None

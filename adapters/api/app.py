@@ -38,6 +38,7 @@ from .asyncapi import asyncapi_document
 from .caller import ADMIN, Caller, CoreError
 from .core import ClientCore
 from .dialects import ApiContext, Dialect, load_dialects
+from .dialects import charging_codec, wire
 from .dialects.base import IdleTimeout, LimitPolicy, MessageTooLarge
 from .openapi import Endpoint, openapi_document
 from .throttle import Throttled, client_address
@@ -45,7 +46,8 @@ from .throttle import Throttled, client_address
 logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
-ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.operator_api")
+ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
+                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
 #: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
@@ -157,32 +159,52 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[JSONRespo
 
 async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Sequence[Dialect]) -> None:
     """Give the connection to the first dialect that claims its handshake, else its first
-    message (:mod:`.dialects.base`); close 1008 when none does."""
+    message (:mod:`.dialects.base`). A first message no dialect claims (not JSON, nested too
+    deep, no ``action``/``type``) is answered in the error form of the dialect it looks
+    like (:func:`first_message_error`) and the connection waits for the next one (until the
+    idle timeout)."""
     for dialect in dialects:
         if dialect.claims_handshake(websocket):
             await dialect.serve(websocket, ctx, None)
             return
     await websocket.accept()
     limits = ctx.limits.connection()
-    try:
-        text = await limits.receive_text(websocket)
-    except WebSocketDisconnect:
-        return
-    except IdleTimeout as exc:
-        await websocket.close(1000, str(exc))
-        return
-    except MessageTooLarge:
-        await websocket.close(1009, "message too large")
-        return
-    try:
-        message = json.loads(text)
-    except (json.JSONDecodeError, ValueError):
-        message = None
-    for dialect in dialects:
-        if dialect.claims(message):
-            await dialect.serve(websocket, ctx, text)
+    while True:
+        try:
+            text = await limits.receive_text(websocket)
+        except WebSocketDisconnect:
             return
-    await websocket.close(1008, 'first message must be {"action": "auth", …} or {"type": "auth_request", …}')
+        except IdleTimeout as exc:
+            await websocket.close(1000, str(exc))
+            return
+        except MessageTooLarge as exc:
+            await websocket.send_text(json.dumps(first_message_error(exc.text, str(exc))))
+            await websocket.close(1009, "message too large")
+            return
+        try:
+            message = wire.loads(text)
+        except wire.BadMessage as exc:
+            message, problem = None, str(exc)
+        else:
+            problem = 'first message must be {"action": "auth", …} or {"type": "auth_request", …}'
+        for dialect in dialects:
+            if dialect.claims(message):
+                await dialect.serve(websocket, ctx, text)
+                return
+        await websocket.send_text(json.dumps(first_message_error(text, problem)))
+
+
+def first_message_error(text: str | bytes, problem: str) -> dict[str, Any]:
+    """The error for an unclaimed first message, in the form of the dialect it resembles: the
+    Charging WebSocket API's ``{"type": "error", "error": {"code": "INVALID_REQUEST"}}`` when
+    the text mentions ``"type"`` (and not ``"action"``), else the Mobile API's ``{"id",
+    "error": {"code": 400}}`` (charging-websocket-api.md "Error Handling";
+    mobile-websocket-api.md section 3.3)."""
+    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    request_id = wire.peek_id(raw)
+    if '"type"' in raw and '"action"' not in raw:
+        return charging_codec.error_message(charging_codec.INVALID_REQUEST, problem, id_=request_id)
+    return {"id": request_id, "error": {"code": 400, "message": problem}}
 
 
 def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, gateway: Any = None,
@@ -245,7 +267,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             routes.extend(getattr(module, function)(core, settings))
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
+        from chargelog.adapters.ocpp.sealing import Sealer
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager

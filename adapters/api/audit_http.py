@@ -21,16 +21,46 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from pydantic import BaseModel
+
 from chargelog.adapters.audit.timeline import (
-    Timeline, charge_point_range, command_timeline, entry_json, transaction_timeline,
+    AuditEntry, Timeline, charge_point_range, command_timeline, entry_json, transaction_timeline,
 )
 from chargelog.adapters.config import Settings
 
 from .caller import AUDIT
 from .core import ClientCore
+from .openapi import Endpoint, ErrorMessage
 
 #: Largest page.
 MAX_LIMIT = 1000
+
+
+class AuditPage(BaseModel):
+    """A page of an audit timeline: ``total`` entries in all, these ``entries`` (log order),
+    and the ``next`` cursor (null on the last page)."""
+
+    subject: str
+    chargePointId: str
+    total: int
+    entries: list[AuditEntry]
+    next: str | None
+
+
+_AUTH = [{"bearerJwt": []}, {"apiKey": []}]
+_ANSWERS: dict[int, type[BaseModel] | None] = {200: AuditPage, 400: ErrorMessage, 401: ErrorMessage,
+                                               403: ErrorMessage, 404: ErrorMessage}
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("get", "/api/audit/transactions/{transactionId}",
+             "A transaction's timeline across both streams (scope audit; ?limit, ?cursor).", _ANSWERS,
+             security=_AUTH, tags=("audit",)),
+    Endpoint("get", "/api/audit/commands/{correlationId}",
+             "A command's timeline: request, CALL, answer, outcome (scope audit; ?limit, ?cursor).", _ANSWERS,
+             security=_AUTH, tags=("audit",)),
+    Endpoint("get", "/api/audit/charge-points/{chargePointId}",
+             "A charge point's events recorded in [?since, ?until) (scope audit; ?limit, ?cursor).",
+             {k: v for k, v in _ANSWERS.items() if k != 404}, security=_AUTH, tags=("audit",)),
+)
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -67,6 +67,8 @@ class JwtAuthenticator:
             raise CoreError("unauthorized", "token expired") from None
         except jwt.InvalidTokenError as exc:
             raise CoreError("unauthorized", f"invalid token: {type(exc).__name__}") from None
+        except ValueError:  # text that is not a token at all, e.g. with a lone surrogate
+            raise CoreError("unauthorized", "invalid token: DecodeError") from None
         user_id = claims.get("userId")
         if not isinstance(user_id, str) or not user_id:
             raise CoreError("unauthorized", "invalid token: userId claim required")

@@ -98,6 +98,6 @@ def claimed_user(token: object) -> str | None:
         return None
     try:
         user = jwt.decode(token, options={"verify_signature": False}).get("userId")
-    except (jwt.InvalidTokenError, AttributeError):
+    except (jwt.InvalidTokenError, AttributeError, ValueError):  # ValueError: e.g. a lone surrogate
         return None
     return f"user:{user}" if isinstance(user, str) and user else None

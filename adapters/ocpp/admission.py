@@ -13,7 +13,8 @@ At the WebSocket handshake (``process_request``), in order:
    Failed attempts count against the remote address and the chargePointId
    (:class:`~chargelog.adapters.api.throttle.AuthThrottle`); once throttled → 429 with
    ``Retry-After``; a wrong or missing password → 401.
-3. An id not in the registry and without a password (auto-registration) is capped: at most
+3. An id not in the registry and without a password (auto-registration) — except the
+   ``trusted`` ids of this process's own simulated charge points — is capped: at most
    ``unknown_charge_points_per_address_per_hour`` distinct such ids per remote address per
    hour (429) and ``unknown_charge_points_max`` of them connected at once (503).
 
@@ -65,6 +66,9 @@ class Admission:
         self.append = append
         self.connected = connected
         self.throttle = AuthThrottle(settings)
+        #: Unregistered chargePointIds exempt from the caps of step 3 (the simulated charge
+        #: points of ``serve --simulate``, started by this process).
+        self.trusted: set[str] = set()
         self._pinned: dict[str, str] = {}
         self._unknown: set[str] = set()
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -82,7 +86,7 @@ class Admission:
             refused = await self._authenticate(connection, request, cp, address, stored)
             if refused is not None or known:
                 return refused
-        if not known:
+        if not known and cp not in self.trusted:
             return await self._cap_unknown(connection, cp, address)
         return None
 
