@@ -173,8 +173,8 @@ async def test_basic_auth_failures_are_throttled(log, settings):
     registry = MemoryRegistry()
     registry.set_password("CP-T", "right-password")
     async with running_gateway(log, settings, registry, basic_auth=True, auth_failures_per_principal=3) as gateway:
-        for _ in range(3):
-            assert await ocpp_status(gateway, "CP-T", basic("CP-T", "wrong")) == 401
+        for headers in (basic("CP-T", "wrong"), basic("CP-T", "wrong"), {}):  # no credentials count too
+            assert await ocpp_status(gateway, "CP-T", headers) == 401
         try:
             async with websockets.connect(url(gateway, "CP-T"), subprotocols=["ocpp1.6"],
                                           additional_headers=basic("CP-T", "right-password")):
