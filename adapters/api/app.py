@@ -267,7 +267,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             routes.extend(getattr(module, function)(core, settings))
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
+        from chargelog.adapters.ocpp.sealing import Sealer
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
 COMMANDS = ("serve", "simulate", "stations", "events", "audit", "verify", "export", "projections", "token", "apikey",
-            "command", "registry")
+            "command", "profiles", "registry")
 
 
 class UserError(Exception):

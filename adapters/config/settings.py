@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     basic_auth: bool = Field(False, description="OCPP security profile 1: HTTP Basic auth required.")
     tls_cert: Path | None = Field(None, description="Profile 2: serve wss:// with this certificate (PEM).")
     tls_key: Path | None = None
+    tls_client_ca: Path | None = Field(None, description="Profile 3: CA bundle (PEM) that charge point client certificates must chain to.")
+    tls_client_auth: Literal["none", "optional", "required"] = Field(
+        "none", description="Profile 3 (mutual TLS): 'required' refuses a handshake without a client certificate; with one, its commonName must be the chargePointId of the URL.")
+    ca_cert: Path | None = Field(None, description="Security extensions: CA certificate (PEM) that signs charge point CSRs (SignCertificate).")
+    ca_key: Path | None = Field(None, description="The CA's private key (PEM, unencrypted).")
+    ca_validity_days: int = Field(365, ge=1, description="Validity of the charge point certificates the CA issues (days).")
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
     max_frame_bytes: int = Field(65536, description=(
         "Largest OCPP frame processed (bytes); a frame up to 16x larger is recorded truncated and "

@@ -52,6 +52,7 @@ from chargelog.adapters.log.outbox import Outbox, describe
 from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Position
 
 from . import presence as pr
+from . import tls
 from .commands import REQUESTED, command_failed_event
 from .admission import Admission
 from .connection import received_messages
@@ -235,6 +236,11 @@ class OcppGateway:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"Event log unavailable: {degraded}\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
+        refused = tls.check_profile(connection, cp, getattr(self.registry, "current", None))
+        if refused is not None:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, refused + "\n")
+        if tls.client_certificate_name(connection) is not None:
+            return None  # profile 3: a certificate from the trusted CA names the charge point
         return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
@@ -260,15 +266,11 @@ class OcppGateway:
         return None
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP 1.6 security whitepaper
-        context.load_cert_chain(str(self.settings.tls_cert),
-                                str(self.settings.tls_key) if self.settings.tls_key else None)
-        return context
+        return tls.server_context(self.settings)
 
     def _auth_label(self, ws: ServerConnection) -> str:
+        if tls.client_certificate_name(ws) is not None:
+            return "tls-client-cert"
         if getattr(ws, "username", None):
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"

@@ -49,7 +49,6 @@ from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
-from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
@@ -89,7 +88,7 @@ class CommsSession(Session):
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
         try:
-            caller = await self.core.authenticate_jwt(token, client_address(self.websocket)) if token else None
+            caller = await self.verify(token=token) if token else None
             refusal = AUTH_REQUIRED if not token else AT_CAPACITY
         except CoreError as exc:
             caller, refusal = None, exc.message if exc.kind == "rate_limited" else INVALID_TOKEN
