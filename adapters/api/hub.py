@@ -25,6 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from chargelog.adapters import metrics
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import DOMAIN, EventLog, Position, PositionNotAvailable, Record
 
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 CATCH_UP_BATCH = 1000
 #: Pause before the hub re-subscribes after the log failed (s).
 RETRY_S = 1.0
+#: Domain event types that are a command's outcome (docs/contracts.md).
+OUTCOME_TYPES = frozenset({"command.accepted", "command.rejected", "command.failed", "command.timed_out"})
 
 
 class HubStopped(RuntimeError):
@@ -117,6 +120,8 @@ class DomainHub:
             del self._ring[:drop]
             self._base += drop
         event = record.event
+        if event.type in OUTCOME_TYPES:
+            metrics.COMMAND_OUTCOMES.labels(str(event.payload.get("action")), event.type[8:]).inc()
         if event.correlationId and event.correlationId in self._by_correlation:
             for watch in self._by_correlation[event.correlationId]:
                 watch.events.put_nowait(record)
@@ -176,6 +181,16 @@ async def follow(hub: DomainHub, after: Position | None,
     subscription's resume token just past it. Raises
     :class:`~chargelog.domain.log.PositionNotAvailable` when the log no longer holds
     ``after`` and :class:`HubStopped` when the hub ends."""
+    metrics.HUB_SUBSCRIBERS.inc()
+    try:
+        async with contextlib.aclosing(_follow(hub, after, accept)) as records:
+            async for record in records:
+                yield record
+    finally:
+        metrics.HUB_SUBSCRIBERS.dec()
+
+
+async def _follow(hub: DomainHub, after: Position | None, accept: Callable[[Event], bool]) -> AsyncIterator[Record]:
     position = after
     while True:
         seq, start = hub._cursor()
@@ -207,7 +222,9 @@ async def follow(hub: DomainHub, after: Position | None,
                     ahead = not position <= hub_position
                     if not covered and accept(record.event):
                         yield Record(record.event, record.partition, record.offset, position)
+                        metrics.observe_push(record.event.recordedAt)
                 else:
                     position = hub_position
                     if accept(record.event):
                         yield record
+                        metrics.observe_push(record.event.recordedAt)  # resumed: the push is written
