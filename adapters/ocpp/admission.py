@@ -117,6 +117,8 @@ class Admission:
         result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
         response = await result if inspect.isawaitable(result) else result
         if response is not None:
+            if "Authorization" not in request.headers:  # no credentials: a failure too (or floods go unthrottled)
+                self.throttle.failed(address, principal)
             await self._record(cp, address, int(response.status_code), "HTTP Basic authentication failed")
         return response
 
