@@ -31,6 +31,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
+from chargelog.adapters import metrics
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import DOMAIN, EventLog, Position, PositionNotAvailable, Record
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 CATCH_UP_BATCH = 1000
 #: Pause before the hub re-subscribes after the log failed (s).
 RETRY_S = 1.0
+#: Domain event types that are a command's outcome (docs/contracts.md).
+OUTCOME_TYPES = frozenset({"command.accepted", "command.rejected", "command.failed", "command.timed_out"})
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class DomainHub:
         event = record.event
         if self._buckets:
             self._route(record, self.position)
+        if event.type in OUTCOME_TYPES:
+            metrics.COMMAND_OUTCOMES.labels(str(event.payload.get("action")), event.type[8:]).inc()
         if event.correlationId and event.correlationId in self._by_correlation:
             for watch in self._by_correlation[event.correlationId]:
                 watch.events.put_nowait(record)
@@ -232,6 +237,7 @@ class DomainHub:
         for key in self._keys(audience):
             self._buckets.setdefault(key, _Bucket()).members(audience).add(mailbox)
         self.subscribers += 1
+        metrics.HUB_SUBSCRIBERS.inc()
         return mailbox, self.position
 
     def _unregister(self, mailbox: _Mailbox) -> None:
@@ -242,6 +248,7 @@ class DomainHub:
                 if not bucket:
                     del self._buckets[key]
         self.subscribers -= 1
+        metrics.HUB_SUBSCRIBERS.dec()
 
     @staticmethod
     def _keys(audience: Audience) -> list[tuple[str | None, str | None]]:
@@ -321,8 +328,10 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
                         ahead = not position <= hub_position
                         if not covered:
                             yield Record(record.event, record.partition, record.offset, position)
+                            metrics.observe_push(record.event.recordedAt)
                     else:
                         position = hub_position
                         yield record
+                        metrics.observe_push(record.event.recordedAt)  # resumed: the push is written
         finally:
             hub._unregister(mailbox)
