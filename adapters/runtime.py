@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from chargelog.adapters.config import Settings
+from chargelog.adapters.gc_tuning import tune_after_start
 from chargelog.adapters.log import open_log
 from chargelog.domain.log import EventLog
 
@@ -252,6 +253,7 @@ class Runtime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        tune_after_start(freeze=self.settings.gc_freeze, threshold0=self.settings.gc_threshold0)
         if on_started is not None:
             on_started(self)
         try:
