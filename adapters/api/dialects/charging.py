@@ -80,7 +80,6 @@ class ChargingSession(Session):
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "charging", state_for(ctx.core, ctx.settings).charging_receive)
-        self.ip = websocket.client.host if websocket.client else "-"
         self.caller: Caller | None = None
         self.expires_at: datetime | None = None
         self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
@@ -93,7 +92,7 @@ class ChargingSession(Session):
         self.pending: set[ConnectorKey] = set()
 
     async def run(self, first: str | None) -> None:
-        verdict = self.state.limits.connections.hit(self.ip)
+        verdict = self.state.limits.connections.hit(self.address)
         if not verdict.allowed:
             await self.sender.send(codec.error_message(
                 codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
@@ -203,7 +202,7 @@ class ChargingSession(Session):
                                                        id_=reply_id))
 
     async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
-        verdict = self.state.limits.auth.hit(self.ip)
+        verdict = self.state.limits.auth.hit(self.address)
         if not verdict.allowed:
             await self.sender.send(codec.auth_failure(reply_id, codec.RATE_LIMIT_EXCEEDED,
                                                       "too many authentication attempts; retry later"))
@@ -214,7 +213,7 @@ class ChargingSession(Session):
             await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
             return
         try:
-            caller = await self.core.authenticate_jwt(token, self.ip)
+            caller = await self.verify(token=token)
         except CoreError as exc:
             self._drop_auth()
             code = codec.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else codec.INVALID_TOKEN

@@ -45,11 +45,11 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
-from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
@@ -89,7 +89,7 @@ class CommsSession(Session):
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
         try:
-            caller = await self.core.authenticate_jwt(token, client_address(self.websocket)) if token else None
+            caller = await self.verify(token=token) if token else None
             refusal = AUTH_REQUIRED if not token else AT_CAPACITY
         except CoreError as exc:
             caller, refusal = None, exc.message if exc.kind == "rate_limited" else INVALID_TOKEN
@@ -286,6 +286,7 @@ def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:
     ctx = ApiContext(core, settings, LimitPolicy(settings))
 
     async def endpoint(websocket: WebSocket) -> None:
-        await CommsSession(websocket, ctx).run()
+        with metrics.API_CONNECTIONS.labels(DIALECT.name).track_inprogress():
+            await CommsSession(websocket, ctx).run()
 
     return [WebSocketRoute("/", endpoint, name="comms-push")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 Availability = Literal["available", "in_use", "unavailable"]
 
@@ -85,17 +85,20 @@ class SessionErrorData(_Wire):
     message: str
 
 
-def _session_update(event: str, data: type[BaseModel]) -> type[BaseModel]:
-    class SessionUpdate(_Wire):
-        type: Literal["session_update"]
-        session_id: int | None
-        transaction_id: int | None
-        event: Literal[event]  # type: ignore[valid-type]
-        data: data  # type: ignore[valid-type]
-        timestamp: str | None
+def _event_message(type_: str, event: str, data: type[BaseModel], **ids: Any) -> type[BaseModel]:
+    """``{type, <ids>, event, data, timestamp}``: a ``session_update`` or ``charger_update``."""
+    name = "".join(p.title() for p in event.split("_")) + "".join(p.title() for p in type_.split("_"))
+    return create_model(name, __base__=_Wire, type=(Literal[type_], ...), **ids,  # type: ignore[valid-type]
+                        event=(Literal[event], ...), data=(data, ...), timestamp=(str | None, ...))
 
-    SessionUpdate.__name__ = SessionUpdate.__qualname__ = "".join(p.title() for p in event.split("_")) + "Update"
-    return SessionUpdate
+
+def _session_update(event: str, data: type[BaseModel]) -> type[BaseModel]:
+    return _event_message("session_update", event, data, session_id=(int | None, ...),
+                          transaction_id=(int | None, ...))
+
+
+def _charger_update(event: str, data: type[BaseModel]) -> type[BaseModel]:
+    return _event_message("charger_update", event, data, charger_id=(str, ...))
 
 
 class ConnectorState(_Wire):
@@ -156,18 +159,6 @@ class MaintenanceModeData(_Wire):
     is_under_maintenance: bool
     maintenance_reason: str | None = None
     timestamp: str | None
-
-
-def _charger_update(event: str, data: type[BaseModel]) -> type[BaseModel]:
-    class ChargerUpdate(_Wire):
-        type: Literal["charger_update"]
-        charger_id: str
-        event: Literal[event]  # type: ignore[valid-type]
-        data: data  # type: ignore[valid-type]
-        timestamp: str | None
-
-    ChargerUpdate.__name__ = ChargerUpdate.__qualname__ = "".join(p.title() for p in event.split("_")) + "ChargerUpdate"
-    return ChargerUpdate
 
 
 class Location(_Wire):

@@ -28,7 +28,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
-from ..throttle import client_address
 from ..caller import Caller, CoreError
 from ..commands import Command
 from . import contract
@@ -152,9 +151,9 @@ class MobileConnection(Session):
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
         p = m.AuthParams.model_validate(params)
         if p.apiKey:
-            caller = await self.core.authenticate_api_key(p.apiKey, client_address(self.websocket))
+            caller = await self.verify(api_key=p.apiKey)
         elif p.token:
-            caller = await self.core.authenticate_jwt(p.token, client_address(self.websocket))
+            caller = await self.verify(token=p.token)
         else:
             raise CoreError("unauthorized", "Invalid apiKey")
         self.caller = caller

@@ -15,6 +15,7 @@ engine does the rest, the same way for all of them:
 * **pushes** — :meth:`Session.follow` runs a catch-up subscription of the core
   (:meth:`~chargelog.adapters.api.core.ClientCore.subscribe`) into the dialect's ``deliver``;
   the hub stopping closes 1012 "service restart", any other end 1011;
+* **auth stage** — :meth:`Session.verify` (JWT or API key, throttled per address);
 * **counts** — the connection is registered in the app's :class:`~.state.DialectState`
   (``/health`` ``websocket``) from accept to close; :meth:`Session.authenticated` marks it.
 """
@@ -32,7 +33,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chargelog.domain.log import PositionNotAvailable, Record
 
+from ..caller import Caller
 from ..hub import HubStopped
+from ..throttle import client_address
 from .base import ApiContext, IdleTimeout, LimitPolicy, MessageTooLarge
 from .state import state_for
 
@@ -86,7 +89,17 @@ class Session:
         self.sender = Sender(websocket)
         self.receiver = (limits or ctx.limits).connection()
         self.connection = self.state.open(dialect)
+        self.address = client_address(websocket)
         self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def verify(self, *, token: str | None = None, api_key: str | None = None) -> Caller:
+        """The auth stage every dialect shares: the caller of an API key (else a JWT), with
+        failures throttled per client address and principal (:mod:`..throttle`, settings
+        ``auth_*``). Raises CoreError ``unauthorized`` or ``rate_limited`` — the dialect
+        answers it in its own form."""
+        if api_key:
+            return await self.core.authenticate_api_key(api_key, self.address)
+        return await self.core.authenticate_jwt(token or "", self.address)
 
     def authenticated(self, user_id: str | None) -> None:
         """Count the connection as ``user_id``'s (None: not authenticated any more)."""
