@@ -49,9 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
 ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
-                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api")
+                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api",
+                    "chargelog.adapters.api.console.routes")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
-#: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
+#: list[BaseRoute]`` (the Communication Protocol's REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.stations_http", "station_routes"),
                    ("chargelog.adapters.api.audit_http", "audit_routes"),
