@@ -7,7 +7,15 @@ One load generator (:mod:`ocpp_bench`'s station workers: N raw OCPP-J 1.6 statio
 * ``floor`` — a bare ``ocpp``-library central system with no persistence (``ocpp_floor.py``);
 * ``embedded`` — ``chargelog serve`` (all roles) on the embedded log (``city_bench``'s
   :class:`~city_bench.ServerProcess`);
-* ``kafka`` — the same on Kafka, when ``KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092) answers.
+* ``kafka`` — the same on Kafka, when ``KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092) answers;
+* ``embedded-gc-default`` — embedded with Python's garbage-collector defaults (no
+  ``gc.freeze``, threshold 700), to measure ``adapters/gc_tuning.py``.
+
+``--subscribers M`` connects M Mobile API clients (``city_bench.Subscriber``, each with its own
+API key, subscribed to ``all``) to each chargelog server before the load: ``--audience owner``
+(default) — each is a user owning none of the load's stations, so the load's pushes
+(``meter.update`` without a session is not public) are routed to none of them: the cost of
+subscribers who are not interested; ``admin`` — each sees every push (fan-out).
 
 Per server it prints: CPU s of the server process (user + system, psutil) per 1,000
 acknowledged CALLs (a CALL counts when its CALLRESULT reaches the station; chargelog sends it
@@ -55,6 +63,15 @@ SERVE_ENV = {k: v for k, v in ocpp_bench.gateway_env("embedded", "").items()
              if k.startswith("CHARGELOG_UNKNOWN_")}
 
 
+#: Server name → (log engine, extra environment of ``chargelog serve``).
+CHARGELOG_SERVERS: dict[str, tuple[str, dict[str, str]]] = {
+    "embedded": ("embedded", {}),
+    "kafka": ("kafka", {}),
+    # Python's collector defaults, to measure what adapters/gc_tuning.py buys
+    "embedded-gc-default": ("embedded", {"CHARGELOG_GC_FREEZE": "false", "CHARGELOG_GC_THRESHOLD0": "700"}),
+}
+
+
 def kafka_answers(bootstrap: str) -> bool:
     """True when a TCP connection to the first ``host:port`` of ``bootstrap`` opens in 2 s."""
     host, _, port = bootstrap.split(",")[0].rpartition(":")
@@ -80,18 +97,27 @@ async def floor_server() -> Any:
 
 
 @contextlib.asynccontextmanager
-async def chargelog_server(engine: str, bootstrap: str) -> Any:
-    """``chargelog serve`` (embedded or Kafka, fresh data dir / topics) → (process, OCPP URL base)."""
-    os.environ.update(SERVE_ENV)
+async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience: str) -> Any:
+    """``chargelog serve`` as :data:`CHARGELOG_SERVERS` names it (fresh data dir / topics)
+    with ``subscribers`` Mobile API clients of ``audience`` (``city_bench``'s: owner = its
+    own user's events only, admin = everything) subscribed to ``all`` → (process, OCPP URL
+    base)."""
+    engine, extra = CHARGELOG_SERVERS[name]
+    for key in ("CHARGELOG_GC_FREEZE", "CHARGELOG_GC_THRESHOLD0"):
+        os.environ.pop(key, None)
+    os.environ.update(SERVE_ENV, **extra)
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
         data_dir = Path(tmp)
-        registry, _ = city_bench.write_setup(data_dir, 0, "owner")
+        registry, keys = city_bench.write_setup(data_dir, subscribers, audience)
         spec = city_bench.Engine(engine, bootstrap, f"sbs{uuid.uuid4().hex[:8]}" if engine == "kafka" else "")
         server = city_bench.ServerProcess(spec, data_dir, registry, data_dir / "serve.log")
         ps = await asyncio.to_thread(server.start)
+        clients: list[city_bench.Subscriber] = []
         try:
+            clients = await city_bench.open_subscribers(f"ws://127.0.0.1:{server.api_port}/ws", keys)
             yield ps, f"ws://127.0.0.1:{server.ocpp_port}"
         finally:
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
             await asyncio.to_thread(server.stop)
             if engine == "kafka":
                 with contextlib.suppress(Exception):
@@ -131,6 +157,9 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
 
 async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     ocpp_bench.raise_nofile()
+    unknown = set(opts.servers.split(",")) - {"floor", *CHARGELOG_SERVERS}
+    if unknown:
+        raise SystemExit(f"unknown servers {sorted(unknown)}; known: floor, {', '.join(CHARGELOG_SERVERS)}")
     servers = [s for s in opts.servers.split(",") if s != "kafka" or kafka_answers(opts.bootstrap)]
     skipped = sorted(set(opts.servers.split(",")) - set(servers))
     if skipped:
@@ -139,7 +168,8 @@ async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     for n in range(opts.runs):
         for name in servers:  # interleaved, so that a change in the machine's load hits all
             city_bench.note(f"run {n + 1}/{opts.runs}: {name}")
-            server = floor_server() if name == "floor" else chargelog_server(name, opts.bootstrap)
+            server = (floor_server() if name == "floor"
+                      else chargelog_server(name, opts.bootstrap, opts.subscribers, opts.audience))
             async with server as (ps, base):
                 runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration))
     return runs
@@ -174,17 +204,23 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="floor,embedded,kafka", help="comma list of floor|embedded|kafka")
+    parser.add_argument("--servers", default="floor,embedded,kafka",
+                        help=f"comma list of floor, {', '.join(CHARGELOG_SERVERS)}")
     parser.add_argument("--stations", type=int, default=200, help="concurrent stations (one CALL outstanding each)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per server and run")
     parser.add_argument("--runs", type=int, default=1, help="runs per server (interleaved); medians reported")
     parser.add_argument("--workers", type=int, default=1, help="station worker processes")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--subscribers", type=int, default=0,
+                        help="Mobile API clients subscribed to 'all' on each chargelog server")
+    parser.add_argument("--audience", choices=["owner", "admin"], default="owner",
+                        help="owner: each client sees its own user's events (none of the load's); admin: all")
     parser.add_argument("--json", action="store_true", help="also print every run as JSON")
     opts = parser.parse_args()
     runs = asyncio.run(run(opts))
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {opts.stations} stations, "
-          f"{opts.duration:.0f} s × {opts.runs} run(s), {opts.workers} station worker(s)")
+          f"{opts.duration:.0f} s × {opts.runs} run(s), {opts.workers} station worker(s), "
+          f"{opts.subscribers} {opts.audience} subscriber(s) on chargelog")
     print(table(summary(runs)))
     if opts.json:
         print(json.dumps(runs))

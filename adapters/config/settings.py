@@ -115,6 +115,18 @@ class Settings(BaseSettings):
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
     shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
+    gc_freeze: bool = Field(True, description="After start-up, move every object then alive out of the "
+                            "garbage collector's generations (gc.freeze), so later collections do not scan them.")
+    gc_threshold0: int = Field(50_000, ge=0, description="Allocations minus deallocations that start a young-generation "
+                               "collection (Python's default 700; 0 disables automatic collection).")
+
+    # -- operations: console, metrics, readiness, logs -------------------------------------
+    console_tile_url: str = Field("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                                  description="Leaflet tile URL template of the web console's map; empty: no map tiles (site list only).")
+    console_tile_attribution: str = Field("© OpenStreetMap contributors", description="Attribution shown under the console's map tiles.")
+    ops_port: int = Field(9100, ge=0, description="/metrics, /health, /ready of a process that runs no API and no gateway (e.g. projections only); 0 = any free port.")
+    ready_max_lag_events: int = Field(10_000, ge=0, description="/ready fails while a consumer (projection, translator) is more than this many events behind the log's end.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format of every logger (ours, uvicorn's, websockets'): text or json (one JSON object per line).")
 
     @field_validator("jwt_secret")
     @classmethod

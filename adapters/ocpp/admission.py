@@ -40,6 +40,7 @@ from limits.strategies import MovingWindowRateLimiter
 from websockets.asyncio.server import ServerConnection, basic_auth
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import metrics
 from chargelog.adapters.api.throttle import AuthThrottle, Throttled
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
@@ -96,6 +97,7 @@ class Admission:
         try:
             self.throttle.check(address, principal)
         except Throttled as exc:
+            metrics.RATE_LIMIT_REJECTIONS.labels("ocpp-auth").inc()
             response = connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, exc.message + "\n")
             response.headers["Retry-After"] = str(exc.retry_after_s)
             return response
@@ -108,12 +110,15 @@ class Admission:
                 elif self.settings.charge_point_pinning:
                     ok = await self._pin(cp, password)
             if not ok:
+                metrics.AUTH_FAILURES.labels("ocpp").inc()
                 self.throttle.failed(address, principal)
             return ok
 
         result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
         response = await result if inspect.isawaitable(result) else result
         if response is not None:
+            if "Authorization" not in request.headers:  # no credentials: a failure too (or floods go unthrottled)
+                self.throttle.failed(address, principal)
             await self._record(cp, address, int(response.status_code), "HTTP Basic authentication failed")
         return response
 

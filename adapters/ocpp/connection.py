@@ -34,6 +34,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
+from chargelog.adapters import logs
 from chargelog.domain.envelope import Event, Source
 from chargelog.domain.registry import Registry
 
@@ -249,6 +250,7 @@ class OcppConnection(ChargePoint):
         action = command.payload.get("action", "")
         logged = request = command.payload.get("request", {})
         cid = command.correlationId
+        logs.bind(chargePointId=command.chargePointId, correlationId=cid)  # this command's own task
         timeout = command.payload.get("timeoutSeconds") or self.gateway.settings.command_timeout_s
         fail = self._failer(cid, action, command.eventId)
         try:

@@ -45,6 +45,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import logs
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
 from chargelog.adapters.log.follow import follow
@@ -89,6 +90,8 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        #: ``/ready`` on the OCPP port: a :class:`chargelog.adapters.ops.Readiness` (set by the runtime)
+        self.readiness: Any = None
         self.admission = Admission(settings, registry, self.append, lambda: set(self._connections))
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
@@ -222,6 +225,12 @@ class OcppGateway:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if urllib.parse.urlsplit(request.path).path == "/ready" and self.readiness is not None:
+                ok, body = await self.readiness.check()
+                response = connection.respond(http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                              json.dumps(body) + "\n")
+                response.headers["Content-Type"] = "application/json"
+                return response
             plain = self._plain_http(connection, request.path)
             if plain is not None:
                 return plain
@@ -281,6 +290,8 @@ class OcppGateway:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
         conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
+        logs.bind(chargePointId=cp, connectionId=conn.connection_id)  # every line of this connection
+        logger.info("charge point connected from %s", conn.remote_address)
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn
