@@ -11,11 +11,13 @@ One load generator (:mod:`ocpp_bench`'s station workers: N raw OCPP-J 1.6 statio
 * ``embedded-gc-default`` — embedded with Python's garbage-collector defaults (no
   ``gc.freeze``, threshold 700), to measure ``adapters/gc_tuning.py``.
 
-``--subscribers M`` connects M Mobile API clients (``city_bench.Subscriber``, each with its own
-API key, subscribed to ``all``) to each chargelog server before the load: ``--audience owner``
-(default) — each is a user owning none of the load's stations, so the load's pushes
-(``meter.update`` without a session is not public) are routed to none of them: the cost of
-subscribers who are not interested; ``admin`` — each sees every push (fan-out).
+``--subscribers M`` connects M Mobile API clients (each with its own API key; client k
+subscribed to ``all`` events of station ``BENCH{k mod N}``) once the stations are connected and
+before the window: ``--audience owner`` (default) — each is a plain user (it sees its station's
+public events; the load's Heartbeat and MeterValues outside a session push nothing to it): the
+cost of connected subscribers not interested in most records; ``admin`` — each also sees its
+station's non-public events (``meter.update``); ``everything`` — admins subscribed to every
+station (fan-out: every record to every client).
 
 Per server it prints: CPU s of the server process (user + system, psutil) per 1,000
 acknowledged CALLs (a CALL counts when its CALLRESULT reaches the station; chargelog sends it
@@ -90,14 +92,14 @@ async def floor_server() -> Any:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         if not line.startswith("listening "):
             raise RuntimeError(f"floor did not start: {line!r}")
-        yield psutil.Process(proc.pid), f"ws://127.0.0.1:{int(line.split()[1])}"
+        yield psutil.Process(proc.pid), f"ws://127.0.0.1:{int(line.split()[1])}", []
     finally:
         proc.terminate()
         await proc.wait()
 
 
 @contextlib.asynccontextmanager
-async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience: str) -> Any:
+async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience: str, stations: int) -> Any:
     """``chargelog serve`` as :data:`CHARGELOG_SERVERS` names it (fresh data dir / topics)
     with ``subscribers`` Mobile API clients of ``audience`` (``city_bench``'s: owner = its
     own user's events only, admin = everything) subscribed to ``all`` → (process, OCPP URL
@@ -108,14 +110,15 @@ async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience
     os.environ.update(SERVE_ENV, **extra)
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
         data_dir = Path(tmp)
-        registry, keys = city_bench.write_setup(data_dir, subscribers, audience)
+        registry, keys = city_bench.write_setup(data_dir, subscribers, "owner" if audience == "owner" else "admin")
         spec = city_bench.Engine(engine, bootstrap, f"sbs{uuid.uuid4().hex[:8]}" if engine == "kafka" else "")
         server = city_bench.ServerProcess(spec, data_dir, registry, data_dir / "serve.log")
         ps = await asyncio.to_thread(server.start)
-        clients: list[city_bench.Subscriber] = []
+        clients = [StationSubscriber(f"ws://127.0.0.1:{server.api_port}/ws", key, {},
+                                     None if audience == "everything" else f"BENCH{k % stations}")
+                   for k, key in enumerate(keys)]
         try:
-            clients = await city_bench.open_subscribers(f"ws://127.0.0.1:{server.api_port}/ws", keys)
-            yield ps, f"ws://127.0.0.1:{server.ocpp_port}"
+            yield ps, f"ws://127.0.0.1:{server.ocpp_port}", clients
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
             await asyncio.to_thread(server.stop)
@@ -129,15 +132,23 @@ def _cpu_s(ps: psutil.Process) -> float:
     return times.user + times.system
 
 
-async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float) -> dict[str, Any]:
-    """Run the load on one server; CPU / RSS of ``ps`` around the load window."""
+async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float,
+                  clients: list[StationSubscriber]) -> dict[str, Any]:
+    """Run the load on one server; CPU / RSS of ``ps`` around the load window. ``clients``
+    open once the stations are connected and before the window starts."""
     rss_idle = ps.memory_info().rss
     per = [stations // workers] * workers
     per[-1] += stations - sum(per)
-    start_at = time.time() + 3 + stations / 500
+    booted_at = time.time() + 3 + stations / 500
+    start_at = booted_at + len(clients) / 50
     load = asyncio.create_task(ocpp_bench.run_workers(
         [["_throughput", f"{base}/ocpp", str(sum(per[:i])), str(n), str(duration), str(start_at)]
          for i, n in enumerate(per)]))
+    if clients:
+        await asyncio.sleep(max(0.0, booted_at - time.time()))
+        await open_all(clients)
+        if time.time() > start_at:
+            city_bench.note(f"subscribers opened {time.time() - start_at:.1f} s after the window started")
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu0, load0 = _cpu_s(ps), os.getloadavg()[0]
     await asyncio.sleep(duration / 2)
@@ -150,9 +161,42 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
     return {"acked_calls": acked, "calls_per_s": acked / elapsed,
             "cpu_s_per_1000": cpu * 1000 / acked if acked else math.nan,
             "p50_ms": city_bench.percentile(latencies, 50), "p99_ms": city_bench.percentile(latencies, 99),
-            "rss_kb_per_conn": (rss_load - rss_idle) / 1024 / stations,
+            "rss_kb_per_conn": (rss_load - rss_idle) / 1024 / (stations + len(clients)),
             "server_cores": cpu / elapsed, "errors": sum(r["errors"] for r in results),
             "load1_start": load0, "load1_end": os.getloadavg()[0]}
+
+
+class StationSubscriber(city_bench.Subscriber):
+    """A Mobile API client subscribed to ``all`` events of one charge point (``stationId``; None: every one,
+    mobile spec section 8.1); subscribing retries while the station is not on the map yet."""
+
+    def __init__(self, url: str, api_key: str, timestamps: dict[str, float], station_id: str | None) -> None:
+        super().__init__(url, api_key, timestamps)
+        self.station_id = station_id
+
+    async def open(self) -> None:
+        self._ws = await city_bench.websockets.connect(self.url, max_size=2**24, ping_interval=None)
+        await self._request("auth", {"apiKey": self.api_key})
+        for _ in range(120):
+            try:
+                params = {"events": ["all"]} if self.station_id is None else {"events": ["all"], "stationId": self.station_id}
+                await self._request("subscribe", params)
+                break
+            except RuntimeError as exc:
+                if "404" not in str(exc) and "not_found" not in str(exc):
+                    raise
+                await asyncio.sleep(0.5)
+        self._reader = asyncio.create_task(self._read())
+
+
+async def open_all(clients: list[StationSubscriber]) -> None:
+    gate = asyncio.Semaphore(city_bench.CONNECT_CONCURRENCY)
+
+    async def one(client: StationSubscriber) -> None:
+        async with gate:
+            await client.open()
+
+    await asyncio.gather(*(one(c) for c in clients))
 
 
 async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -169,9 +213,9 @@ async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         for name in servers:  # interleaved, so that a change in the machine's load hits all
             city_bench.note(f"run {n + 1}/{opts.runs}: {name}")
             server = (floor_server() if name == "floor"
-                      else chargelog_server(name, opts.bootstrap, opts.subscribers, opts.audience))
-            async with server as (ps, base):
-                runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration))
+                      else chargelog_server(name, opts.bootstrap, opts.subscribers, opts.audience, opts.stations))
+            async with server as (ps, base, clients):
+                runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration, clients))
     return runs
 
 
@@ -213,8 +257,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--subscribers", type=int, default=0,
                         help="Mobile API clients subscribed to 'all' on each chargelog server")
-    parser.add_argument("--audience", choices=["owner", "admin"], default="owner",
-                        help="owner: each client sees its own user's events (none of the load's); admin: all")
+    parser.add_argument("--audience", choices=["owner", "admin", "everything"], default="owner",
+                        help="owner/admin: client k follows station BENCH{k mod N} as a user/an admin; "
+                             "everything: an admin following every station")
     parser.add_argument("--json", action="store_true", help="also print every run as JSON")
     opts = parser.parse_args()
     runs = asyncio.run(run(opts))
