@@ -62,7 +62,10 @@ def make_settings(engine: str, data_dir: Path, **extra: Any) -> Any:
     from chargelog.adapters.config import Settings
 
     base: dict[str, Any] = {"data_dir": data_dir, "ocpp_port": 0, "ocpp_host": "127.0.0.1",
-                            "api_rate_per_s": 1e6, "api_rate_burst": 10**6, **extra}
+                            "api_rate_per_s": 1e6, "api_rate_burst": 10**6,
+                            # thousands of unregistered charge points from one loopback address
+                            "unknown_charge_points_per_address_per_hour": 10**6, "unknown_charge_points_max": 10**6,
+                            "http_header_timeout_s": 60.0, **extra}
     if engine == "kafka":
         return Settings(log=f"kafka://{KAFKA}", topic_prefix=f"bench{uuid.uuid4().hex[:10]}", partitions=8, **base)
     return Settings(log="embedded", **base)

@@ -232,7 +232,8 @@ class ServerProcess:
                 "--data-dir", str(self.data_dir), "--registry", str(self.registry), "--log-level", "WARNING"]
         if self.engine.name == "kafka":
             args += ["--log", f"kafka://{self.engine.bootstrap}", "--topic-prefix", self.engine.topic_prefix]
-        env = {**os.environ, "CHARGELOG_HEARTBEAT_INTERVAL_S": "3600", "CHARGELOG_API_PING_TIMEOUT_S": "3600"}
+        env = {**os.environ, "CHARGELOG_HEARTBEAT_INTERVAL_S": "3600", "CHARGELOG_API_PING_TIMEOUT_S": "3600",
+               "CHARGELOG_HTTP_HEADER_TIMEOUT_S": "60"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

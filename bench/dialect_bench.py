@@ -54,7 +54,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from test_dialect_support import dialect_stack, meter_station, push_client, station_ready, token
 
     data_dir = Path(tempfile.mkdtemp(prefix="dialect-bench-"))
-    extra: dict[str, Any] = {"comms_max_connections": 100_000}
+    extra: dict[str, Any] = {"comms_max_connections": 100_000, "unknown_charge_points_per_address_per_hour": 10**6,
+                             "unknown_charge_points_max": 10**6, "http_header_timeout_s": 60.0}
     if args.engine == "kafka":
         settings = Settings(log=f"kafka://{KAFKA}", topic_prefix=f"b{uuid.uuid4().hex[:10]}", data_dir=data_dir, **extra)
     else:

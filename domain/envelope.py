@@ -7,7 +7,12 @@ JSON shape (field names are the wire names; timestamps are ISO 8601 UTC with mic
      "occurredAt": "…Z", "recordedAt": "…Z", "source": "ocpp",
      "principal": {"kind": "chargePoint", "id": "CP001"} | null,
      "correlationId": str | null, "causationId": str | null,
-     "schemaVersion": 1, "payload": {…}}
+     "schemaVersion": 1, "payload": {…},
+     "chain": {"writer": str, "seq": int, "hash": "<64 hex>"} | null}
+
+``chain`` is filled in by the log engine when the event is written (the tamper-evident hash
+chain, :mod:`chargelog.domain.chain`); it is null on events not yet appended, and stays the
+last field.
 
 ``encode``/``decode`` round-trip exactly. ``decode`` raises :class:`UnknownSchemaVersion`
 for a payload version this build does not know, naming the log position it came from.
@@ -85,6 +90,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ChainLink(BaseModel):
+    """An event's link in its chain (:mod:`chargelog.domain.chain`): the ``writer`` whose
+    chain it is, its ``seq`` in it (from 1) and ``hash`` (SHA-256, hex)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    writer: str
+    seq: int
+    hash: str
+
+
 class Event(BaseModel):
     """One immutable event. ``chargePointId`` is the partition key: all events of one charge
     point are totally ordered on the log. Events that concern no charge point use ``"-"``.
@@ -106,6 +122,7 @@ class Event(BaseModel):
     causationId: str | None = None
     schemaVersion: int = 1
     payload: dict[str, Any] = Field(default_factory=dict)
+    chain: ChainLink | None = None  # stays last: domain/chain.py finds it at the end
 
     def encode(self) -> bytes:
         """UTF-8 JSON bytes of this event."""

@@ -122,6 +122,19 @@ class Record:
     position: Position
 
 
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as stored, undecoded (for verification and exports): its ``chargePointId``
+    (the engine's key for it), the envelope bytes ``value``, ``partition``, ``offset`` and the
+    reader's ``position`` just past it (as :class:`Record`)."""
+
+    chargePointId: str
+    value: bytes
+    partition: int
+    offset: int
+    position: Position
+
+
 @runtime_checkable
 class EventLog(Protocol):
     """An append-only, partitioned event log. All methods are coroutine-safe for the tasks
@@ -155,6 +168,14 @@ class EventLog(Protocol):
     ) -> AsyncIterator[Record]:
         """``read`` without a limit, as a stream that ends at ``until`` (default: the end when
         called): for exports of large logs, decoding one record at a time. Raises as ``read``."""
+        ...
+
+    def scan_raw(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[RawRecord]:
+        """``scan`` without decoding: each record's stored envelope bytes (``chargelog verify``
+        checks the exact bytes written; exports parse them without building Events)."""
         ...
 
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:

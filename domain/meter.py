@@ -5,7 +5,8 @@ Rules (OCPP 1.6 §7.31 MeterValue, §7.45 SampledValue, §7.43 ReadingContext, �
 
 * ``measurand`` defaults to ``Energy.Active.Import.Register``; ``unit`` defaults to the
   measurand's base unit (Wh for energy, W for power, A, V, Percent).
-* ``kWh`` × 1000 → Wh, ``kW`` × 1000 → W; other units for these measurands are ignored.
+* ``kWh`` × 1000 → Wh, ``kW`` × 1000 → W (rounded to 3 decimals: mWh, mW); other units
+  for these measurands are ignored.
 * ``format`` ``SignedData`` is not a number and is ignored.
 * ``location`` defaults to ``Outlet``; only ``Outlet`` (and ``Cable``) readings describe what the
   EV received, except SoC which is read at any location (normally ``EV``).
@@ -60,7 +61,7 @@ def _number(sampled: Mapping[str, Any], measurand: str) -> float | None:
     if unit not in _ACCEPTED_UNITS[measurand]:
         return None
     try:
-        return float(sampled["value"]) * _SCALE[unit]
+        return round(float(sampled["value"]) * _SCALE[unit], 3)  # no float noise (kWh × 1000)
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -8,6 +8,7 @@ starts are capped (``RECENT``) so the state of a long-lived charge point stays s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -89,6 +90,8 @@ class ChargePointState(BaseModel):
     lastSeenAt: str | None = None
     #: Last emitted station availability: [status, availability, available, total, maintenance].
     availability: list[Any] | None = None
+    #: When the last ``station.last_seen`` of this connection was emitted (None: none yet).
+    lastSeenPublishedAt: datetime | None = None
 
 
 class TranslatorState(BaseModel):

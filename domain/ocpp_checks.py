@@ -69,6 +69,16 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class BootNotificationReq(_Message):
+    """OCPP 1.6 §6.2 BootNotification.req: the identity fields the station map shows
+    (CiString20/25/50 limits of §6.2)."""
+
+    chargePointVendor: StrictStr = Field(max_length=20)
+    chargePointModel: StrictStr = Field(max_length=20)
+    firmwareVersion: StrictStr | None = Field(None, max_length=50)
+    chargePointSerialNumber: StrictStr | None = Field(None, max_length=25)
+
+
 class StatusNotificationReq(_Message):
     """§6.47 StatusNotification.req."""
 

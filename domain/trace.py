@@ -10,6 +10,7 @@ increasing ``occurredAt``. OCPP payloads follow OCPP 1.6-J (edition 2) §6.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,10 +42,14 @@ class Trace:
 
     def frame(self, direction: str, kind: int, message_id: str, action: str | None,
               payload: dict[str, Any], correlation_id: str | None = None, **extra: Any) -> Event:
-        """One ``ocpp.frame`` source event."""
+        """One ``ocpp.frame`` source event, with its OCPP-J text in ``raw`` (as the gateway
+        records it: ``[2, id, action, payload]`` for a CALL, ``[3, id, payload]`` for a
+        CALLRESULT)."""
+        frame: list[Any] = [kind, message_id, action, payload] if kind == 2 else [kind, message_id, payload]
         return self._event("ocpp.frame", {"direction": direction, "messageTypeId": kind,
                                           "messageId": message_id, "action": action,
-                                          "payload": payload, **extra}, correlation_id=correlation_id)
+                                          "payload": payload, "raw": json.dumps(frame, separators=(",", ":")),
+                                          **extra}, correlation_id=correlation_id)
 
     def call_in(self, action: str, request: dict[str, Any], response: dict[str, Any] | None = None) -> list[Event]:
         """An inbound CALL and the central system's CALLRESULT (``response``, default ``{}``)."""
@@ -84,8 +89,8 @@ class Trace:
 
     # -- charge point initiated -------------------------------------------------------------
 
-    def boot(self) -> list[Event]:
-        return self.call_in("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"},
+    def boot(self, vendor: str = "V", model: str = "M") -> list[Event]:
+        return self.call_in("BootNotification", {"chargePointVendor": vendor, "chargePointModel": model},
                             {"status": "Accepted", "currentTime": self.now(), "interval": 300})
 
     def status(self, connector_id: int, status: str, error_code: str = "NoError", **extra: Any) -> list[Event]:

@@ -52,7 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from .availability import station_availability
 from .command_outcomes import command_outcome
@@ -72,6 +74,7 @@ from .ocpp_checks import (
     MeterValuesReq,
     StartTransactionConf,
     StartTransactionReq,
+    BootNotificationReq,
     StatusNotificationReq,
     StopTransactionReq,
     check,
@@ -81,6 +84,9 @@ from .registry import Registry, Tariff
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 PENDING_LIMIT = 256
+#: Least time between two ``station.last_seen`` of one charge point (s), except that the first
+#: Heartbeat of a connection always yields one.
+LAST_SEEN_INTERVAL_S = 60.0
 #: The source event type that lets log time pass for one charge point (appended by the
 #: projection worker's stale sweep; payload ``staleAfterSeconds``).
 TICK = "system.tick"
@@ -217,8 +223,21 @@ def _connected(cp: ChargePointState, event: Event, out: _Out) -> None:
         out.emit("station.connected", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
 
 
+def _last_seen(cp: ChargePointState, event: Event, out: _Out, heartbeat: bool) -> None:
+    """``station.last_seen`` {chargePointId, at}: the charge point is alive (OCPP 1.6 §4.6
+    Heartbeat; ocpp-websocket-service.md ``charger.lastSeen``). Throttled: on the first
+    Heartbeat of a connection, then for any incoming frame at most once per
+    :data:`LAST_SEEN_INTERVAL_S` (event time)."""
+    last = cp.lastSeenPublishedAt
+    if (last is None and heartbeat) or (
+            last is not None and (event.occurredAt - last).total_seconds() >= LAST_SEEN_INTERVAL_S):
+        cp.lastSeenPublishedAt = event.occurredAt
+        out.emit("station.last_seen", {"chargePointId": event.chargePointId, "at": event.occurredAt.isoformat()})
+
+
 def _disconnected(cp: ChargePointState, event: Event, out: _Out, reason: str) -> None:
     _seen(cp, event)
+    cp.lastSeenPublishedAt = None
     if cp.online:
         cp.online = False
         out.emit("station.disconnected", {"chargePointId": event.chargePointId,
@@ -254,6 +273,7 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
     body = p.get("payload") if isinstance(p.get("payload"), dict) else {}
     if p.get("direction") == "in":
         _connected(cp, event, out)
+        _last_seen(cp, event, out, heartbeat=kind == CALL and p.get("action") == "Heartbeat")
         if kind == CALL:
             action = str(p.get("action"))
             cp.callsIn[message_id] = PendingCall(action=action, payload=body if action in _ANSWERED else {})
@@ -280,16 +300,43 @@ def _on_frame(cp: ChargePointState, event: Event, out: _Out, directory: Director
                 answered(cp, event, call.payload, body, out, directory)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _believed(model: type[M], request: dict[str, Any], action: str, out: _Out) -> M | None:
+    """``request`` parsed by ``model`` (:mod:`.ocpp_checks`), or None after recording an
+    ``invalid-payload`` anomaly naming the first violation."""
+    parsed = check(model, request)
+    if isinstance(parsed, str):
+        out.anomaly("invalid-payload", action, None, parsed)
+        return None
+    return parsed
+
+
 def _trim(calls: dict[str, PendingCall]) -> None:
     while len(calls) > PENDING_LIMIT:
         del calls[next(iter(calls))]
 
 
+def _boot_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
+                       response: dict[str, Any], out: _Out, directory: Directory) -> None:
+    """An Accepted BootNotification (OCPP 1.6 §4.2) → ``station.booted`` with the identity
+    the charge point stated: vendor, model, firmwareVersion, serialNumber."""
+    if response.get("status") != "Accepted":
+        return  # Pending / Rejected: not (yet) accepted, derives nothing
+    req = _believed(BootNotificationReq, request, "BootNotification", out)
+    if req is None:
+        return
+    out.emit("station.booted", {
+        "chargePointId": event.chargePointId, "vendor": req.chargePointVendor, "model": req.chargePointModel,
+        "firmwareVersion": req.firmwareVersion, "serialNumber": req.chargePointSerialNumber,
+    })
+
+
 def _status_notification(cp: ChargePointState, event: Event, request: dict[str, Any],
                          response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(StatusNotificationReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "StatusNotification", None, req)
+    req = _believed(StatusNotificationReq, request, "StatusNotification", out)
+    if req is None:
         return
     connector_id, status, error_code, info = req.connectorId, req.status, req.errorCode, req.info
     connector = cp.connectors.get(connector_id)
@@ -347,9 +394,8 @@ def _match_remote_start(cp: ChargePointState, connector_id: int, id_tag: Any) ->
 
 def _meter_values(cp: ChargePointState, event: Event, request: dict[str, Any],
                   response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(MeterValuesReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "MeterValues", None, req)
+    req = _believed(MeterValuesReq, request, "MeterValues", out)
+    if req is None:
         return
     if req.transactionId is not None:
         tx = cp.transactions.get(req.transactionId)
@@ -369,7 +415,7 @@ def _meter_values(cp: ChargePointState, event: Event, request: dict[str, Any],
                 and sample.voltageV is None and sample.soc is None:
             continue
         if sample.energyRegisterWh is not None:
-            tx.energyWh = max(tx.energyWh, sample.energyRegisterWh - tx.meterStart)
+            tx.energyWh = max(tx.energyWh, round(sample.energyRegisterWh - tx.meterStart, 3))  # Wh, no float noise
         timestamp = sample.timestamp or event.occurredAt.isoformat()
         duration = seconds_between(tx.startTime, timestamp) or 0.0
         cost, currency = _cost(tx, tx.energyWh, duration)
@@ -390,9 +436,8 @@ def _cost(tx: TransactionState, energy_wh: float, duration_s: float) -> tuple[fl
 
 def _stop_transaction(cp: ChargePointState, event: Event, request: dict[str, Any],
                       response: dict[str, Any], out: _Out, directory: Directory) -> None:
-    req = check(StopTransactionReq, request)
-    if isinstance(req, str):
-        out.anomaly("invalid-payload", "StopTransaction", None, req)
+    req = _believed(StopTransactionReq, request, "StopTransaction", out)
+    if req is None:
         return
     transaction_id = req.transactionId
     if transaction_id in cp.stopped:
@@ -435,6 +480,7 @@ def _close(cp: ChargePointState, event: Event, tx: TransactionState, out: _Out, 
 
 
 _ANSWERED: dict[str, Callable[[ChargePointState, Event, dict[str, Any], dict[str, Any], _Out, Directory], None]] = {
+    "BootNotification": _boot_notification,
     "StatusNotification": _status_notification,
     "StartTransaction": _start_transaction,
     "MeterValues": _meter_values,

@@ -8,9 +8,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Node 20+ and npm run the documents' own JavaScript clients (tests/js; the test installs `ws`)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null || echo "could not install nodejs/npm" >&2
+fi
+
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q '.[test]'
+
+# the web console's browser test drives Debian's Chromium (Playwright never downloads one)
+if ! command -v chromium >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
 
 export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT:-9092}"
 started_kafka=""

@@ -14,9 +14,9 @@ are total over what the log can hold). :meth:`offer` then records the record in
 counts it in ``chargelog_projection_quarantined_events_total`` and moves on: the stream never
 stops. The quarantine is committed with the rows (store name ``"{fold}!quarantine"``) and
 re-applied by :meth:`RowFold.retry` (``chargelog projections retry``). Changes the failed
-``apply`` made before raising are undone only where the fold implements :meth:`RowFold.save`
-/ :meth:`RowFold.restore` (the translator does; the read-model projections derive a row before
-they store it).
+``apply`` made before raising are undone where the fold implements :meth:`RowFold.save` /
+:meth:`RowFold.restore` (the translator and the station map do; the session projections
+derive and check a row on a copy before they store it).
 """
 
 from __future__ import annotations

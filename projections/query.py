@@ -118,6 +118,7 @@ class ProjectionReadModels:
         site = registry.site_of(charge_point_id)
         values: dict[str, Any] = {k: row[k] for k in ("chargePointId", "online", "lastActivity", "status",
                                                       "availability", "available", "total", "maintenance")}
+        values.update({k: row.get(k) for k in ("vendor", "model", "firmwareVersion")})  # BootNotification
         if info is not None and info.connectors:
             values["total"] = max(values["total"], info.connectors)  # Y counts unreported connectors too
         if info is not None and info.maintenance:

@@ -4,7 +4,8 @@ status vocabularies, ``X/Y``, maintenance, connectors with their status and tran
 Row shape (JSON-native; times are ISO 8601 text)::
 
     {"chargePointId", "online", "lastActivity", "status", "availability", "available",
-     "total", "maintenance", "chargePointStatus" (connectorId 0),
+     "total", "maintenance", "chargePointStatus" (connectorId 0), "vendor", "model",
+     "firmwareVersion" (of the last Accepted BootNotification; absent before one),
      "connectors": {"1": {"connectorId", "status", "errorCode", "info", "updatedAt",
                           "transactionId"}, …}}
 
@@ -25,7 +26,7 @@ from .views import ConnectorView
 
 STATION_TYPES = frozenset({
     "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
-    "transaction.started", "transaction.stopped", "meter.update",
+    "station.last_seen", "transaction.started", "transaction.stopped", "meter.update", "station.booted",
 })
 
 
@@ -62,6 +63,8 @@ class StationsProjection(RowFold):
                 row["online"] = True
             case "station.disconnected":
                 row["online"] = False
+            case "station.booted":
+                row.update({k: p.get(k) for k in ("vendor", "model", "firmwareVersion")})
             case "station.status.changed":
                 for field in ("status", "availability", "available", "total", "maintenance"):
                     if field in p:
@@ -82,6 +85,21 @@ class StationsProjection(RowFold):
                     if connector.get("transactionId") == p.get("transactionId"):
                         connector["transactionId"] = None
         self.touch(key)
+
+    def save(self, event: Event) -> dict[str, Any] | None:
+        """A copy of the charge point's row (two levels: it is small) to undo a failed apply."""
+        row = self.rows.get(event.chargePointId)
+        if row is None:
+            return None
+        return {**row, "connectors": {k: dict(v) for k, v in row["connectors"].items()}}
+
+    def restore(self, event: Event, saved: dict[str, Any] | None) -> None:
+        if saved is None:
+            self.delete(event.chargePointId)
+        else:
+            row = self.rows[event.chargePointId]
+            row.clear()
+            row.update(saved)
 
     @staticmethod
     def _connector(row: dict[str, Any], connector_id: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class ChargePointView(BaseModel):
     name: str = ""
     vendor: str | None = None
     model: str | None = None
+    firmwareVersion: str | None = None
     online: bool = False
     lastActivity: datetime | None = None
     status: StationStatus = "Offline"

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 6
     raise TimeoutError(f"port {port} did not open within {timeout_s} s")
 
 
+def serve_env(engine: str, data_dir: Path, kafka_bootstrap: str | None = None) -> dict[str, str]:
+    """Environment for a ``chargelog serve`` of its own: ``data_dir``, a JWT secret, and on
+    ``engine`` "kafka" the broker ``kafka_bootstrap`` (default ``$KAFKA_BOOTSTRAP`` or
+    127.0.0.1:9092) with a fresh topic prefix and 4 partitions."""
+    values = {"CHARGELOG_DATA_DIR": str(data_dir), "CHARGELOG_JWT_SECRET": "test-secret-of-at-least-32-bytes!!",
+              "PYTHONUNBUFFERED": "1"}
+    if engine == "kafka":
+        bootstrap = kafka_bootstrap or os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+        values |= {"CHARGELOG_LOG": f"kafka://{bootstrap}", "CHARGELOG_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:12]}",
+                   "CHARGELOG_PARTITIONS": "4"}
+    return values
+
+
 def chargelog_cmd(*args: str) -> list[str]:
     """argv running the installed ``chargelog`` console entry point of this interpreter."""
     return [sys.executable, "-m", "chargelog", *args]
@@ -50,12 +64,14 @@ class Server:
     api_port: int = field(default_factory=free_port)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: Sequence[str] = ()  # after the defaults, so e.g. --log-level DEBUG wins
 
     def start(self) -> Server:
         args = ["serve", "--host", "127.0.0.1", "--ocpp-port", str(self.ocpp_port),
                 "--api-port", str(self.api_port), "--log-level", "WARNING"]
         for role in self.roles:
             args += ["--role", role]
+        args += list(self.extra_args)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(chargelog_cmd(*args), env={**os.environ, **self.env},
                                      stdout=out, stderr=subprocess.STDOUT)

@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from chargelog.domain.log import SOURCE
+from chargelog.domain.registry import IdTag, id_tag_upserted
 from test_dialect_support import (ClientError, dialect_stack, MeterStation, charging_client, domain_event, iso_now, meter_station,
                                   station_ready, token)
 
@@ -166,6 +168,7 @@ async def test_cross_user_refusals_and_gateway_errors(log, settings):
     not match); another user's idTag INVALID_REQUEST; a charge point that says Rejected →
     GATEWAY_ERROR; one that accepts but never starts → GATEWAY_ERROR (timeout); a known
     charge point that is not connected → CHARGE_POINT_OFFLINE."""
+    await log.append(SOURCE, [id_tag_upserted(IdTag(idTag="ALICE-CARD", userId="alice"))])
     async with dialect_stack(log, settings, charging_start_wait_s=2.0) as stack:
         async with meter_station(stack, "CP_001") as cp:
             await station_ready(stack, "CP_001", 2)
@@ -180,7 +183,7 @@ async def test_cross_user_refusals_and_gateway_errors(log, settings):
                     await alice.stop_charging("CP_OTHER", tid)
                 assert wrong_cp.value.code == "TRANSACTION_NOT_FOUND"
                 with pytest.raises(ClientError) as tag:
-                    await bob.start_charging("CP_001", 2, "alice")
+                    await bob.start_charging("CP_001", 2, "ALICE-CARD")  # registered to alice
                 assert tag.value.code == "INVALID_REQUEST"
                 # bob sees no status or meter update of alice's connector
                 await cp.meter(1, tid, 3000)

@@ -6,6 +6,7 @@ Charging WebSocket API's HTTP endpoints (/health, /api/status, /api/stats) and h
 
 from __future__ import annotations
 
+import chargelog
 import asyncio
 import json
 import re
@@ -147,7 +148,7 @@ async def test_four_flow_examples_literally(log, settings):
             assert stopped["session_id"] == tid and stopped["transaction_id"] == tid
             sd = stopped["data"]
             assert sd["charger_id"] == "CP001" and sd["connector_id"] == 1 and sd["meter_stop"] == 45000
-            assert sd["energy_delivered"] == 44.0 and sd["stop_reason"] == "Remote" and ISO_S.match(sd["stop_time"])
+            assert sd["energy_delivered"] == 44.0 and sd["stop_reason"] == "RemoteStop" and ISO_S.match(sd["stop_time"])
             assert isinstance(sd["duration"], int)
             after = await ws.of_type("active_session_update")
             assert after["has_active_session"] is False and after["data"] is None
@@ -232,7 +233,7 @@ async def test_handshake_close_codes_and_bad_messages(log, settings):
 
 
 async def test_rest_errors_and_cross_user(log, settings):
-    """401 without or with a bad token; 422 for bad bodies; 404 for an unknown charger and
+    """401 without or with a bad token; 400 for bodies that are not a JSON object, 422 for invalid ones; 404 for an unknown charger and
     for stopping with no active session (also another user's session); 409 when the charger
     is refused or offline; session_error pushed for a refused start; another user's pushes
     never arrive."""
@@ -249,7 +250,7 @@ async def test_rest_errors_and_cross_user(log, settings):
                                 headers={"Authorization": "Bearer not.a.jwt"})
             assert r.status_code == 401
             alice = bearer(settings, "alice")
-            for body, status in ((b"{not json", 422), (b"[1]", 422), (b"{}", 422), (b'{"charger_id": 5}', 422),
+            for body, status in ((b"{not json", 400), (b"[1]", 400), (b"{}", 422), (b'{"charger_id": 5}', 422),
                                  (b'{"charger_id": "CP9", "connector_id": "1"}', 422),
                                  (b'{"charger_id": "CP9", "connector_id": 0}', 422),
                                  (b'{"charger_id": "NOPE"}', 404)):
@@ -305,7 +306,7 @@ async def test_http_status_stats_health_and_rate_limit_headers(log, settings):
             await anonymous.send_message("heartbeat", omit_data=True)
             health = (await http.get("/health")).json()
             assert health["status"] == "healthy" and ISO_MS.match(health["timestamp"])
-            assert health["version"] == "1.0.0" and isinstance(health["uptime"], float)
+            assert health["version"] == chargelog.__version__ and isinstance(health["uptime"], float)
             assert health["websocket"] == {"totalConnections": 4, "authenticatedConnections": 3, "totalUsers": 2,
                                            "gatewayConnections": 1}
             assert "log" in health and "projections" in health                      # the core's own fields
@@ -313,7 +314,7 @@ async def test_http_status_stats_health_and_rate_limit_headers(log, settings):
             assert r.status_code == 200
             status = r.json()
             assert status == {"success": True, "data": {
-                "api": "Charging WebSocket API", "version": "1.0.0", "websocketUrl": f"ws://127.0.0.1:{stack.port}/ws",
+                "api": "Charging WebSocket API", "version": chargelog.__version__, "websocketUrl": f"ws://127.0.0.1:{stack.port}/ws",
                 "config": {"heartbeatInterval": 30000, "sessionTimeout": 3600000,
                            "gatewayUrl": status["data"]["config"]["gatewayUrl"]}}}
             assert status["data"]["config"]["gatewayUrl"].startswith("ws://")

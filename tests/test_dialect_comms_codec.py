@@ -127,7 +127,7 @@ def test_session_started_and_stopped_shapes() -> None:
     assert {k: stopped["data"][k] for k in ("meter_stop", "energy_delivered", "duration", "stop_time",
                                              "stop_reason")} == {
         "meter_stop": 15500, "energy_delivered": 14.5, "duration": 3600, "stop_time": "2025-01-29T13:00:00Z",
-        "stop_reason": "Remote"}
+        "stop_reason": "RemoteStop"}
 
 
 def test_charger_list_groups_sites_and_lone_charge_points() -> None:

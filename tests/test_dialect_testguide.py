@@ -83,9 +83,12 @@ async def test_wscat_session_and_every_action(log, settings):
             await ws.send('{"action":"stop_charging","data":{}}')                  # no charger_id: the active one
             stopped = (await ws.response("stop_charging"))["data"]
             assert stopped["success"] is True and stopped["transaction_id"] == tid
+            await domain_event(stack, lambda e: e.type == "connector.status.changed"   # busy until Available
+                               and e.payload.get("connectorId") == 1 and e.payload.get("status") == "Available"
+                               and e.payload.get("previousStatus") == "Charging")
             await ws.send('{"action":"start_charging","data":{"charger_id":"CP001"}}')   # connector_id default 1
             second = (await ws.response("start_charging"))["data"]
-            assert second["connector_id"] == 1
+            assert second.get("connector_id") == 1, second
             await ws.send('{"action":"stop_charging","data":{"charger_id":"CP001"}}')
             assert (await ws.response("stop_charging"))["data"]["transaction_id"] == second["transaction_id"]
 

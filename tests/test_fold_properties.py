@@ -11,7 +11,6 @@ view models, and no session holds another charge point's frames."""
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -231,3 +230,29 @@ async def test_the_fold_is_total_deterministic_and_rebuildable(ops, crashes, bat
     for key in active.rows:
         assert (await read_models.session(int(key))).status == "active"  # type: ignore[union-attr]
     assert {k for k, r in history.rows.items() if r["status"] == "active"} == set(active.rows)
+
+
+KEYS = ["direction", "messageTypeId", "messageId", "action", "payload", "errorCode", "schemaError", "reason",
+        "request", "staleAfterSeconds", "connectorId", "transactionId", "status", "timestamp", "meterValue"]
+envelope_payload = st.dictionaries(st.sampled_from(KEYS), st.one_of(
+    junk, st.sampled_from(["in", "out", 2, 3, 4, "StartTransaction", "StopTransaction", "MeterValues",
+                           "StatusNotification", "RemoteStartTransaction", "timeout"])), max_size=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["ocpp.frame", "ocpp.frame.invalid", "ocpp.connection.opened",
+                                           "ocpp.connection.closed", "system.tick", "command.requested",
+                                           "command.failed", "ocpp.anomaly"]),
+                          envelope_payload, st.one_of(st.none(), st.text(max_size=4))), max_size=30))
+def test_any_payload_of_any_source_type_folds_without_raising(items):
+    fold = TranslatorFold()
+    events = [Event(type=type_, chargePointId="CP1", payload=payload, correlationId=correlation)
+              for type_, payload, correlation in items]
+    for record in records(events):
+        fold.offer(record)
+    assert fold.quarantined == {}
+    stations, active, history = projection_folds()
+    for record in records(fold.take_output()):
+        for projection in (stations, active, history):
+            projection.offer(record)
+            assert projection.quarantined == {}

@@ -13,6 +13,7 @@ from ocpp.routing import on
 from ocpp.v16.enums import Action
 
 from chargelog.domain.log import SOURCE
+from chargelog.domain.registry import IdTag, id_tag_upserted
 
 from test_api_support import TIMEOUT_S, TestStation, api_stack, mobile, synced, test_station
 
@@ -61,6 +62,7 @@ async def test_refused_offline_and_timeout_are_error_pushes(log, settings):
 
 
 async def test_user_isolation(log, settings):
+    await log.append(SOURCE, [id_tag_upserted(IdTag(idTag="ALICE-RFID", userId="alice"))])
     async with api_stack(log, settings) as stack:
         alice_key, bob_key = stack.key("alice"), stack.key("bob")
         async with mobile(stack, alice_key) as alice, mobile(stack, bob_key) as bob:
@@ -69,14 +71,14 @@ async def test_user_isolation(log, settings):
                 status = await bob.push(lambda m: m.get("event") == "connector.status.changed"
                                         and m["data"]["connectorId"] == 2)
                 await synced(stack, status)
-                # bob may not start on alice's tag
+                # bob may not start on alice's (registered) tag
                 refused = await bob.request("startCharging", {"stationId": "CP-ISO", "connectorId": 1,
-                                                              "idTag": "alice"})
+                                                              "idTag": "ALICE-RFID"})
                 assert refused["error"]["code"] == 403
                 pending = await alice.result("startCharging", {"stationId": "CP-ISO", "connectorId": 1})
                 started = await alice.push(lambda m: m.get("event") == "transaction.started")
                 assert started["data"]["correlationId"] == pending["correlationId"]
-                assert started["data"]["idTag"] == "alice"
+                assert started["data"]["idTag"] == "ALICE-RFID"  # her registered tag is her default
                 tx = started["data"]["transactionId"]
                 # bob sees the public connector change but not alice's transaction
                 charging = await bob.push(lambda m: m.get("event") == "connector.status.changed"

@@ -119,11 +119,16 @@ async def test_internal_error_is_500_and_connection_survives(log, settings):
 
 
 async def test_first_message_dispatch(log, settings):
+    """A first message no dialect claims is answered (section 3.3 form) and the connection
+    stays open for a proper one."""
     async with api_stack(log, settings, gateway=False) as stack:
         async with websockets.connect(stack.ws_url) as ws:
-            await ws.send(json.dumps({"hello": "world"}))
-            await asyncio.wait_for(ws.wait_closed(), TIMEOUT_S)
-            assert ws.close_code == 1008
+            await ws.send(json.dumps({"id": "h1", "hello": "world"}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
+            assert error["id"] == "h1" and error["error"]["code"] == 400
+            await ws.send(json.dumps({"id": "p1", "action": "ping"}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
+            assert reply == {"id": "p1", "error": {"code": 401, "message": reply["error"]["message"]}}
 
 
 async def test_rate_limit(log, settings):

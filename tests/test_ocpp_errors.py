@@ -23,6 +23,14 @@ CASES = [
     ('[2,"e8","Heartbeat"]', "ProtocolError"),                   # payload element missing
     ('[2,"e9","Heartbeat",{]', "FormationViolation"),            # not JSON; UniqueId recovered
     ('[2,"e10","Authorize",{"idTag":"ABCDEFGHIJKLMNOPQRSTUVWXYZ"}]', "TypeConstraintViolation"),  # > 20 chars
+    ('[2,"e11","StartTransaction",{"connectorId":0,"idTag":"T","meterStart":0,'
+     '"timestamp":"2026-01-01T00:00:00Z"}]', "PropertyConstraintViolation"),  # §6.45 connectorId > 0
+    ('[2,"e12","StopTransaction",{"transactionId":1,"meterStop":0,"timestamp":"2026-02-30T00:00:00Z"}]',
+     "PropertyConstraintViolation"),                            # no 30 February
+    ('[2,"e13","StopTransaction",{"transactionId":1,"meterStop":NaN,"timestamp":"2026-01-01T00:00:00Z"}]',
+     "FormationViolation"),                                     # NaN is not JSON
+    ('[2,"e14","StopTransaction",{"transactionId":1,"meterStop":1e400,"timestamp":"2026-01-01T00:00:00Z"}]',
+     "FormationViolation"),                                     # beyond a 64-bit float
 ]
 
 

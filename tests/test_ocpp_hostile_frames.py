@@ -10,16 +10,14 @@ import base64
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
 from conftest import require_kafka
-from processes import Server, chargelog_cmd
+from processes import Server, chargelog_cmd, serve_env
 
 TIMEOUT_S = 30
 VALID_STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
@@ -48,20 +46,12 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
 ]
 
 
-def _env(engine: str, data_dir: Path) -> dict[str, str]:
-    values = {"CHARGELOG_DATA_DIR": str(data_dir), "CHARGELOG_JWT_SECRET": "hostile-secret-of-at-least-32-bytes!",
-              "PYTHONUNBUFFERED": "1"}
-    if engine == "kafka":
-        values |= {"CHARGELOG_LOG": f"kafka://{require_kafka()}",
-                   "CHARGELOG_TOPIC_PREFIX": f"hf{uuid.uuid4().hex[:10]}", "CHARGELOG_PARTITIONS": "4"}
-    return values
-
-
 @pytest.fixture(scope="module", params=["embedded", "kafka"])
 def serve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One ``chargelog serve`` per engine, shared by the cases (each uses its own station)."""
     tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
-    server = Server(_env(request.param, tmp / "data"), log_path=tmp / "serve.log").start()
+    server = Server(serve_env(request.param, tmp / "data", require_kafka() if request.param == "kafka" else None),
+                    log_path=tmp / "serve.log").start()
     try:
         yield server
     finally:

@@ -50,6 +50,9 @@ async def test_profile1_basic_auth(log, settings):
                                       additional_headers=basic("CP-SEC", "s3cret")) as ws:
             assert (await exchange(ws, [2, "1", "Heartbeat", {}]))[0] == 3
     events = await source_events(log, "CP-SEC")
+    refused = [e for e in events if e.type == "ocpp.connection.refused"]
+    assert [e.payload["status"] for e in refused] == [401] * 4
+    events = [e for e in events if e not in refused]
     assert events[0].type == "ocpp.connection.opened" and events[0].payload["auth"] == "basic-ok"
     assert len([e for e in events if e.type == "ocpp.connection.opened"]) == 1
 
@@ -63,7 +66,8 @@ async def test_unknown_charge_points_refused(log, settings):
         assert refused.value.response.status_code == 404
         async with websockets.connect(url(gateway, "CP-KNOWN"), subprotocols=["ocpp1.6"]) as ws:
             assert (await exchange(ws, [2, "1", "Heartbeat", {}]))[0] == 3
-    assert await source_events(log, "CP-STRANGE") == []
+    assert [(e.type, e.payload["status"]) for e in await source_events(log, "CP-STRANGE")] == [
+        ("ocpp.connection.refused", 404)]
 
 
 def self_signed(tmp_path):

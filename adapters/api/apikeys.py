@@ -105,10 +105,14 @@ class ApiKeyStore:
         apiKey", mobile-websocket-api.md section 2.3) for an unknown or revoked key."""
         if not isinstance(key, str) or not key:
             raise CoreError("unauthorized", "Invalid apiKey")
+        try:
+            digest = _digest(key)
+        except UnicodeEncodeError:  # a lone surrogate: no stored key can match
+            raise CoreError("unauthorized", "Invalid apiKey") from None
         with self._lock:
             row = self._db.execute(
                 "SELECT id, user_id, scopes FROM apikeys WHERE key_sha256 = ? AND revoked_at IS NULL",
-                (_digest(key),)).fetchone()
+                (digest,)).fetchone()
         if row is None:
             raise CoreError("unauthorized", "Invalid apiKey")
         return Caller(userId=row[1], scopes=frozenset(row[2].split()), via="apikey", keyId=row[0])

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import importlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import logs, metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import DOMAIN, SOURCE, EventLog
@@ -37,18 +40,24 @@ from .asyncapi import asyncapi_document
 from .caller import ADMIN, Caller, CoreError
 from .core import ClientCore
 from .dialects import ApiContext, Dialect, load_dialects
+from .dialects import charging_codec, wire
 from .dialects.base import IdleTimeout, LimitPolicy, MessageTooLarge
 from .openapi import Endpoint, openapi_document
+from .throttle import Throttled, client_address
 
 logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
-ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.ocpp.operator_api")
+ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
+                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api",
+                    "chargelog.adapters.api.console.routes")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
-#: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
+#: list[BaseRoute]`` (the Communication Protocol's REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.stations_http", "station_routes"),
-                   ("chargelog.adapters.api.dialects.comms", "comms_routes"))
+                   ("chargelog.adapters.api.audit_http", "audit_routes"),
+                   ("chargelog.adapters.api.dialects.comms", "comms_routes"),
+                   ("chargelog.adapters.api.console", "console_routes"))
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 
@@ -99,50 +108,112 @@ def http_authorizer(core: ClientCore, scope: str = ADMIN) -> Callable[[Request],
 
 async def authenticate_http(core: ClientCore, request: Request) -> Caller:
     """The caller of an HTTP request (Bearer JWT, Bearer API key or X-API-Key); raises
-    ``HTTPException(401)``."""
+    ``HTTPException`` 401, or 429 with ``Retry-After`` when the address or the claimed user
+    has too many failed attempts (:mod:`.throttle`)."""
     header = request.headers.get("authorization", "")
     key = request.headers.get("x-api-key")
+    address = client_address(request)
     try:
         if header.lower().startswith("bearer "):
             credential = header[7:].strip()
             if credential.count(".") == 2:
-                return await core.authenticate_jwt(credential)
-            return await core.authenticate_api_key(credential)
+                return await core.authenticate_jwt(credential, address)
+            return await core.authenticate_api_key(credential, address)
         if key:
-            return await core.authenticate_api_key(key)
+            return await core.authenticate_api_key(key, address)
+    except Throttled as exc:
+        raise HTTPException(429, exc.message, headers={"Retry-After": str(exc.retry_after_s)}) from None
     except CoreError as exc:
         raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
     raise HTTPException(401, "credentials required", headers={"WWW-Authenticate": "Bearer"})
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The JSON error body of every HTTP route: ``{"success": false, "error": <HTTP reason
+    phrase>, "message": <what went wrong / what to do>}`` (the Communication Protocol's
+    failure shape, specs/websocket-communication-protocol.md section 1)."""
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return {"success": False, "error": phrase, "message": message}
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+async def _bad_body(_: Request, exc: Exception) -> JSONResponse:
+    """A body no parser can take (not UTF-8, nested too deep): 400, never 500."""
+    reason = "body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "body is nested too deeply"
+    return JSONResponse(error_body(400, reason), 400)
+
+
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error in an HTTP route: %s", type(exc).__name__, exc_info=exc)
+    return JSONResponse(error_body(500, "internal error"), 500)
+
+
+#: Exception handlers of the app: every HTTP error is JSON (:func:`error_body`).
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[JSONResponse]]] = {
+    HTTPException: _http_error, UnicodeDecodeError: _bad_body, RecursionError: _bad_body, Exception: _internal,
+}
+
+
 async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Sequence[Dialect]) -> None:
     """Give the connection to the first dialect that claims its handshake, else its first
-    message (:mod:`.dialects.base`); close 1008 when none does."""
+    message (:mod:`.dialects.base`). A first message no dialect claims (not JSON, nested too
+    deep, no ``action``/``type``) is answered in the error form of the dialect it looks
+    like (:func:`first_message_error`) and the connection waits for the next one (until the
+    idle timeout)."""
+    logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")  # every line of this connection's task
     for dialect in dialects:
         if dialect.claims_handshake(websocket):
-            await dialect.serve(websocket, ctx, None)
+            logger.info("client connection: %s", dialect.name)
+            with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                await dialect.serve(websocket, ctx, None)
             return
     await websocket.accept()
     limits = ctx.limits.connection()
-    try:
-        text = await limits.receive_text(websocket)
-    except WebSocketDisconnect:
-        return
-    except IdleTimeout as exc:
-        await websocket.close(1000, str(exc))
-        return
-    except MessageTooLarge:
-        await websocket.close(1009, "message too large")
-        return
-    try:
-        message = json.loads(text)
-    except (json.JSONDecodeError, ValueError):
-        message = None
-    for dialect in dialects:
-        if dialect.claims(message):
-            await dialect.serve(websocket, ctx, text)
+    while True:
+        try:
+            text = await limits.receive_text(websocket)
+        except WebSocketDisconnect:
             return
-    await websocket.close(1008, 'first message must be {"action": "auth", …} or {"type": "auth_request", …}')
+        except IdleTimeout as exc:
+            await websocket.close(1000, str(exc))
+            return
+        except MessageTooLarge as exc:
+            await websocket.send_text(json.dumps(first_message_error(exc.text, str(exc))))
+            await websocket.close(1009, "message too large")
+            return
+        try:
+            message = wire.loads(text)
+        except wire.BadMessage as exc:
+            message, problem = None, str(exc)
+        else:
+            problem = 'first message must be {"action": "auth", …} or {"type": "auth_request", …}'
+        for dialect in dialects:
+            if dialect.claims(message):
+                logger.info("client connection: %s", dialect.name)
+                with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                    await dialect.serve(websocket, ctx, text)
+                return
+        await websocket.send_text(json.dumps(first_message_error(text, problem)))
+
+
+def first_message_error(text: str | bytes, problem: str) -> dict[str, Any]:
+    """The error for an unclaimed first message, in the form of the dialect it resembles: the
+    Charging WebSocket API's ``{"type": "error", "error": {"code": "INVALID_REQUEST"}}`` when
+    the text mentions ``"type"`` (and not ``"action"``), else the Mobile API's ``{"id",
+    "error": {"code": 400}}`` (charging-websocket-api.md "Error Handling";
+    mobile-websocket-api.md section 3.3)."""
+    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    request_id = wire.peek_id(raw)
+    if '"type"' in raw and '"action"' not in raw:
+        return charging_codec.error_message(charging_codec.INVALID_REQUEST, problem, id_=request_id)
+    return {"id": request_id, "error": {"code": 400, "message": problem}}
 
 
 def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, gateway: Any = None,
@@ -190,7 +261,8 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             body["gateway"] = {"connected": len(getattr(gateway, "connected", ()))}
         if rest is not None:
             body.update(await rest.health_fields(core, settings, body["status"]))
-        return JSONResponse(body, status_code=200 if body["status"] in ("ok", "healthy") else 503)
+        # liveness: the process answers (200) even when the log is away; /ready says 503 then
+        return JSONResponse(body)
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(openapi_document(known_endpoints()))
@@ -208,7 +280,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             routes.extend(getattr(module, function)(core, settings))
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
+        from chargelog.adapters.ocpp.sealing import Sealer
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager
@@ -224,7 +298,7 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
                              allow_headers=["*"], expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining",
                                                                   "X-RateLimit-Reset", "Retry-After"])
                   ] if settings.cors_origins else []
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.state.core = core
     app.state.api = ctx
     return app

@@ -1,6 +1,8 @@
 """JWT authentication (PyJWT) for the client API (issue 5, "Authentication").
 
-Accepted tokens: signed with HS256 and ``Settings.jwt_secret``, or RS256 and the public key
+Accepted tokens: signed with HS256 and the installation's secret
+(:func:`~chargelog.adapters.config.secret.jwt_secret`: ``Settings.jwt_secret`` or the
+generated ``{data_dir}/jwt-secret``), or RS256 and the public key
 in ``Settings.jwt_public_key`` — only the one algorithm configured (so ``alg: none`` and any
 other algorithm are refused); ``exp`` and ``iat`` are required and checked (expired, or
 issued in the future → refused); the ``userId`` claim (non-empty string) is required.
@@ -17,6 +19,7 @@ from pathlib import Path
 import jwt
 
 from chargelog.adapters.config import Settings
+from chargelog.adapters.config.secret import jwt_secret
 
 from .caller import DEFAULT_JWT_SCOPES, SCOPES, Caller, CoreError
 
@@ -49,7 +52,7 @@ class JwtAuthenticator:
                 raise ValueError("jwt_algorithm RS256 needs jwt_public_key (a PEM file)")
             self.key: str = Path(settings.jwt_public_key).read_text()
         else:
-            self.key = settings.jwt_secret
+            self.key = jwt_secret(settings)
 
     def verify(self, token: str) -> Caller:
         """The caller a token names. Raises :class:`CoreError` ``unauthorized`` for a
@@ -64,6 +67,8 @@ class JwtAuthenticator:
             raise CoreError("unauthorized", "token expired") from None
         except jwt.InvalidTokenError as exc:
             raise CoreError("unauthorized", f"invalid token: {type(exc).__name__}") from None
+        except ValueError:  # text that is not a token at all, e.g. with a lone surrogate
+            raise CoreError("unauthorized", "invalid token: DecodeError") from None
         user_id = claims.get("userId")
         if not isinstance(user_id, str) or not user_id:
             raise CoreError("unauthorized", "invalid token: userId claim required")
@@ -88,4 +93,4 @@ def issue_token(settings: Settings, user_id: str, ttl_s: float = 3600.0,
         if not private_key:
             raise ValueError("RS256 tokens need the private key (PEM)")
         return jwt.encode(claims, private_key, algorithm="RS256")
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, jwt_secret(settings), algorithm="HS256")

@@ -2,7 +2,8 @@
 
 Scopes (issue 5, mobile-websocket-api.md section 2): ``read:stations`` (station map and
 connector status), ``write:charging`` (start/stop), ``admin`` (everything, every user's data,
-operator routes).
+operator routes), ``audit`` (read-only: the audit timelines of any transaction, command or
+charge point, ``GET /api/audit/…``, docs/audit.md; and the web console, without commands).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from chargelog.domain.envelope import Principal
 READ_STATIONS = "read:stations"
 WRITE_CHARGING = "write:charging"
 ADMIN = "admin"
+AUDIT = "audit"
 #: Every scope a key or token may carry.
-SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING, ADMIN})
+SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING, ADMIN, AUDIT})
 #: Scopes of a JWT that carries no ``scopes`` claim.
 DEFAULT_JWT_SCOPES: frozenset[str] = frozenset({READ_STATIONS, WRITE_CHARGING})
 
 ErrorKind = Literal["bad_request", "unauthorized", "forbidden", "not_found", "offline",
-                    "rejected", "timeout", "internal"]
+                    "rejected", "timeout", "internal", "rate_limited"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class CoreError(Exception):
     """A refusal every dialect renders in its own error format.
 
     ``kind``: bad_request (400), unauthorized (401), forbidden (403), not_found (404),
-    offline / rejected / timeout (a command's outcome), internal (500). ``correlationId``
+    offline / rejected / timeout (a command's outcome), internal (500), rate_limited (429:
+    too many failed authentications, :class:`~.throttle.Throttled`). ``correlationId``
     names the command concerned, when there is one.
     """
 

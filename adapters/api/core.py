@@ -15,8 +15,13 @@ read models itself. Rules kept here, once:
 * **Id tag of a remote start** (OCPP 1.6 §5.11 RemoteStartTransaction.req ``idTag``,
   CiString20): the caller's first id tag in the registry (domain/registry.py, when the app
   has one), else :func:`id_tag_for` the caller's userId. A client-supplied ``idTag`` is
-  accepted only when it is one of the caller's (registry owner = caller, or the derived
-  tag) or the caller is admin: one user cannot charge on another's tag.
+  accepted when it is one of the caller's (registry owner = caller, or the derived tag), when
+  the caller is admin, or — under the default ``id_tag_policy = "accept-all"`` — when the
+  registry knows no owner for it (the documents' own examples send ``MOBILE_TEST_USER`` /
+  ``USER_123``). A tag registered to another user → ``forbidden``; under ``"registry"`` an
+  unknown tag → ``forbidden`` too. The session belongs to the command's principal (the
+  translator gives an unowned tag's transaction to the remote start's user); the tag is never
+  bound to the caller (docs/api.md, "Id tags").
 * **Subscriptions and ``events_since``** read the domain stream (positions or timestamps);
   a position the log no longer holds → ``not_found``, never a silent partial replay.
 """
@@ -27,7 +32,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chargelog.adapters.config import Settings
@@ -40,9 +45,10 @@ from chargelog.projections.views import (ChargePointView, ConnectorView, ReadMod
 
 from .apikeys import ApiKeyStore
 from .auth import JwtAuthenticator
+from .throttle import AuthThrottle, claimed_user
 from .caller import ADMIN, READ_STATIONS, WRITE_CHARGING, Caller, CoreError
 from .commands import Command, CommandKind, Outcome
-from .hub import DomainHub, follow
+from .hub import Audience, DomainHub, follow
 
 __all__ = ["ADMIN", "Caller", "ClientCore", "Command", "ConnectorStatus", "CoreError", "Outcome",
            "PUBLIC_EVENT_TYPES", "id_tag_for", "visible"]
@@ -50,7 +56,8 @@ __all__ = ["ADMIN", "Caller", "ClientCore", "Command", "ConnectorStatus", "CoreE
 #: Domain event types everybody may see (the public station map); every other type is
 #: visible to the user named by the event's principal (and to admins).
 PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({
-    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed"})
+    "station.connected", "station.disconnected", "connector.status.changed", "station.status.changed",
+    "station.last_seen"})
 #: Largest ``limit`` of one ``events_since`` call.
 MAX_EVENTS_LIMIT = 1000
 #: Longest a query waits for the read models to fold what was already pushed (s).
@@ -98,7 +105,9 @@ class ClientCore:
         self.settings = settings
         self.apikeys = apikeys if apikeys is not None else ApiKeyStore(settings.data_dir)
         self.jwt = JwtAuthenticator(settings)
-        self.hub = DomainHub(log, stream=DOMAIN, ring_size=settings.api_subscriber_queue)
+        self.throttle = AuthThrottle(settings)
+        self.hub = DomainHub(log, stream=DOMAIN, queue_size=settings.api_subscriber_queue,
+                              public_types=PUBLIC_EVENT_TYPES)
 
     async def start(self) -> None:
         await self.hub.start()
@@ -108,13 +117,19 @@ class ClientCore:
 
     # -- authentication -------------------------------------------------------------------
 
-    async def authenticate_jwt(self, token: str) -> Caller:
-        """Raises CoreError(unauthorized); see :mod:`.auth`."""
-        return self.jwt.verify(token)
+    async def authenticate_jwt(self, token: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) (see :mod:`.auth`) or :class:`.throttle.Throttled`
+        (failures of the remote ``address`` or of the claimed userId, :mod:`.throttle`)."""
+        async def verify() -> Caller:
+            return self.jwt.verify(token)
+        return await self.throttle.attempt(address, claimed_user(token), verify)
 
-    async def authenticate_api_key(self, key: str) -> Caller:
-        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys."""
-        return self.apikeys.authenticate(key)
+    async def authenticate_api_key(self, key: str, address: str | None = None) -> Caller:
+        """Raises CoreError(unauthorized) ("Invalid apiKey") for unknown or revoked keys, or
+        :class:`.throttle.Throttled` (failures of the remote ``address``)."""
+        async def verify() -> Caller:
+            return self.apikeys.authenticate(key)
+        return await self.throttle.attempt(address, None, verify)
 
     @staticmethod
     def require(caller: Caller, scope: str) -> None:
@@ -194,14 +209,21 @@ class ClientCore:
                              id_tag: str | None = None) -> Command:
         """RemoteStartTransaction {connectorId, idTag} for ``station_id`` (OCPP 1.6 §5.11),
         appended before this returns. Errors: forbidden (scope, or another user's idTag),
-        bad_request, not_found (unknown station or connector)."""
+        bad_request, not_found (unknown station or connector), rejected (the connector has an
+        active transaction; the message names the free connectors)."""
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
         view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
-        if id_tag is not None and not caller.is_admin and not self._owns_tag(caller, id_tag):
+        busy = next((c for c in view.connectors if c.connectorId == connector_id and c.transactionId is not None), None)
+        if busy is not None:
+            free = [str(c.connectorId) for c in view.connectors
+                    if c.transactionId is None and c.status in ("Available", "Preparing")]
+            raise CoreError("rejected", f"connector {connector_id} of {station_id} is {busy.status}; "
+                                        f"free connectors: {', '.join(free) or 'none'}")
+        if id_tag is not None and not caller.is_admin and not self._may_use_tag(caller, id_tag):
             raise CoreError("forbidden", "idTag does not belong to the caller")
         request = {"connectorId": connector_id, "idTag": id_tag or self.id_tag_of(caller)}
         return await self._command(caller, "start", station_id, "RemoteStartTransaction", request,
@@ -215,12 +237,16 @@ class ClientCore:
             return str(tags[0].idTag)
         return id_tag_for(caller.userId)
 
-    def _owns_tag(self, caller: Caller, id_tag: str) -> bool:
+    def _may_use_tag(self, caller: Caller, id_tag: str) -> bool:
+        """The caller's own tag (derived or registered to them), or under the accept-all
+        policy a tag registered to nobody (see the module docstring)."""
         if id_tag == id_tag_for(caller.userId):
             return True
         lookup = getattr(self.registry, "lookup", None)
         info = lookup(id_tag) if lookup is not None else None
-        return info is not None and getattr(info, "userId", None) == caller.userId
+        if info is None:
+            return self.settings.id_tag_policy == "accept-all"
+        return getattr(info, "userId", None) == caller.userId
 
     async def stop_charging(self, caller: Caller, transaction_id: int | None = None,
                             station_id: str | None = None, connector_id: int | None = None) -> Command:
@@ -239,7 +265,8 @@ class ClientCore:
         if session is None or session.status != "active":
             raise CoreError("not_found", "no active transaction there")
         if not self._owns(caller, session):
-            raise CoreError("forbidden", f"transaction {session.transactionId} belongs to another user")
+            raise CoreError("forbidden", f"transaction {session.transactionId} is not one of your active "
+                                         "transactions (the start response or getMySessions names yours)")
         return await self._command(caller, "stop", session.chargePointId, "RemoteStopTransaction",
                                    {"transactionId": session.transactionId},
                                    connector_id=session.connectorId, transaction_id=session.transactionId)
@@ -265,8 +292,8 @@ class ClientCore:
     # -- events ---------------------------------------------------------------------------
 
     async def resolve_position(self, since: str | Position | datetime) -> Position:
-        """A position from a resume token, an ISO 8601 timestamp (``recordedAt`` ≥ it) or a
-        :class:`Position`; checked against the log. CoreError(bad_request) for a malformed
+        """A position from a resume token, an ISO 8601 timestamp (the first record whose
+        ``recordedAt``, the log's clock in whole ms, is *after* it) or a :class:`Position`; checked against the log. CoreError(bad_request) for a malformed
         value, CoreError(not_found) for a position the log does not hold."""
         if isinstance(since, str):
             text = since.strip()
@@ -278,7 +305,7 @@ class ClientCore:
         if isinstance(since, datetime):
             if since.tzinfo is None:
                 raise CoreError("bad_request", "timestamps need a time zone (e.g. Z)")
-            return await self.log.position_at(DOMAIN, since)
+            return await self.log.position_at(DOMAIN, after_ms(since))
         try:
             await self.log.read(DOMAIN, since, limit=1)
         except PositionNotAvailable:
@@ -291,19 +318,11 @@ class ClientCore:
         return self.hub.position
 
     async def snapshot_position(self) -> Position:
-        """Where a subscription answered with a read-model snapshot starts: the component-wise
-        minimum of the live tail and every projection's position, so nothing between the
-        snapshot and the first push is skipped (an event may come twice: at-least-once)."""
-        positions = [self.hub.position, *(await self.read_models.positions()).values()]
-        partitions = {p for position in positions for p in position.offsets}
-        return Position({p: min(position.get(p) for position in positions) for p in partitions})
-
-    async def snapshot_position(self) -> Position:
         """A position every read model has folded (component-wise minimum of the projections'
         positions). Take it *before* reading a snapshot from the read models and subscribe
         ``after`` it: the snapshot then includes everything up to it and the subscription
         everything after — no gap, whichever of hub and read models is ahead (duplicates are
-        possible). (Added for the issue-6 dialects.)"""
+        possible)."""
         positions = list((await self.read_models.positions()).values())
         if not positions:
             return Position()
@@ -314,7 +333,7 @@ class ClientCore:
         """Wait until the read models have folded the domain stream up to ``position`` (e.g.
         a pushed record's), at most ``timeout_s`` s: a push built from a domain event can
         then read views that include it. True when they have, False on timeout. (Added for
-        the issue-6 dialects.)"""
+        the dialects.)"""
         try:
             await asyncio.wait_for(self.read_models.wait_for(position, DOMAIN), timeout_s)
         except TimeoutError:
@@ -338,34 +357,95 @@ class ClientCore:
             return ((station_id is None or event.chargePointId == station_id)
                     and (type_set is None or event.type in type_set) and visible(caller, event))
 
-        return follow(self.hub, after, accept)
+        audience = Audience(station_id, type_set, None if caller.is_admin else caller.userId)
+        return follow(self.hub, after, accept, audience)
 
     async def events_since(self, caller: Caller, since: str | Position | datetime, limit: int = 100, *,
                            station_id: str | None = None, types: Iterable[str] | None = None,
                            ) -> tuple[list[Record], bool, Position]:
-        """Up to ``limit`` (1..1000) domain events visible to ``caller`` after ``since``, read
-        from the log → (records with their resume positions, hasMore, the position to continue
-        from). ``hasMore`` is true when the log holds records after the last one returned (they
-        may turn out not to be visible: the next call then returns none and hasMore false).
-        Errors: bad_request, not_found (position not held)."""
-        if not isinstance(limit, int) or not (1 <= limit <= MAX_EVENTS_LIMIT):
+        """Up to ``limit`` (1..1000) domain events visible to ``caller`` after ``since`` (a
+        position, or a timestamp on the log's clock: ``recordedAt`` in whole ms, strictly
+        after it), read from the log in ``(recordedAt ms, partition, offset)`` order — one
+        order over all partitions → (records with their resume positions, hasMore, the
+        position to continue from).
+
+        Paging terminates and never skips or repeats, whether the next call passes back the
+        returned ``position`` or the last event's ``recordedAt``: a page never ends inside a
+        millisecond — events sharing the last one's ms are all included (a page may exceed
+        ``limit`` by such ties). ``hasMore``: the log holds records after the page (they may
+        turn out not to be visible). Errors: bad_request, not_found (position not held)."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or not (1 <= limit <= MAX_EVENTS_LIMIT):
             raise CoreError("bad_request", f"limit must be 1..{MAX_EVENTS_LIMIT}")
         position = await self.resolve_position(since)
         type_set = frozenset(types) if types else None
         end = await self.log.latest(DOMAIN)
+        merge = _PartitionMerge(self.log, position, end, batch=max(limit + 1, 500))
         out: list[Record] = []
-        while True:
-            try:
-                batch = await self.log.read(DOMAIN, position, limit=max(limit, 500), until=end)
-            except PositionNotAvailable:
-                raise CoreError("not_found", f"position {position} is not available in the log") from None
-            for record in batch:
-                position = position.advanced(record.partition, record.offset + 1)
+        last_ms: int | None = None
+        try:
+            while True:
+                record = await merge.peek()
+                if record is None or (len(out) >= limit and epoch_ms(record.event.recordedAt) != last_ms):
+                    break
+                await merge.pop()
                 event = record.event
                 if ((station_id is None or event.chargePointId == station_id)
                         and (type_set is None or event.type in type_set) and visible(caller, event)):
-                    out.append(Record(event, record.partition, record.offset, position))
-                    if len(out) == limit:  # hasMore: the log holds records after this one
-                        return out, not end <= position, position
-            if not batch or end <= position:
-                return out, False, position
+                    out.append(Record(event, record.partition, record.offset, merge.position))
+                    last_ms = epoch_ms(event.recordedAt)
+        except PositionNotAvailable:
+            raise CoreError("not_found", f"position {position} is not available in the log") from None
+        return out, not end <= merge.position, merge.position
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch (floor): the resolution of the log's ``recordedAt``."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def after_ms(moment: datetime) -> datetime:
+    """The first whole millisecond after ``moment``'s millisecond (for "strictly after")."""
+    return _EPOCH + timedelta(milliseconds=epoch_ms(moment) + 1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _PartitionMerge:
+    """The records of the domain stream between ``start`` and ``end``, merged over partitions
+    in ``(recordedAt ms, partition, offset)`` order (each partition is in ``recordedAt`` order:
+    the log stamps it at append). Each partition is read lazily, ``batch`` records at a time;
+    ``position`` is just past every record popped."""
+
+    def __init__(self, log: EventLog, start: Position, end: Position, batch: int) -> None:
+        self.log, self.end, self.batch = log, end, batch
+        self.position = start
+        self._buffers: dict[int, list[Record]] = {p: [] for p, o in end.offsets.items() if start.get(p) < o}
+        self._read_to: dict[int, int] = {p: start.get(p) for p in self._buffers}
+
+    async def _fill(self, partition: int) -> None:
+        after = self._read_to[partition]
+        if self._buffers[partition] or after >= self.end.get(partition):
+            return
+        only = Position({**self.position.offsets, partition: after})
+        until = Position({**self.position.offsets, partition: self.end.get(partition)})
+        records = await self.log.read(DOMAIN, only, limit=self.batch, until=until)
+        records = [r for r in records if r.partition == partition]
+        self._buffers[partition] = records
+        self._read_to[partition] = records[-1].offset + 1 if records else self.end.get(partition)
+
+    async def peek(self) -> Record | None:
+        best: Record | None = None
+        for partition in list(self._buffers):
+            await self._fill(partition)
+            head = self._buffers[partition][0] if self._buffers[partition] else None
+            if head is not None and (best is None or (epoch_ms(head.event.recordedAt), head.partition)
+                                     < (epoch_ms(best.event.recordedAt), best.partition)):
+                best = head
+        return best
+
+    async def pop(self) -> None:
+        record = await self.peek()
+        assert record is not None
+        self._buffers[record.partition].pop(0)
+        self.position = self.position.advanced(record.partition, record.offset + 1)

@@ -7,6 +7,7 @@ docs/openapi.json)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,10 @@ def openapi_document(endpoints: Iterable[Endpoint] = ()) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for e in all_endpoints:
         op: dict[str, Any] = {"summary": e.summary, "responses": {}}
+        path_params = re.findall(r"{(\w+)}", e.path)
+        if path_params:
+            op["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                                for name in path_params]
         if e.tags:
             op["tags"] = list(e.tags)
         if e.security:

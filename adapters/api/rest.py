@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chargelog import __version__
 from chargelog.adapters.config import Settings
 
 from .caller import Caller, CoreError
@@ -38,9 +39,10 @@ from .dialects.comms_actions import ActionFailed, parse_charger_id, parse_connec
 from .dialects.state import DialectState, state_for
 from .openapi import Endpoint
 from .ratelimit import Decision
+from .throttle import Throttled, client_address
 
-#: The Charging WebSocket API version this server implements (the document's "Version").
-API_VERSION = "1.0.0"
+#: The version /health and /api/status report: chargelog's one version.
+API_VERSION = __version__
 API_NAME = "Charging WebSocket API"
 
 
@@ -148,10 +150,6 @@ OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
 def _json(body: dict[str, Any], status: int, decision: Decision | None, **headers: str) -> JSONResponse:
     all_headers = {**(decision.headers() if decision else {}), **headers}
     return JSONResponse(body, status_code=status, headers=all_headers)
@@ -164,31 +162,35 @@ def _limited(decision: Decision) -> JSONResponse:
 
 async def bearer_caller(core: ClientCore, request: Request) -> Caller:
     """The caller of ``Authorization: Bearer <JWT or API key>``; raises
-    :class:`ActionFailed` ``unauthorized``."""
+    :class:`ActionFailed` ``unauthorized``, or :class:`.throttle.Throttled`."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise ActionFailed("unauthorized", "Authorization: Bearer <token> required")
     credential = header[7:].strip()
+    address = client_address(request)
     try:
         if credential.count(".") == 2:
-            return await core.authenticate_jwt(credential)
-        return await core.authenticate_api_key(credential)
+            return await core.authenticate_jwt(credential, address)
+        return await core.authenticate_api_key(credential, address)
+    except Throttled:
+        raise
     except CoreError as exc:
         raise ActionFailed("unauthorized", exc.message) from None
 
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object (an empty body counts as ``{}``); raises
-    :class:`ActionFailed` ``bad_request``."""
+    :class:`ActionFailed` ``malformed`` (HTTP 400: not JSON, not UTF-8, nested too deeply,
+    not an object)."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
-        raise ActionFailed("bad_request", "body must be JSON") from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
+        raise ActionFailed("malformed", "body must be a JSON object (UTF-8, nested at most a few hundred deep)") from None
     if not isinstance(body, dict):
-        raise ActionFailed("bad_request", "body must be a JSON object")
+        raise ActionFailed("malformed", "body must be a JSON object")
     return body
 
 
@@ -235,8 +237,11 @@ def rest_routes(core: ClientCore, settings: Settings) -> list[Route]:
     async def charging(request: Request, starting: bool) -> JSONResponse:
         try:
             caller = await bearer_caller(core, request)
+        except Throttled as exc:
+            return _json({"success": False, "error": "Too Many Requests", "message": exc.message}, 429, None,
+                         **{"Retry-After": str(exc.retry_after_s)})
         except ActionFailed as exc:
-            decision = limiter.hit(f"ip:{client_ip(request)}")
+            decision = limiter.hit(f"ip:{client_address(request)}")
             if not decision.allowed:
                 return _limited(decision)
             return _json(exc.body(), exc.status, decision, **{"WWW-Authenticate": "Bearer"})
@@ -268,7 +273,7 @@ def rest_routes(core: ClientCore, settings: Settings) -> list[Route]:
         return await charging(request, False)
 
     async def status(request: Request) -> JSONResponse:
-        decision = limiter.hit(f"ip:{client_ip(request)}")
+        decision = limiter.hit(f"ip:{client_address(request)}")
         if not decision.allowed:
             return _limited(decision)
         return _json({"success": True, "data": {
@@ -278,7 +283,7 @@ def rest_routes(core: ClientCore, settings: Settings) -> list[Route]:
                        "gatewayUrl": gateway_url(settings, request)}}}, 200, decision)
 
     async def stats(request: Request) -> JSONResponse:
-        decision = limiter.hit(f"ip:{client_ip(request)}")
+        decision = limiter.hit(f"ip:{client_address(request)}")
         if not decision.allowed:
             return _limited(decision)
         return _json({"success": True, "data": await websocket_stats(core, state),

@@ -8,15 +8,18 @@ projection's position; ``401`` without credentials, ``403`` without the scope.
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from chargelog.adapters.config import Settings
+from chargelog.projections.views import ChargePointView, SiteView
 
 from .caller import CoreError
 from .core import ClientCore
+from .openapi import Endpoint
 
 
 def station_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
@@ -30,10 +33,23 @@ def station_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
         except CoreError as exc:
             raise HTTPException(403 if exc.kind == "forbidden" else 400, exc.message) from None
         positions = await core.read_models.positions()
-        return JSONResponse({
-            "sites": [s.model_dump(mode="json") for s in sites],
-            "stations": [c.model_dump(mode="json") for c in charge_points],
-            "position": str(positions.get("stations", "")),
-        })
+        body = StationMap(sites=sites, stations=charge_points, position=str(positions.get("stations", "")))
+        return JSONResponse(body.model_dump(mode="json"))
 
     return [Route("/api/stations", stations, methods=["GET"])]
+
+
+class StationMap(BaseModel):
+    """``GET /api/stations`` 200: the sites and charge points of the station map, and the
+    station-map projection's position."""
+
+    sites: list[SiteView]
+    stations: list[ChargePointView]
+    position: str
+
+
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("get", "/api/stations", "The live station map (needs read:stations).",
+             {200: StationMap, 401: None, 403: None}, security=[{"bearerJwt": []}, {"apiKey": []}],
+             tags=("stations",)),
+)

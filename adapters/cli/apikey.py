@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = p.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
     create = sub.add_parser("create", help="create a key (printed once)")
     create.add_argument("--user", required=True, help="the owning userId")
-    create.add_argument("--scopes", required=True, help="comma-separated: read:stations, write:charging, admin")
+    create.add_argument("--scopes", required=True, help="comma-separated: read:stations, write:charging, admin, audit")
     create.add_argument("--key", help="use this key instead of a generated one (e.g. test-mobile-key-123)")
     create.add_argument("--json", action="store_true", help="print {id, key, userId, scopes} as JSON")
     create.set_defaults(func=run_create)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from chargelog.adapters.config import Settings, load_settings
+from chargelog.adapters.log import open_log
+from chargelog.domain.envelope import EventDecodeError
+from chargelog.domain.log import EventLog, InvalidPosition, LogUnavailable
 
 from .main import UserError
 
@@ -39,3 +44,21 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     if not (settings.log == "embedded" or settings.is_kafka):
         raise UserError(f"--log must be 'embedded' or kafka://HOST:PORT, not {settings.log!r}")
     return settings
+
+
+@contextlib.asynccontextmanager
+async def opened_log(settings: Settings) -> AsyncIterator[EventLog]:
+    """The started log of ``settings``, closed afterwards. Raises :class:`UserError` when the
+    embedded log does not exist, the broker does not answer, or a position or record is bad."""
+    if not settings.is_kafka and not (settings.data_dir / "log").is_dir():
+        raise UserError(f"no embedded log under {settings.data_dir} (give --data-dir, or --log kafka://HOST:PORT)")
+    log = open_log(settings)
+    try:
+        await log.start()
+        yield log
+    except LogUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except (EventDecodeError, InvalidPosition, LookupError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        await log.close()

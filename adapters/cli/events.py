@@ -20,13 +20,9 @@ import sys
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from chargelog.adapters.log import open_log
-from chargelog.domain.envelope import EventDecodeError
-from chargelog.domain.log import (
-    DOMAIN, SOURCE, START, EventLog, InvalidPosition, LogUnavailable, Position, Record,
-)
+from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog, InvalidPosition, Position, Record
 
-from .common import add_log_flags, settings_from
+from .common import add_log_flags, opened_log, settings_from
 from .main import UserError
 
 #: Records per ``read`` while catching up.
@@ -101,22 +97,12 @@ async def run(args: argparse.Namespace) -> int:
         after = Position.parse(args.from_position) if args.from_position else START
     except InvalidPosition as exc:
         raise UserError(f"--from-position: {exc}") from None
-    settings = settings_from(args)
-    if not settings.is_kafka and not (settings.data_dir / "log").is_dir():
-        raise UserError(f"no embedded log under {settings.data_dir} (give --data-dir, or --log kafka://HOST:PORT)")
-    log = open_log(settings)
     try:
-        await log.start()
-        printer = _Printer(sys.stdout.buffer, args.limit, args.charge_point, args.types)
-        await _print(log, args.stream, after, since, until, args.follow, printer)
-    except LogUnavailable as exc:
-        raise UserError(str(exc)) from None
-    except (EventDecodeError, InvalidPosition, LookupError) as exc:
-        raise UserError(str(exc)) from None
+        async with opened_log(settings_from(args)) as log:
+            printer = _Printer(sys.stdout.buffer, args.limit, args.charge_point, args.types)
+            await _print(log, args.stream, after, since, until, args.follow, printer)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    finally:
-        await log.close()
     return 0
 
 

@@ -12,19 +12,29 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
-COMMANDS = ("serve", "simulate", "stations", "events", "projections", "token", "apikey", "command", "registry")
+COMMANDS = ("serve", "simulate", "stations", "events", "audit", "verify", "export", "projections", "token", "apikey",
+            "command", "profiles", "registry")
 
 
 class UserError(Exception):
     """A mistake the user can fix (bad flag, unreachable broker): printed as one line."""
 
 
+def package_version() -> str:
+    """The one version of chargelog (``chargelog.__version__``, also the package metadata's)."""
+    from chargelog import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chargelog", description="Event-sourced EV charging backend.")
+    parser.add_argument("--version", action="version", version=f"chargelog {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:
@@ -38,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _flushed(_run(argv))
+    except SystemExit as exit_:  # argparse: --help, --version, usage errors
+        _flushed(0)
+        raise exit_ from None
+    except BrokenPipeError:  # e.g. `chargelog … | head`: the reader left, stop quietly
+        _silence_stdout()
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
@@ -49,6 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return int(result or 0)
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout now, where a closed pipe can be caught (not at interpreter exit)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # run via the package entry so UserError has one identity

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from .main import UserError
+from .redact import install_redaction
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,6 +56,7 @@ async def run(args: argparse.Namespace) -> int:
 
     _check(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction([args.password or ""])
     fleet = Fleet(args.url, args.stations, connectors=args.connectors, prefix=args.prefix,
                   auto_transactions=args.auto_transactions, meter_interval_s=args.meter_interval,
                   password=args.password, id_tag=args.id_tag, seed=args.seed)

@@ -1,5 +1,6 @@
 """``chargelog token --user U [--ttl 1h] [--scopes …]``: print a client API JWT (issue 5,
-"Authentication"). HS256 with ``jwt_secret`` (``CHARGELOG_JWT_SECRET``), or RS256 with
+"Authentication"). HS256 with ``CHARGELOG_JWT_SECRET``, else the secret that ``serve``
+generates in the data directory (``{data_dir}/jwt-secret``, created here if missing), or RS256 with
 ``--private-key PEM`` when ``jwt_algorithm`` is RS256. The token goes to stdout only."""
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                               description="Print a signed JWT with the userId claim (HS256 or RS256).")
     p.add_argument("--user", required=True, help="the userId claim")
     p.add_argument("--ttl", default="1h", help="validity: 90s, 15m, 1h (default), 7d")
-    p.add_argument("--scopes", help="comma-separated: read:stations, write:charging, admin "
+    p.add_argument("--scopes", help="comma-separated: read:stations, write:charging, admin, audit "
                                     "(default: no claim = read:stations,write:charging)")
     p.add_argument("--private-key", help="RS256 private key (PEM file) when jwt_algorithm is RS256")
     p.add_argument("--config", help="settings file, TOML or JSON (env CHARGELOG_CONFIG)")
+    p.add_argument("--data-dir", help="data directory holding the generated secret (env CHARGELOG_DATA_DIR; "
+                                      "default ./.chargelog)")
     p.set_defaults(func=run)
 
 

@@ -11,6 +11,8 @@ What we added on top of the library (it has no push subscription on SQLite):
 * group commit: concurrent appenders are queued and written by one writer task in one
   transaction, then all are acknowledged — acknowledge after durable (a committed WAL
   transaction survives ``kill -9``);
+* the hash chain: each event sealed into its charge point's chain as it is written
+  (``.chaining``; seq = ``originator_version``; docs/audit.md);
 * in-process notification for catch-up subscriptions (plus a slow poll so other processes'
   appends are seen too);
 * timestamp reads by binary search over notification ids (``recordedAt`` is monotonic);
@@ -35,11 +37,15 @@ from eventsourcing.persistence import IntegrityError as RecorderIntegrityError
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
+from chargelog.domain.chain import GENESIS, unseal
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
-from chargelog.domain.log import START, Position, PositionNotAvailable, Record
+from chargelog.domain.log import START, Position, PositionNotAvailable, RawRecord, Record
 
+from .chaining import ChainSealer
 from .group_commit import GroupCommit
 
+#: The writer id of the embedded engine's chains (one writing process per data directory).
+EMBEDDED_WRITER = "embedded"
 #: Largest number of events written in one SQLite transaction.
 MAX_BATCH = 5000
 #: Rows fetched per query by a catch-up subscription.
@@ -59,7 +65,7 @@ class _Stream:
         self.datastore = SQLiteDatastore(str(path), originator_id_type="text", pool_size=4)
         self.recorder = SQLiteApplicationRecorder(self.datastore, events_table_name="events")
         self.recorder.create_table()
-        self.versions: dict[str, int] = {}
+        self.chain = ChainSealer(EMBEDDED_WRITER, self._head)
         self.appended = asyncio.Condition()
         self.generation = 0
         self.last_recorded: datetime | None = None
@@ -67,6 +73,14 @@ class _Stream:
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
+
+    def _head(self, charge_point_id: str) -> tuple[int, bytes]:
+        """The last (seq = originator_version, hash) of a charge point's chain in the file."""
+        latest = self.recorder.select_events(charge_point_id, desc=True, limit=1)
+        if not latest:
+            return 0, GENESIS
+        link = unseal(latest[0].state)
+        return latest[0].originator_version, link.hash if link else GENESIS
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` (blocking, in a worker thread). Raises RuntimeError once closed."""
@@ -141,29 +155,26 @@ class EmbeddedLog:
         try:
             return self._insert(s, events)
         except (sqlite3.IntegrityError, RecorderIntegrityError):
-            s.versions.clear()  # another process appended: reload versions once
+            s.chain.forget()  # another process appended: reload the heads once
             return self._insert(s, events)
 
     def _insert(self, s: _Stream, events: list[Event]) -> list[int]:
-        versions = dict(s.versions)
+        """Stamps ``recordedAt``, seals each event into its charge point's chain (seq = its
+        ``originator_version``) and inserts the batch in one transaction."""
         last = s.last_recorded
         stored = []
+        sealing = s.chain.batch()
         for event in events:
             now = utcnow()
             if last is not None and now <= last:
                 now = last + timedelta(microseconds=1)
             last = now
-            event = event.model_copy(update={"recordedAt": now})
-            key = event.chargePointId
-            version = versions.get(key)
-            if version is None:
-                latest = s.recorder.select_events(key, desc=True, limit=1)
-                version = latest[0].originator_version if latest else 0
-            versions[key] = version + 1
-            stored.append(StoredEvent(key, version + 1, event.type, event.encode()))
+            event = event.model_copy(update={"recordedAt": now, "chain": None})
+            state, seq = sealing.seal(event)
+            stored.append(StoredEvent(event.chargePointId, seq, event.type, state))
         ids = s.recorder.insert_events(stored)
         assert ids is not None and len(ids) == len(stored)
-        s.versions.update(versions)
+        sealing.commit()
         s.last_recorded = last
         return list(ids)
 
@@ -186,10 +197,10 @@ class EmbeddedLog:
 
     def _select(
         self, s: _Stream, stream: str, after: Position, limit: int | None, until: Position | None,
-        types: tuple[str, ...], charge_point_id: str | None,
-    ) -> list[tuple[int, bytes]]:
-        """Runs in a worker thread: the undecoded (notification id, state) rows ``read``
-        returns, in one thread hop. Raises PositionNotAvailable beyond the end."""
+        types: tuple[str, ...], charge_point_id: str | None, with_key: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """Runs in a worker thread: the undecoded (notification id, state[, originator_id])
+        rows ``read`` returns, in one thread hop. Raises PositionNotAvailable beyond the end."""
         start = after.get(0)
         end = s.recorder.max_notification_id() or 0
         if start > end or set(after.offsets) - {0}:
@@ -197,7 +208,7 @@ class EmbeddedLog:
         stop = min(end, until.get(0)) if until is not None else end
         if stop <= start:
             return []
-        return self._select_rows(s, start, stop, limit or (stop - start), types, charge_point_id)
+        return self._select_rows(s, start, stop, limit or (stop - start), types, charge_point_id, with_key)
 
     async def scan(
         self, stream: str, after: Position = START, *, until: Position | None = None,
@@ -205,15 +216,30 @@ class EmbeddedLog:
     ) -> AsyncIterator[Record]:
         """``read`` without a limit, as a stream (for exports such as ``chargelog events``):
         pages of rows up to ``until`` (default: the end when called), decoded one at a time."""
+        async for row in self._scan_rows(stream, after, until, types, charge_point_id, False):
+            yield self._record(row)  # type: ignore[arg-type]
+
+    async def scan_raw(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[RawRecord]:
+        """See the port: the rows of ``scan``, undecoded, keyed by their ``originator_id``."""
+        async for n, state, key in self._scan_rows(stream, after, until, types, charge_point_id, True):
+            yield RawRecord(key, state, 0, n - 1, Position({0: n}))
+
+    async def _scan_rows(
+        self, stream: str, after: Position, until: Position | None, types: Sequence[str],
+        charge_point_id: str | None, with_key: bool,
+    ) -> AsyncIterator[tuple[Any, ...]]:
         s = self._stream(stream)
         until = until if until is not None else await self.latest(stream)
         position = after
         while True:
             rows = await asyncio.to_thread(
-                s.call, self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id)
+                s.call, self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id,
+                with_key)
             for row in rows:
-                record = self._record(row)
-                yield record
+                yield row
             if len(rows) < SUBSCRIBE_PAGE:
                 return
             position = Position({0: rows[-1][0]})
@@ -221,12 +247,14 @@ class EmbeddedLog:
     @staticmethod
     def _select_rows(
         s: _Stream, start: int, stop: int, limit: int, types: tuple[str, ...], charge_point_id: str | None,
-    ) -> list[tuple[int, bytes]]:
-        """(notification id, state) with ``start`` < id <= ``stop``: the recorder's
-        ``select_notifications`` query without building a Notification per row (a third of
-        the catch-up cost), plus a charge point filter on its (originator_id,
+        with_key: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """(notification id, state[, originator_id]) with ``start`` < id <= ``stop``: the
+        recorder's ``select_notifications`` query without building a Notification per row (a
+        third of the catch-up cost), plus a charge point filter on its (originator_id,
         originator_version) primary key."""
-        sql = f"SELECT rowid, state FROM {s.recorder.events_table_name} WHERE rowid>? AND rowid<=? "
+        columns = "rowid, state, originator_id" if with_key else "rowid, state"
+        sql = f"SELECT {columns} FROM {s.recorder.events_table_name} WHERE rowid>? AND rowid<=? "
         params: list[object] = [start, stop]
         if charge_point_id is not None:
             sql += "AND originator_id=? "
@@ -238,7 +266,7 @@ class EmbeddedLog:
         params.append(limit)
         with s.datastore.transaction(commit=False) as c:
             c.execute(sql, params)
-            return [(row[0], row[1]) for row in c.fetchall()]
+            return [tuple(row) for row in c.fetchall()]
 
     @staticmethod
     def _record(row: tuple[int, bytes]) -> Record:

@@ -37,9 +37,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from chargelog.domain.envelope import Event, EventDecodeError, utcnow
-from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, Record
+from chargelog.domain.envelope import Event, EventDecodeError, new_event_id, utcnow
+from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, RawRecord, Record
 
+from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
 from .kafka_producer import ResilientProducer
 
@@ -114,6 +115,7 @@ class KafkaLog:
         self._topic_lock = asyncio.Lock()
         self._readers: list[AIOKafkaConsumer] = []
         self._commits: dict[str, GroupCommit] = {}
+        self._chains: dict[str, ChainSealer] = {}
         self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
         self._partition_cache: dict[tuple[int, str], int] = {}
@@ -218,11 +220,12 @@ class KafkaLog:
         self._last_recorded_ms = ms
         return _EPOCH + ms * _MS, ms
 
-    def _record(self, event: Event) -> tuple[bytes, bytes, int, list[tuple[str, bytes]]]:
-        """(key, value, timestamp ms, headers) of ``event`` stamped with ``recordedAt`` now."""
+    def _record(self, event: Event, sealing: SealBatch) -> tuple[bytes, bytes, int, list[tuple[str, bytes]]]:
+        """(key, value, timestamp ms, headers) of ``event`` stamped with ``recordedAt`` now and
+        sealed into its charge point's chain of this writer (:mod:`.chaining`)."""
         recorded, ms = self._stamp()
-        event = event.model_copy(update={"recordedAt": recorded})
-        return event.chargePointId.encode(), event.encode(), ms, [("type", event.type.encode())]
+        value, _ = sealing.seal(event.model_copy(update={"recordedAt": recorded, "chain": None}))
+        return event.chargePointId.encode(), value, ms, [("type", event.type.encode())]
 
     async def append(self, stream: str, events: Sequence[Event]) -> list[Position]:
         """See the port. Concurrent appends to one stream are group-committed
@@ -237,19 +240,29 @@ class KafkaLog:
 
     async def _send(self, stream: str, events: Sequence[Event]) -> list[Position]:
         """Split ``events`` per partition (the producer's murmur2 key partitioner), stamp each
-        once (a retry re-sends the same ``recordedAt``) and send them with
-        :meth:`ResilientProducer.send` — which retries until every record is acknowledged
-        (``acks="all"``). Raises ``ProducerClosed`` when the log is closed meanwhile."""
+        once (a retry re-sends the same ``recordedAt``), seal it into this writer's chain of its
+        charge point (:mod:`.chaining`) and send them with :meth:`ResilientProducer.send` — which
+        retries until every record is acknowledged (``acks="all"``). Raises ``ProducerClosed``
+        when the log is closed meanwhile; the chains then go on under a new writer id."""
         producer, _ = self._started()
         partitions = self._topics.get(stream) or await self._partitions(stream)
+        sealer = self._chains.get(stream)
+        if sealer is None:
+            sealer = self._chains[stream] = ChainSealer(new_event_id())
+        sealing = sealer.batch()
         by_partition: dict[int, list[Any]] = {}
         placed: list[tuple[int, int]] = []  # (partition, index within it) per event
         for event in events:
             partition = self.partition_of(partitions, event.chargePointId)
             records = by_partition.setdefault(partition, [])
             placed.append((partition, len(records)))
-            records.append(self._record(event))
-        offsets = await producer.send(self.topic(stream), by_partition)
+            records.append(self._record(event, sealing))
+        try:
+            offsets = await producer.send(self.topic(stream), by_partition)
+        except BaseException:
+            sealer.forget(new_event_id())
+            raise
+        sealing.commit()
         return [Position({p: offsets[p][i] + 1}) for p, i in placed]
 
     # -- reading -----------------------------------------------------------------------
@@ -369,11 +382,26 @@ class KafkaLog:
         """``read`` without a limit, as a stream: every kept record after ``after`` up to
         ``until`` (default: the end when called), decoded one at a time on a consumer of its
         own (for exports such as ``chargelog events``). Raises as ``read``."""
+        async for record in self._scan_own(stream, after, until, types, charge_point_id, False):
+            yield record
+
+    async def scan_raw(
+        self, stream: str, after: Position = START, *, until: Position | None = None,
+        types: Sequence[str] = (), charge_point_id: str | None = None,
+    ) -> AsyncIterator[RawRecord]:
+        """See the port: the records of ``scan``, undecoded, keyed by their record key."""
+        async for record in self._scan_own(stream, after, until, types, charge_point_id, True):
+            yield record
+
+    async def _scan_own(
+        self, stream: str, after: Position, until: Position | None, types: Sequence[str],
+        charge_point_id: str | None, raw: bool,
+    ) -> AsyncIterator[Any]:
         consumer = self._consumer(fetch_max_wait_ms=100)
         await self._connect(consumer)
         try:
             async with contextlib.aclosing(
-                    self._scan(consumer, stream, after, until, types, charge_point_id)) as scan:
+                    self._scan(consumer, stream, after, until, types, charge_point_id, raw)) as scan:
                 async for record in scan:
                     yield record
         finally:
@@ -381,9 +409,9 @@ class KafkaLog:
 
     async def _scan(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
-        types: Sequence[str], charge_point_id: str | None,
-    ) -> AsyncIterator[Record]:
-        """The bounded read both ``read`` and ``scan`` are: assign the partitions with records
+        types: Sequence[str], charge_point_id: str | None, raw: bool = False,
+    ) -> AsyncIterator[Any]:
+        """The bounded read ``read``, ``scan`` and ``scan_raw`` (``raw``) are: assign the partitions with records
         between ``after`` and the stop offsets, seek, fetch until every one reached its stop."""
         tps, begin, end = await self._bounds(consumer, stream)
         self._check(stream, after, begin, end)
@@ -414,7 +442,12 @@ class KafkaLog:
                         progress = progress.advanced(p, last)
                         break
                     progress = progress.advanced(p, message.offset + 1)
-                    if self._wanted(message, type_set, key):
+                    if not self._wanted(message, type_set, key):
+                        continue
+                    if raw:
+                        yield RawRecord((message.key or b"-").decode(errors="replace"), message.value,
+                                        p, message.offset, progress)
+                    else:
                         yield self._decode(message, progress)
                 if progress.get(p) >= last:
                     pending.remove(tp)

@@ -2,9 +2,9 @@
 ``ws[s]://HOST:PORT{ocpp_path_prefix}/{chargePointId}`` (or ``/{chargePointId}``) with
 subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
 
-* Handshake (``process_request``): unknown path → 404; ``unknown_charge_points = "refuse"``
-  and the charge point is not in the registry → 404; ``basic_auth`` (security profile 1)
-  → 401 unless the user is the chargePointId and the password matches its stored hash; no
+* Handshake (``process_request``): unknown path → 404; then :class:`~.admission.Admission`
+  (unknown charge points, HTTP Basic auth of security profile 1 — required for every charge
+  point that has a password —, pinning, throttling, the cap on unregistered ids); no
   ``ocpp1.6`` offered → 400 (``websockets`` subprotocol negotiation). ``tls_cert`` /
   ``tls_key`` → wss:// (profile 2).
 * Connection events on ``source``: ``ocpp.connection.opened`` (with ``connectionId``), and
@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-import inspect
 import json
 import logging
 import os
@@ -43,10 +42,11 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import logs
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
 from chargelog.adapters.log.follow import follow
@@ -54,13 +54,13 @@ from chargelog.adapters.log.outbox import Outbox, describe
 from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Position
 
 from . import presence as pr
+from . import tls
 from .commands import REQUESTED, command_failed_event
-from chargelog.domain.registry import verify_password
+from .admission import Admission
 from .connection import received_messages
 from .frames import OVERSIZE_FACTOR
 from .handlers import CentralSystemConnection
 from .metrics import GatewayMetrics
-from .ports import call_registry
 from .tasks import cancel_and_wait
 from .txids import TransactionIds
 
@@ -69,8 +69,6 @@ logger = logging.getLogger("chargelog.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 #: Longest chargePointId accepted in the URL (OCPP 1.6 chargeBoxIdentity is CiString(48)... we allow 64).
 MAX_ID_LENGTH = 64
-#: Longest an opening handshake may take (s): generous, charge points sit on cellular links.
-OPEN_TIMEOUT_S = 30.0
 #: Longest a graceful stop waits for in-flight frames before closing the sockets (s).
 DRAIN_S = 5.0
 #: Longest a graceful stop waits for the sockets' closing handshakes (s).
@@ -93,6 +91,9 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        #: ``/ready`` on the OCPP port: a :class:`chargelog.adapters.ops.Readiness` (set by the runtime)
+        self.readiness: Any = None
+        self.admission = Admission(settings, registry, self.append, lambda: set(self._connections))
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -147,7 +148,7 @@ class OcppGateway:
             max_size=self.settings.max_frame_bytes * OVERSIZE_FACTOR,
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
-            backlog=4096, open_timeout=OPEN_TIMEOUT_S,
+            backlog=4096, open_timeout=self.settings.http_header_timeout_s,
         )
         self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
         logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
@@ -225,6 +226,12 @@ class OcppGateway:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if urllib.parse.urlsplit(request.path).path == "/ready" and self.readiness is not None:
+                ok, body = await self.readiness.check()
+                response = connection.respond(http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                              json.dumps(body) + "\n")
+                response.headers["Content-Type"] = "application/json"
+                return response
             plain = self._plain_http(connection, request.path)
             if plain is not None:
                 return plain
@@ -238,21 +245,13 @@ class OcppGateway:
             self.metrics.log_unavailable.labels("refused").inc()
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"Event log unavailable: {degraded}\n")
-        if self.settings.unknown_charge_points == "refuse":
-            if not await call_registry(self.registry, "is_known", cp, default=False):
-                return connection.respond(http.HTTPStatus.NOT_FOUND, "Unknown charge point\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
-        if not self.settings.basic_auth:
-            return None
-
-        async def check(username: str, password: str) -> bool:
-            if username != cp:
-                return False
-            stored = await call_registry(self.registry, "password_hash", cp)
-            return stored is not None and await asyncio.to_thread(verify_password, password, stored)
-
-        result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
-        return await result if inspect.isawaitable(result) else result
+        refused = tls.check_profile(connection, cp, getattr(self.registry, "current", None))
+        if refused is not None:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, refused + "\n")
+        if tls.client_certificate_name(connection) is not None:
+            return None  # profile 3: a certificate from the trusted CA names the charge point
+        return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
         """``GET /health`` → 200 JSON (503 while stopping); ``GET /metrics`` → Prometheus."""
@@ -277,16 +276,12 @@ class OcppGateway:
         return None
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP 1.6 security whitepaper
-        context.load_cert_chain(str(self.settings.tls_cert),
-                                str(self.settings.tls_key) if self.settings.tls_key else None)
-        return context
+        return tls.server_context(self.settings)
 
-    def _auth_label(self) -> str:
-        if self.settings.basic_auth:
+    def _auth_label(self, ws: ServerConnection) -> str:
+        if tls.client_certificate_name(ws) is not None:
+            return "tls-client-cert"
+        if getattr(ws, "username", None):
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"
 
@@ -295,7 +290,9 @@ class OcppGateway:
     async def _handle(self, ws: ServerConnection) -> None:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
-        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label())
+        conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
+        logs.bind(chargePointId=cp, connectionId=conn.connection_id)  # every line of this connection
+        logger.info("charge point connected from %s", conn.remote_address)
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn

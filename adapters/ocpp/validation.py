@@ -198,9 +198,10 @@ def error_code_16(error: BaseException) -> str:
 
 def validate(message_type_id: int, action: str, payload: Any) -> None:
     """Validate a CALL (``message_type_id`` 2) or CALLRESULT (3) payload of ``action``
-    against the OCPP 1.6 JSON schema shipped with the ``ocpp`` package (the ``ocpp``
-    package's ``jsonschema`` validator decides; a ``fastjsonschema`` compilation of the same
-    schema lets valid payloads through ~20x faster).
+    against the OCPP 1.6 JSON schema shipped with the ``ocpp`` package, with formats, int32
+    bounds and :data:`MINIMA` (module docstring). The ``ocpp`` package's ``jsonschema``
+    validator class decides; a ``fastjsonschema`` compilation of the same schema lets valid
+    payloads through ~20x faster.
 
     Raises an ``ocpp.exceptions.OCPPError`` whose ``code`` is the 1.6 errorCode of the
     table above (``NotImplemented`` when no schema exists for ``action``); ``details`` holds

@@ -27,6 +27,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 
 from ..core import ClientCore
@@ -58,7 +59,12 @@ class Dialect(Protocol):
 
 
 class MessageTooLarge(ValueError):
-    """A client message above ``api_max_message_bytes``."""
+    """A client message above ``api_max_message_bytes``; ``text`` is the message (its id is
+    still readable and answered)."""
+
+    def __init__(self, message: str, text: str | bytes = "") -> None:
+        super().__init__(message)
+        self.text = text
 
 
 class IdleTimeout(TimeoutError):
@@ -85,12 +91,16 @@ class ConnectionLimits:
         text = message.get("text")
         size = len(text.encode()) if text is not None else len(message.get("bytes") or b"")
         if size > self.policy.max_message_bytes:
-            raise MessageTooLarge(f"message of {size} bytes exceeds {self.policy.max_message_bytes} bytes")
+            raise MessageTooLarge(f"message of {size} bytes exceeds {self.policy.max_message_bytes} bytes",
+                                  text if text is not None else message.get("bytes") or b"")
         return text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")
 
     def allow(self) -> bool:
         """Count one message against the rate limit; False when over it."""
-        return self.policy.limiter.hit(self.policy.item, self.key)
+        allowed = self.policy.limiter.hit(self.policy.item, self.key)
+        if not allowed:
+            metrics.RATE_LIMIT_REJECTIONS.labels("api-messages").inc()
+        return allowed
 
 
 class LimitPolicy:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections import deque
@@ -41,13 +40,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
+
+from chargelog.domain.log import Record
 
 from ..caller import Caller, CoreError
-from ..core import ClientCore
 from . import charging_codec as codec
-from .base import ApiContext, IdleTimeout, MessageTooLarge
-from .state import DialectState, Sender, state_for
+from . import charging_models, contract
+from .base import ApiContext, MessageTooLarge
+from .session import Session
+from .state import state_for
+from .wire import BadMessage, loads, peek_id
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +75,14 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class ChargingSession:
-    """One Charging WebSocket API connection."""
+class ChargingSession(Session):
+    """One Charging WebSocket API connection on the session engine."""
 
-    def __init__(self, websocket: WebSocket, core: ClientCore, state: DialectState) -> None:
-        self.websocket = websocket
-        self.core = core
-        self.state = state
-        self.settings = state.settings
-        self.sender = Sender(websocket)
-        self.ip = websocket.client.host if websocket.client else "-"
+    def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
+        super().__init__(websocket, ctx, "charging", state_for(ctx.core, ctx.settings).charging_receive)
         self.caller: Caller | None = None
         self.expires_at: datetime | None = None
         self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
-        self.tasks: set[asyncio.Task[Any]] = set()
         self.push_task: asyncio.Task[None] | None = None
         self.server_heartbeats: deque[str] = deque(maxlen=16)
         # connectors whose status the user follows; the user's own transaction per connector;
@@ -94,55 +91,21 @@ class ChargingSession:
         self.transactions: dict[ConnectorKey, int] = {}
         self.pending: set[ConnectorKey] = set()
 
-    # -- connection -----------------------------------------------------------------------
-
     async def run(self, first: str | None) -> None:
-        conn = self.state.open("charging")
-        try:
-            verdict = self.state.limits.connections.hit(self.ip)
-            if not verdict.allowed:
-                await self.sender.send(codec.error_message(
-                    codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
-                    id_=self._id_of(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
-                await self.sender.close(1008, "Rate limit exceeded")
-                return
-            self._spawn(self._heartbeats())
-            receiver = self.state.charging_receive.connection()
-            if first is not None:
-                await self.handle(first, conn)
-            while not self.sender.closed:
-                try:
-                    text = await receiver.receive_text(self.websocket)
-                except MessageTooLarge as exc:
-                    await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc)))
-                    await self.sender.close(1009, "Message too big")
-                    return
-                except IdleTimeout:
-                    await self.sender.close(1000, "Session timeout")
-                    return
-                await self.handle(text, conn)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            conn.close()
-            self.sender.closed = True
-            tasks = [*self.tasks, *([self.push_task] if self.push_task else [])]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        verdict = self.state.limits.connections.hit(self.address)
+        if not verdict.allowed:
+            await self.sender.send(codec.error_message(
+                codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
+                id_=peek_id(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+            await self.sender.close(1008, "Rate limit exceeded")
+            await self.end()
+            return
+        self.spawn(self._heartbeats())
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        async def too_large(exc: MessageTooLarge) -> None:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc), id_=peek_id(exc.text)))
 
-    @staticmethod
-    def _id_of(text: str | None) -> Any:
-        with contextlib.suppress(ValueError, TypeError):
-            msg = json.loads(text or "")
-            if isinstance(msg, dict) and isinstance(msg.get("id"), str | int):
-                return msg["id"]
-        return None
+        await self.serve(self.handle, first=first, on_too_large=too_large, idle_reason="Session timeout")
 
     async def _heartbeats(self) -> None:
         interval = self.settings.charging_heartbeat_interval_s
@@ -154,12 +117,12 @@ class ChargingSession:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def handle(self, text: str, conn: Any) -> None:
+    async def handle(self, text: str) -> None:
         """Parse and route one client message (see the module docstring)."""
         try:
-            msg = json.loads(text)
-        except ValueError:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message is not valid JSON"))
+            msg = loads(text)
+        except BadMessage as exc:
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}"))
             return
         if not isinstance(msg, dict):
             await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message must be a JSON object"))
@@ -184,7 +147,7 @@ class ChargingSession:
                 await self.sender.send(codec.heartbeat(reply_id))
             return
         if type_ == "auth_request":
-            await self.authenticate(reply_id, data, conn)
+            await self.authenticate(reply_id, data)
             return
         if type_ not in REQUEST_TYPES:
             await self.sender.send(codec.error_message(
@@ -200,7 +163,7 @@ class ChargingSession:
                 codec.INVALID_TOKEN, "Token expired: authenticate again with a fresh token", id_=reply_id))
             return
         handler = self.start if type_ == "start_charging_request" else self.stop
-        self._spawn(self._guarded(handler, reply_id, data, self.caller))
+        self.spawn(self._guarded(handler, reply_id, data, self.caller))
 
     @staticmethod
     def _envelope_problem(msg: dict[str, Any]) -> str | None:
@@ -238,40 +201,41 @@ class ChargingSession:
             await self.sender.send(codec.error_message(codec.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}",
                                                        id_=reply_id))
 
-    async def authenticate(self, reply_id: Any, data: dict[str, Any], conn: Any) -> None:
-        verdict = self.state.limits.auth.hit(self.ip)
+    async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
+        verdict = self.state.limits.auth.hit(self.address)
         if not verdict.allowed:
             await self.sender.send(codec.auth_failure(reply_id, codec.RATE_LIMIT_EXCEEDED,
                                                       "too many authentication attempts; retry later"))
             return
         token = data.get("token")
         if not isinstance(token, str) or not token:
-            self._drop_auth(conn)
+            self._drop_auth()
             await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
             return
         try:
-            caller = await self.core.authenticate_jwt(token)
+            caller = await self.verify(token=token)
         except CoreError as exc:
-            self._drop_auth(conn)
-            await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN, exc.message))
+            self._drop_auth()
+            code = codec.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else codec.INVALID_TOKEN
+            await self.sender.send(codec.auth_failure(reply_id, code, exc.message))
             return
         claimed = data.get("userId")
         if claimed is not None and claimed != caller.userId:
-            self._drop_auth(conn)
+            self._drop_auth()
             await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN,
                                                       "userId does not match the token"))
             return
         previous = self.caller
         self.caller = caller
         self.expires_at = token_expiry(token)
-        conn.authenticated(caller.userId)
+        self.authenticated(caller.userId)
         if previous is None or previous.userId != caller.userId or self.push_task is None:
             await self._start_pushes(caller)
         await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
 
-    def _drop_auth(self, conn: Any) -> None:
+    def _drop_auth(self) -> None:
         self.caller = None
-        conn.userId = None
+        self.authenticated(None)
         if self.push_task is not None:
             self.push_task.cancel()
             self.push_task = None
@@ -367,19 +331,12 @@ class ChargingSession:
                 key = (session.chargePointId, session.connectorId)
                 self.interest.add(key)
                 self.transactions[key] = session.transactionId
-        self.push_task = asyncio.create_task(self._pushes(caller, after))
+        self.push_task = self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                                                lambda record: self._push(record, caller)))
 
-    async def _pushes(self, caller: Caller, after: Any) -> None:
-        try:
-            async for record in self.core.subscribe(caller, types=PUSH_TYPES, after=after):
-                message = self.push_for(record.event.type, record.event.payload, caller)
-                if message is not None and not await self.sender.send(message):
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the hub stopped; the connection ends with it
-            logger.exception("charging push stream ended")
-            await self.sender.close(1011, "Push stream ended")
+    async def _push(self, record: Record, caller: Caller) -> bool:
+        message = self.push_for(record.event.type, record.event.payload, caller)
+        return message is None or await self.sender.send(message)
 
     def push_for(self, type_: str, payload: dict[str, Any], caller: Caller) -> dict[str, Any] | None:
         """The push (or None) for one domain event, updating which connectors are followed."""
@@ -416,11 +373,14 @@ class ChargingDialect:
         return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
 
     async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await ChargingSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run(first)
+        await ChargingSession(websocket, ctx).run(first)
 
     def asyncapi(self) -> dict[str, Any]:
-        from .asyncapi_issue6 import charging_asyncapi
-        return charging_asyncapi()
+        return contract.fragment(
+            "chargingWs", "/ws", "Charging WebSocket API (charging-websocket-api.md)",
+            'First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
+            "user, 5 authentication attempts/min per IP.", "Charging",
+            send=charging_models.SEND, receive=charging_models.RECEIVE)
 
 
 DIALECT = ChargingDialect()

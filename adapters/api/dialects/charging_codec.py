@@ -152,7 +152,7 @@ def meter_values_update(payload: Mapping[str, Any]) -> dict[str, Any]:
         "transactionId": payload.get("transactionId"),
         "meterValue": {
             "energyImportKWh": round(float(payload.get("energyWh") or 0.0) / 1000.0, 3),
-            "powerKw": None if power is None else round(power / 1000.0, 3),
+            "powerKw": None if power is None else round(power / 1000.0, 2),
             "voltage": payload.get("voltageV"),
             "current": payload.get("currentA"),
             "timestamp": at,

@@ -43,8 +43,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
@@ -53,9 +54,11 @@ from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
 from . import comms_codec as cc
-from .base import ApiContext, MessageTooLarge
+from . import comms_models, contract
+from .base import ApiContext, LimitPolicy, MessageTooLarge
 from .charging import token_expiry
-from .state import DialectState, Sender, state_for
+from .session import Session
+from .state import state_for
 
 logger = logging.getLogger(__name__)
 
@@ -70,81 +73,50 @@ STATION_TYPES = ("connector.status.changed", "station.connected", "station.disco
 PUSH_TYPES = SESSION_TYPES + FAILURE_TYPES + STATION_TYPES
 
 
-class CommsSession:
-    """One push connection (plus the test guide's commands on it)."""
+class CommsSession(Session):
+    """One push connection (plus the test guide's commands on it) on the session engine."""
 
-    def __init__(self, websocket: WebSocket, core: ClientCore, state: DialectState) -> None:
-        self.websocket = websocket
-        self.core = core
-        self.state = state
-        self.settings = state.settings
-        self.sender = Sender(websocket)
+    def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
+        super().__init__(websocket, ctx, "comms", state_for(ctx.core, ctx.settings).comms_receive)
         self.caller: Caller | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
         self.known_chargers: set[str] = set()
         self.last_status: dict[str, Any] = {}
         self.maintenance: dict[str, bool] = {}
         self.first_soc: dict[int, cc.SocSample] = {}
         self.started: dict[int, dict[str, Any]] = {}
 
-    # -- connection -----------------------------------------------------------------------
-
     async def run(self) -> None:
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
-        if not token:
-            await self.sender.close(POLICY_VIOLATION, AUTH_REQUIRED)
-            return
         try:
-            caller = await self.core.authenticate_jwt(token)
-        except CoreError:
-            await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
-            return
-        if self.state.count("comms") >= self.settings.comms_max_connections:
-            await self.sender.close(POLICY_VIOLATION, AT_CAPACITY)
+            caller = await self.verify(token=token) if token else None
+            refusal = AUTH_REQUIRED if not token else AT_CAPACITY
+        except CoreError as exc:
+            caller, refusal = None, exc.message if exc.kind == "rate_limited" else INVALID_TOKEN
+        if caller is None or self.state.count("comms") > self.settings.comms_max_connections:
+            await self.sender.close(POLICY_VIOLATION, refusal)
+            await self.end()
             return
         self.caller = caller
-        conn = self.state.open("comms")
-        conn.authenticated(caller.userId)
+        self.authenticated(caller.userId)
         from .testguide import TestGuideCommands  # the commands ride on this connection
 
-        commands = TestGuideCommands(self)
+        async def too_large(_: MessageTooLarge) -> None:
+            await self.sender.send(cc.error("Invalid message format"))
+
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
                                     "userId": cc.public_user_id(caller.userId)})
             await self._snapshot(caller)
-            self._spawn(self._pushes(caller, after))
+            self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                                   lambda record: self._push(record, caller)))
             expiry = token_expiry(token)
             if expiry is not None:
-                self._spawn(self._expire_at(expiry))
-            receiver = self.state.comms_receive.connection()
-            while not self.sender.closed:
-                try:
-                    text = await receiver.receive_text(self.websocket)
-                except MessageTooLarge:
-                    await self.sender.send(cc.error("Invalid message format"))
-                    await self.sender.close(1009, "Message too big")
-                    return
-                await commands.handle(text)
-        except WebSocketDisconnect:
-            pass
+                self.spawn(self._expire_at(expiry))
+            await self.serve(TestGuideCommands(self).handle, on_too_large=too_large)
         finally:
-            conn.close()
-            self.sender.closed = True
-            tasks = list(self.tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    def spawn(self, coro: Any) -> None:
-        """Run ``coro`` alongside the connection; cancelled when it ends."""
-        self._spawn(coro)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+            await self.end()
 
     async def _expire_at(self, expiry: datetime) -> None:
         await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
@@ -186,17 +158,11 @@ class CommsSession:
 
     # -- pushes ---------------------------------------------------------------------------
 
-    async def _pushes(self, caller: Caller, after: Any) -> None:
-        try:
-            async for record in self.core.subscribe(caller, types=PUSH_TYPES, after=after):
-                for message in await self.messages_for(caller, record):
-                    if not await self.sender.send(message):
-                        return
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the hub stopped; the connection ends with it
-            logger.exception("communication-protocol push stream ended")
-            await self.sender.close(1011, "Push stream ended")
+    async def _push(self, record: Record, caller: Caller) -> bool:
+        for message in await self.messages_for(caller, record):
+            if not await self.sender.send(message):
+                return False
+        return True
 
     async def messages_for(self, caller: Caller, record: Record) -> list[dict[str, Any]]:
         """Every push for one domain record (see the module docstring's table)."""
@@ -302,11 +268,13 @@ class CommsDialect:
         return False
 
     async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await CommsSession(websocket, ctx.core, state_for(ctx.core, ctx.settings)).run()
+        await CommsSession(websocket, ctx).run()
 
     def asyncapi(self) -> dict[str, Any]:
-        from .asyncapi_issue6 import comms_asyncapi
-        return comms_asyncapi()
+        return contract.fragment(
+            "commsWs", "/?token={jwt}", "Communication Protocol push socket + test guide commands",
+            "Also at /ws?token={jwt}. Close 1008: 'Authentication required', 'Invalid authentication token', "
+            "'Server at capacity'.", "Comms", send=comms_models.SEND, receive=comms_models.RECEIVE)
 
 
 DIALECT = CommsDialect()
@@ -315,9 +283,10 @@ DIALECT = CommsDialect()
 def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:
     """The root push endpoint ``/?token=<JWT>`` (the document's ``ws://host:8080?token=…``);
     ``/ws?token=`` reaches the same session through the ``/ws`` dispatch (:data:`DIALECT`)."""
-    state = state_for(core, settings)
+    ctx = ApiContext(core, settings, LimitPolicy(settings))
 
     async def endpoint(websocket: WebSocket) -> None:
-        await CommsSession(websocket, core, state).run()
+        with metrics.API_CONNECTIONS.labels(DIALECT.name).track_inprogress():
+            await CommsSession(websocket, ctx).run()
 
     return [WebSocketRoute("/", endpoint, name="comms-push")]

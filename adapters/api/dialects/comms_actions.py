@@ -25,11 +25,13 @@ from .comms_codec import kwh
 #: "no_session" (nothing to stop) / "charger_not_found".
 FAILURES: dict[str, tuple[str, str, int]] = {
     "bad_request": ("Invalid request", "The request is not valid", 422),
+    "malformed": ("Invalid request", "The body is not a JSON object", 400),
     "unauthorized": ("Unauthenticated", "A valid bearer token is required", 401),
     "forbidden": ("Forbidden", "This action is not allowed for this user", 403),
     "charger_not_found": ("Charger not found", "The requested charger does not exist", 404),
     "no_session": ("No active session", "No active charging session found", 404),
     "offline": ("Charger not available", "The requested charger is currently unavailable", 409),
+    "busy": ("Charger not available", "The requested connector is in use", 409),
     "rejected": ("Charger not available", "The requested charger is currently unavailable", 409),
     "timeout": ("Charger not responding", "The charger did not respond in time", 504),
     "failed": ("Charging command failed", "The charger could not carry out the command", 502),
@@ -52,7 +54,7 @@ class ActionFailed(Exception):
         """``{"success": false, "error", "message"}`` (+ ``message_id`` when a command was
         sent)."""
         out: dict[str, Any] = {"success": False, "error": self.error, "message": self.message}
-        if self.detail and self.kind in ("bad_request", "forbidden"):
+        if self.detail and self.kind in ("bad_request", "malformed", "forbidden", "busy"):
             out["message"] = self.detail
         if self.message_id:
             out["message_id"] = self.message_id
@@ -63,6 +65,8 @@ def _core_failure(exc: CoreError, *, starting: bool) -> ActionFailed:
     kind = exc.kind
     if kind == "not_found":
         kind = "charger_not_found" if starting else "no_session"
+    elif kind == "rejected" and exc.correlationId is None:  # refused before any command: in use
+        kind = "busy"
     return ActionFailed(kind, exc.message, exc.correlationId)
 
 

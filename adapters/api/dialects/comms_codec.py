@@ -23,6 +23,8 @@ from typing import Any
 from chargelog.domain.availability import IN_USE_STATUSES
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
+from .reasons import COMMS_REASONS, stop_reason
+
 #: OCPP 1.6 ChargePointStatus (§7.7) → the connector occupancy vocabulary the document's
 #: ``connector_status_changed`` example uses ("Occupied": OCPP 2.0.1 ConnectorStatusEnumType).
 OCCUPANCY = {
@@ -236,7 +238,8 @@ def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, stat
 def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
     """``session_update`` / ``session_stopped`` from a ``transaction.stopped`` domain payload
     (section 3.2 "Example: Session Stopped"): ``meter_stop`` Wh, ``energy_delivered`` kWh,
-    ``duration`` s, ``stop_reason`` the OCPP 1.6 Reason (§7.38)."""
+    ``duration`` s, ``stop_reason`` the OCPP 1.6 Reason (§7.38) in the document's vocabulary
+    (:data:`.reasons.COMMS_REASONS`: ``Remote`` → ``"RemoteStop"``)."""
     stop = iso(payload.get("stopTime"))
     duration = payload.get("durationS")
     return _session_update(payload.get("transactionId"), "session_stopped", {
@@ -248,7 +251,7 @@ def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
         "cost": payload.get("cost"),
         "cost_currency": payload.get("currency"),
         "stop_time": stop,
-        "stop_reason": payload.get("reason") or "Local",
+        "stop_reason": stop_reason(payload.get("reason"), COMMS_REASONS),
     }, stop)
 
 

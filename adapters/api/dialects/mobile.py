@@ -15,7 +15,6 @@ error with its request ``id`` and ``correlationId``, ``reason`` rejected (403), 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -24,23 +23,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
 from ..caller import Caller, CoreError
 from ..commands import Command
-from ..core import ClientCore
-from ..hub import HubStopped
+from . import contract
 from . import mobile_codec as codec
 from . import mobile_models as m
-from .base import ApiContext, ConnectionLimits, IdleTimeout, MessageTooLarge
+from .base import ApiContext, MessageTooLarge
+from .session import Session
+from .wire import BadMessage, loads, peek_id, reply_id
 
 logger = logging.getLogger(__name__)
 
 #: CoreError kind / command outcome → section 5 code.
-CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "rate_limited": 429,
                          "internal": 500, "rejected": 403, "offline": 404, "timeout": 500, "failed": 500}
 #: Event ids remembered per connection to drop duplicates (subscription + command outcome).
 DEDUP_WINDOW = 4096
@@ -56,19 +56,15 @@ class _Subscription:
         self.task = task
 
 
-class MobileConnection:
-    """One client connection: authentication state, subscriptions, commands in flight."""
+class MobileConnection(Session):
+    """One client connection on the session engine: authentication, subscriptions, commands
+    in flight; :attr:`handlers` is the routing table (action → handler)."""
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
-        self.ws = websocket
-        self.core: ClientCore = ctx.core
-        self.ctx = ctx
-        self.limits: ConnectionLimits = ctx.limits.connection()
+        super().__init__(websocket, ctx, "mobile")
         self.caller: Caller | None = None
         self.session_id: str | None = None
         self.subscriptions: dict[str, _Subscription] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        self._send_lock = asyncio.Lock()
         self._sent: set[str] = set()
         self._sent_order: deque[str] = deque()
         self._sub_counter = 0
@@ -80,17 +76,10 @@ class MobileConnection:
             "getEventsSince": self.get_events_since,
         }
 
-    # -- sending --------------------------------------------------------------------------
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
-        async with self._send_lock:
-            await self.ws.send_text(text)
-
     async def send_error(self, request_id: Any, kind: str, message: str, **extra: Any) -> None:
         error = {"code": CODES.get(kind, 500), "message": message}
         error.update({k: v for k, v in extra.items() if v is not None})
-        await self.send({"id": request_id, "error": error})
+        await self.sender.send({"id": request_id, "error": error})
 
     async def push(self, record: Record, with_position: bool = True) -> None:
         """Send a section 7 push once per eventId per connection."""
@@ -104,50 +93,30 @@ class MobileConnection:
         self._sent_order.append(event_id)
         if len(self._sent_order) > DEDUP_WINDOW:
             self._sent.discard(self._sent_order.popleft())
-        await self.send(text)
-
-    # -- the connection loop --------------------------------------------------------------
+        await self.sender.send(text)
 
     async def run(self, first: str | None) -> None:
-        try:
-            if first is not None:
-                await self.handle_text(first)
-            while True:
-                await self.handle_text(await self.limits.receive_text(self.ws))
-        except IdleTimeout as exc:
-            await self.close(1000, str(exc))
-        except MessageTooLarge as exc:
-            with contextlib.suppress(Exception):
-                await self.send_error(None, "bad_request", str(exc))
-            await self.close(1009, "message too large")
-        except (WebSocketDisconnect, RuntimeError) as exc:  # RuntimeError: send after close
-            logger.debug("mobile connection ended: %r", exc)
-        finally:
-            await self.shutdown()
+        async def too_large(exc: MessageTooLarge) -> None:
+            await self.send_error(peek_id(exc.text), "bad_request", str(exc))
 
-    async def close(self, code: int, reason: str) -> None:
-        if self.ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close(code, reason)
-
-    async def shutdown(self) -> None:
-        tasks = list(self.tasks) + [s.task for s in self.subscriptions.values() if s.task]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await self.serve(self.handle_text, first=first, on_too_large=too_large)
 
     async def handle_text(self, text: str) -> None:
-        if not self.limits.allow():
-            await self.send_error(_peek_id(text), "bad_request",
+        if not self.receiver.allow():
+            await self.send_error(peek_id(text), "bad_request",
                                   f"rate limit exceeded: {self.ctx.limits.rate_per_s:g} messages/s")
             return
         try:
-            request = m.Request.model_validate(json.loads(text))
-        except (json.JSONDecodeError, ValidationError, TypeError, ValueError):
-            await self.send_error(_peek_id(text), "bad_request", "not a request {id, action, params}")
+            raw = loads(text)
+        except BadMessage as exc:
+            await self.send_error(None, "bad_request", f"not a request {{id, action, params}}: {exc}")
             return
+        try:
+            request = m.Request.model_validate(raw)
+        except ValidationError:
+            await self.send_error(reply_id(raw), "bad_request", "not a request {id, action, params}")
+            return
+        request.id = reply_id(raw)
         logger.debug("[WS-API:%s] id=%s", request.action, request.id)
         try:
             if request.action == "auth":
@@ -172,9 +141,9 @@ class MobileConnection:
             await self.send_error(request.id, "internal", "internal error")
         else:
             if isinstance(result, codec.RawJson):
-                await self.send(f'{{"id":{json.dumps(request.id)},"result":{result}}}')
+                await self.sender.send(f'{{"id":{json.dumps(request.id)},"result":{result}}}')
             else:
-                await self.send({"id": request.id, "result": result})
+                await self.sender.send({"id": request.id, "result": result})
 
     # -- actions --------------------------------------------------------------------------
 
@@ -182,12 +151,13 @@ class MobileConnection:
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
         p = m.AuthParams.model_validate(params)
         if p.apiKey:
-            caller = await self.core.authenticate_api_key(p.apiKey)
+            caller = await self.verify(api_key=p.apiKey)
         elif p.token:
-            caller = await self.core.authenticate_jwt(p.token)
+            caller = await self.verify(token=p.token)
         else:
             raise CoreError("unauthorized", "Invalid apiKey")
         self.caller = caller
+        self.authenticated(caller.userId)
         self.session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
         return {"status": "ok", "sessionId": self.session_id, "scopes": sorted(caller.scopes)}
 
@@ -213,9 +183,7 @@ class MobileConnection:
 
     def _follow(self, request_id: Any, command: Command) -> dict[str, Any]:
         """Answer pending now; push the outcome when it comes (6.3/6.4)."""
-        task = asyncio.create_task(self._deliver_outcome(request_id, command))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.spawn(self._deliver_outcome(request_id, command))
         return {"status": "pending", "correlationId": command.correlationId}
 
     async def _deliver_outcome(self, request_id: Any, command: Command) -> None:
@@ -243,9 +211,10 @@ class MobileConnection:
     def _types(events: list[str] | None) -> tuple[str, ...]:
         if not events or "all" in events:
             return m.PUSH_TYPES
-        unknown = set(events) - set(m.PUSH_TYPES)
+        known = (*m.PUSH_TYPES, *m.OPT_IN_PUSH_TYPES)
+        unknown = set(events) - set(known)
         if unknown:
-            raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(m.PUSH_TYPES)}")
+            raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(known)}")
         return tuple(events)
 
     async def subscribe(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -271,27 +240,16 @@ class MobileConnection:
         result = {"subscriptionId": sub_id, "snapshot": {"stations": [codec.station_out(s) for s in stations]},
                   "position": str(position)}
         # the pump starts after the result is sent (handle_text sends it before the next await here)
-        subscription.task = asyncio.create_task(self._pump(sub_id, iterator))
+        subscription.task = self.spawn(self._pump(sub_id, iterator))
         return result
 
     async def _pump(self, sub_id: str, iterator: AsyncIterator[Record]) -> None:
         await asyncio.sleep(0)  # let the subscribe result go out first
-        try:
-            async for record in iterator:
-                await self.push(record)
-        except PositionNotAvailable as exc:
+
+        async def gone(exc: PositionNotAvailable) -> None:
             await self.send_error(None, "not_found", str(exc), subscriptionId=sub_id)
-        except HubStopped:
-            await self.close(1012, "service restart")
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        except Exception:  # noqa: BLE001 - the pushes cannot go on: the client resumes by position
-            logger.exception("subscription %s ended", sub_id)
-            with contextlib.suppress(Exception):
-                await self.close(1012, "service restart")
-        finally:
-            with contextlib.suppress(BaseException):
-                await iterator.aclose()  # type: ignore[attr-defined]
+
+        await self.follow(iterator, self.push, on_gone=gone)
 
     async def unsubscribe(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
         p = m.UnsubscribeParams.model_validate(params)
@@ -319,14 +277,6 @@ class MobileConnection:
         return self.caller
 
 
-def _peek_id(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError, ValueError):
-        return None
-    return value.get("id") if isinstance(value, dict) else None
-
-
 class MobileDialect:
     """The :class:`~.base.Dialect` for mobile-websocket-api.md."""
 
@@ -342,9 +292,10 @@ class MobileDialect:
         await MobileConnection(websocket, ctx).run(first)
 
     def asyncapi(self) -> dict[str, Any]:
-        from .mobile_asyncapi import document
-
-        return document()
+        return contract.fragment(
+            "mobileWs", "/ws", "Mobile WebSocket API (mobile-websocket-api.md)",
+            'First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
+            "without a message.", "Mobile", send=m.SEND, receive=m.RECEIVE)
 
 
 DIALECT = MobileDialect()

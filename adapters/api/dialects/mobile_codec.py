@@ -1,6 +1,7 @@
 """Views and domain events → Mobile WebSocket API JSON (mobile-websocket-api.md sections 6,
 7, 9). Pure functions; field names, types and enums are the document's; ``stationId`` is the
-OCPP chargePointId. Times: ``2025-10-24T16:00:00.000Z``. Energy is rounded to whole Wh.
+OCPP chargePointId. Times: ``2025-10-24T16:00:00.000Z``. Energy (Wh), power (W) and durations
+(s) are whole numbers, as in the document's examples.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, ConnectorView, SessionView
 
 from ..core import ConnectorStatus
-from .mobile_models import PUSH_TYPES
+from .reasons import MOBILE_REASONS, stop_reason
 from .timefmt import iso_ms
 
-_PUSH_TYPES = frozenset(PUSH_TYPES)
 
-
-def _wh(value: Any) -> int | float | None:
+def _whole(value: Any) -> int | None:
+    """A whole number of W, Wh or s, as the document's examples show them (``"power": 50000``,
+    ``"energy": 15500``); None for a missing value."""
     return round(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _tenths(value: Any) -> float | None:
+    """A, V: one decimal (W, Wh and s are whole numbers: :func:`_whole`)."""
+    return round(float(value), 1) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def connector_out(view: ConnectorView) -> dict[str, Any]:
@@ -70,8 +76,8 @@ def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     return {"stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
             "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
             "errorCode": None if c.errorCode in (None, "NoError") else c.errorCode,
-            "power": s.powerW if s else None, "current": s.currentA if s else None,
-            "voltage": s.voltageV if s else None, "energy": _wh(s.energyWh) if s else None,
+            "power": _whole(s.powerW) if s else None, "current": _tenths(s.currentA) if s else None,
+            "voltage": _tenths(s.voltageV) if s else None, "energy": _whole(s.energyWh) if s else None,
             "updatedAt": iso_ms(c.updatedAt)}
 
 
@@ -79,12 +85,15 @@ def session_out(view: SessionView) -> dict[str, Any]:
     """Section 6.5 (status "completed" for a stopped session, "active" otherwise)."""
     return {"transactionId": view.transactionId, "stationId": view.chargePointId,
             "connectorId": view.connectorId, "idTag": view.idTag, "startTime": iso_ms(view.startTime),
-            "stopTime": iso_ms(view.stopTime), "energy": _wh(view.energyWh), "cost": view.cost,
+            "stopTime": iso_ms(view.stopTime), "energy": _whole(view.energyWh), "cost": view.cost,
             "status": "completed" if view.status == "stopped" else "active"}
 
 
 def push_data(event: Event) -> dict[str, Any] | None:
-    """The ``data`` of a section 7 push for a domain event, or None for types not pushed."""
+    """The ``data`` of a section 7 push for a domain event, or None for types not pushed.
+    ``timestamp`` / ``startTime`` / ``stopTime`` here are the charge point's own times (as
+    OCPP reports them; its clock may be off) — the log's clock is the push's and the
+    getEventsSince event's top-level ``timestamp``."""
     p = event.payload
     cp = p.get("chargePointId", event.chargePointId)
     t = event.type
@@ -98,24 +107,24 @@ def push_data(event: Event) -> dict[str, Any] | None:
                 "correlationId": p.get("correlationId", event.correlationId)}
     if t == "transaction.stopped":
         return {"transactionId": p.get("transactionId"), "stationId": cp, "connectorId": p.get("connectorId"),
-                "stopTime": iso_ms(p.get("stopTime") or event.occurredAt), "energy": _wh(p.get("energyWh")),
-                "duration": p.get("durationS"), "cost": p.get("cost"), "reason": p.get("reason"),
+                "stopTime": iso_ms(p.get("stopTime") or event.occurredAt), "energy": _whole(p.get("energyWh")),
+                "duration": _whole(p.get("durationS")), "cost": p.get("cost"),
+                "reason": stop_reason(p.get("reason"), MOBILE_REASONS),
                 "correlationId": p.get("correlationId", event.correlationId)}
     if t == "meter.update":
         return {"stationId": cp, "connectorId": p.get("connectorId"), "transactionId": p.get("transactionId"),
-                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _wh(p.get("energyWh")),
-                "power": p.get("powerW"), "current": p.get("currentA"), "voltage": p.get("voltageV")}
-    if t in ("station.connected", "station.disconnected"):
+                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _whole(p.get("energyWh")),
+                "power": _whole(p.get("powerW")), "current": _tenths(p.get("currentA")),
+                "voltage": _tenths(p.get("voltageV"))}
+    if t in ("station.connected", "station.disconnected", "station.last_seen"):
         return {"stationId": cp, "timestamp": iso_ms(p.get("at") or event.occurredAt)}
     return None
 
 
-def is_pushed(event_type: str) -> bool:
-    return event_type in _PUSH_TYPES
-
-
 class PushEncoder:
-    """Section 7 push text for a record, memoised on the Record object: a live event is one
+    """Section 7 push text ``{"event", "data", "eventId", "position", "timestamp"}`` for a
+    record (``position`` and ``timestamp`` — the log's clock, ``recordedAt`` — are resume
+    tokens for section 9, chargelog extensions), memoised on the Record object: a live event is one
     Record shared by every subscriber that receives it, so it is encoded once. ``size``
     bounds the memo."""
 
@@ -131,7 +140,8 @@ class PushEncoder:
         data = push_data(record.event)
         text = None if data is None else json.dumps(
             {"event": record.event.type, "data": data, "eventId": record.event.eventId,
-             "position": str(record.position) if with_position else None}, separators=(",", ":"))
+             "position": str(record.position) if with_position else None,
+             "timestamp": iso_ms(record.event.recordedAt)}, separators=(",", ":"))
         self._memo[key] = (record, text)
         if len(self._memo) > self.size:
             self._memo.popitem(last=False)
@@ -139,10 +149,13 @@ class PushEncoder:
 
 
 def event_out(record: Record) -> dict[str, Any] | None:
-    """Section 9: one event of getEventsSince (None for types not pushed)."""
+    """Section 9: one event of getEventsSince (None for types not pushed). ``timestamp`` is
+    the log's clock (``recordedAt``, the clock ``since`` is compared with, so passing it back
+    resumes exactly); the charge point's own time stays in ``data`` (``timestamp``,
+    ``startTime``, ``stopTime``)."""
     data = push_data(record.event)
     if data is None:
         return None
     return {"eventType": record.event.type, "stationId": data["stationId"],
-            "timestamp": iso_ms(record.event.occurredAt), "data": data,
+            "timestamp": iso_ms(record.event.recordedAt), "data": data,
             "eventId": record.event.eventId, "position": str(record.position)}

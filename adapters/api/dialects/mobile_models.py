@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                "Finishing", "Reserved", "Unavailable", "Faulted"]
@@ -17,6 +17,11 @@ StationStatusValue = Literal["Available", "Charging", "PartiallyAvailable", "Off
 PushType = Literal["connector.status.changed", "transaction.started", "transaction.stopped",
                    "meter.update", "station.connected", "station.disconnected"]
 PUSH_TYPES: tuple[str, ...] = PushType.__args__  # type: ignore[attr-defined]
+#: Pushed only when named in ``subscribe.events`` (not part of "all", which is section 7's
+#: list): ``station.last_seen`` {stationId, timestamp} — a Heartbeat or other sign of life
+#: (throttled, docs/contracts.md).
+OptInPushType = Literal["station.last_seen"]
+OPT_IN_PUSH_TYPES: tuple[str, ...] = OptInPushType.__args__  # type: ignore[attr-defined]
 
 
 class _Params(BaseModel):
@@ -25,10 +30,15 @@ class _Params(BaseModel):
 
 # -- requests (section 3.1) -------------------------------------------------------------------
 
+#: A request id: any JSON scalar, echoed exactly as given (3.1 shows strings; ``true`` stays
+#: ``true``); a structured id is answered with null.
+RequestId = str | int | float | bool | None
+
+
 class Request(BaseModel):
     """``{"id", "action", "params"}`` (3.1)."""
 
-    id: str | int | None = None
+    id: Any = None
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -141,10 +151,10 @@ class ConnectorStatusResult(BaseModel):
     status: str
     transactionId: int | None = None
     errorCode: str | None = None
-    power: float | None = None
+    power: int | None = None
     current: float | None = None
     voltage: float | None = None
-    energy: float | None = None
+    energy: int | None = None
     updatedAt: str | None = None
 
 
@@ -164,7 +174,7 @@ class SessionOut(BaseModel):
     idTag: str | None = None
     startTime: str | None = None
     stopTime: str | None = None
-    energy: float
+    energy: int
     cost: float | None = None
     status: Literal["active", "completed"]
 
@@ -187,9 +197,10 @@ class UnsubscribeResult(BaseModel):
 
 
 class EventOut(BaseModel):
-    """9: one event of getEventsSince."""
+    """9: one event of getEventsSince; ``timestamp`` is the log's clock (``recordedAt``),
+    the one ``since`` is compared with; ``data`` carries the charge point's own times."""
 
-    eventType: PushType
+    eventType: PushType | OptInPushType
     stationId: str
     timestamp: str
     data: dict[str, Any]
@@ -208,15 +219,15 @@ class EventsSinceResult(BaseModel):
 class Response(BaseModel):
     """3.2."""
 
-    id: str | int | None
+    id: RequestId
     result: Any
 
 
 class ErrorBody(BaseModel):
-    """3.3 / 5: ``code`` 400, 401, 403, 404 or 500. For a command's failure pushed after its
+    """3.3 / 5: ``code`` 400, 401, 403, 404, 429 (authentication throttled) or 500. For a command's failure pushed after its
     ``pending``: ``correlationId`` and ``reason`` (rejected, offline, timeout, failed)."""
 
-    code: Literal[400, 401, 403, 404, 500]
+    code: Literal[400, 401, 403, 404, 429, 500]
     message: str
     correlationId: str | None = None
     reason: str | None = None
@@ -226,7 +237,7 @@ class ErrorBody(BaseModel):
 class ErrorResponse(BaseModel):
     """3.3."""
 
-    id: str | int | None
+    id: RequestId
     error: ErrorBody
 
 
@@ -260,8 +271,8 @@ class TransactionStoppedData(BaseModel):
     stationId: str
     connectorId: int
     stopTime: str
-    energy: float
-    duration: float | None = None
+    energy: int | None = None
+    duration: int | None = None
     cost: float | None = None
     reason: str | None = None
     correlationId: str | None = None
@@ -274,27 +285,17 @@ class MeterUpdateData(BaseModel):
     connectorId: int
     transactionId: int
     timestamp: str
-    energy: float
-    power: float | None = None
+    energy: int | None = None
+    power: int | None = None
     current: float | None = None
     voltage: float | None = None
 
 
 class StationConnectionData(BaseModel):
-    """7.5 station.connected / station.disconnected."""
+    """7.5 station.connected / station.disconnected (and the opt-in station.last_seen)."""
 
     stationId: str
     timestamp: str
-
-
-class Push(BaseModel):
-    """7: ``{"event", "data"}`` plus ``eventId`` and ``position`` (the resume token to pass
-    as ``since`` to subscribe/getEventsSince) — extra fields clients may ignore."""
-
-    event: PushType
-    data: dict[str, Any]
-    eventId: str
-    position: str | None = None
 
 
 PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
@@ -304,6 +305,7 @@ PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
     "meter.update": MeterUpdateData,
     "station.connected": StationConnectionData,
     "station.disconnected": StationConnectionData,
+    "station.last_seen": StationConnectionData,
 }
 
 #: action → (params model or None, result model) — the AsyncAPI document's operations.
@@ -319,3 +321,31 @@ ACTIONS: dict[str, tuple[type[BaseModel] | None, Any]] = {
     "unsubscribe": (UnsubscribeParams, UnsubscribeResult),
     "getEventsSince": (EventsSinceParams, EventsSinceResult),
 }
+
+
+def _request(action: str, params: type[BaseModel] | None) -> type[BaseModel]:
+    required = params is not None and any(f.is_required() for f in params.model_fields.values())
+    params_field: Any = (params, ...) if required else (params | None if params else dict[str, Any] | None, None)
+    return create_model(f"{action[0].upper()}{action[1:]}Request", id=(RequestId, None),
+                        action=(Literal[action], ...), params=params_field)  # type: ignore[valid-type]
+
+
+def _push(event: str, data: type[BaseModel]) -> type[BaseModel]:
+    """7: ``{"event", "data"}`` plus ``eventId``, ``position`` and ``timestamp`` (the log's
+    clock, ``recordedAt``) — resume tokens to pass as ``since`` to subscribe/getEventsSince;
+    extra fields clients may ignore. ``data.timestamp`` is the charge point's own time."""
+    name = "".join(part.title() for part in event.replace(".", "_").split("_")) + "Push"
+    return create_model(name, event=(Literal[event], ...), data=(data, ...), eventId=(str, ...),  # type: ignore[valid-type]
+                        position=(str | None, None), timestamp=(str, ...), __doc__=_push.__doc__)
+
+
+#: (message id, model, summary) for the AsyncAPI document (:mod:`.contract`).
+SEND: tuple[tuple[str, type[BaseModel], str], ...] = tuple(
+    (f"{action}.request", _request(action, params), f"{action} (section 2–9)") for action, (params, _) in ACTIONS.items())
+RECEIVE: tuple[tuple[str, type[BaseModel], str], ...] = (
+    *((f"{action}.response", create_model(f"{action[0].upper()}{action[1:]}Response", id=(RequestId, ...),
+                                          result=(result, ...)), f"{action} result")
+      for action, (_, result) in ACTIONS.items()),
+    ("error", ErrorResponse, "Section 3.3 error (also a command's failure after pending)."),
+    *((f"push.{event}", _push(event, model), f"Section 7 push {event}") for event, model in PUSH_DATA_MODELS.items()),
+)

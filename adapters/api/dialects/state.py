@@ -1,6 +1,6 @@
-"""State the issue-6 dialects share within one app: the Charging WebSocket API's rate limits,
-the live connections (for ``/health`` and ``/api/stats``: totalConnections,
-authenticatedConnections, totalUsers), the uptime clock, and a serialising sender.
+"""State the WebSocket dialects share within one app: the Charging WebSocket API's rate limits,
+the live connections of every dialect (for ``/health`` and ``/api/stats``: totalConnections,
+authenticatedConnections, totalUsers), the uptime clock, and views shared between sockets.
 
 One :class:`DialectState` per :class:`~chargelog.adapters.api.core.ClientCore` (that is, per
 app): :func:`state_for` creates it on first use and hands the same one to the WebSocket
@@ -10,9 +10,7 @@ dialects and the HTTP routes of :mod:`chargelog.adapters.api.rest`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import json
 import time
 import weakref
 from collections import OrderedDict
@@ -20,31 +18,26 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-#: Results kept by :meth:`DialectState.shared` (recent domain events' views).
-SHARED_RESULTS = 512
-
-from starlette.websockets import WebSocket, WebSocketState
-
 from chargelog.adapters.config import Settings
 
 from ..core import ClientCore
 from ..ratelimit import ChargingLimits
 from .base import LimitPolicy
 
+T = TypeVar("T")
+#: Results kept by :meth:`DialectState.shared` (recent domain events' views).
+SHARED_RESULTS = 512
+
 
 @dataclass(eq=False)
 class Connection:
-    """One live client connection of an issue-6 dialect: ``dialect`` ("charging" or
-    "comms"), ``userId`` once authenticated."""
+    """One live client connection: ``dialect`` ("mobile", "charging" or "comms"),
+    ``userId`` once authenticated."""
 
     id: int
     dialect: str
     userId: str | None = None
     _state: DialectState | None = field(default=None, repr=False)
-
-    def authenticated(self, user_id: str) -> None:
-        self.userId = user_id
 
     def close(self) -> None:
         """Forget this connection (idempotent)."""
@@ -54,7 +47,7 @@ class Connection:
 
 
 class DialectState:
-    """Per-app state of the Charging WebSocket API, Communication Protocol and test guide."""
+    """Per-app state of the WebSocket dialects."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -117,37 +110,3 @@ def state_for(core: ClientCore, settings: Settings) -> DialectState:
     if state is None:
         state = _STATES[core] = DialectState(settings)
     return state
-
-
-class Sender:
-    """Sends JSON messages on one WebSocket from several tasks, one at a time. After the
-    socket closed, sends are dropped (``closed`` turns true)."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
-        self._lock = asyncio.Lock()
-        self.closed = False
-
-    async def send(self, message: dict[str, Any]) -> bool:
-        """Send one message; False when the connection is gone."""
-        text = json.dumps(message, separators=(",", ":"), default=str)
-        async with self._lock:
-            if self.closed or self.websocket.application_state != WebSocketState.CONNECTED:
-                self.closed = True
-                return False
-            try:
-                await self.websocket.send_text(text)
-            except Exception:  # noqa: BLE001 - a vanished peer ends the connection, not the app
-                self.closed = True
-                return False
-        return True
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the WebSocket with ``code``/``reason`` (once)."""
-        async with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-            with contextlib.suppress(Exception):
-                if self.websocket.application_state == WebSocketState.CONNECTED:
-                    await self.websocket.close(code, reason)

@@ -27,12 +27,12 @@ per minute per user → ``{"type": "error", "message": "Rate limit exceeded"}``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..caller import Caller, CoreError
 from . import comms_codec as cc
+from .wire import BadMessage, loads
 from .comms_actions import ActionFailed, parse_charger_id, parse_connector_id, start_session, stop_session
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ def response(action: str, data: dict[str, Any]) -> dict[str, Any]:
 def parse_command(text: str) -> tuple[str, dict[str, Any]] | None:
     """``(action, data)`` of a well-formed command, else None."""
     try:
-        msg = json.loads(text)
-    except ValueError:
+        msg = loads(text)
+    except BadMessage:
         return None
     if not isinstance(msg, dict):
         return None

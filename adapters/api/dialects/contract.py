@@ -1,0 +1,45 @@
+"""A WebSocket dialect's AsyncAPI 3.0 fragment, generated from its pydantic message models.
+
+A dialect lists what the client sends and what the server sends as ``(message id, model,
+summary)`` triples; :func:`fragment` turns them into one channel, a ``send`` and a ``receive``
+operation, one component message per triple and the models' JSON Schemas (named
+``{Prefix}{Model}`` so the fragments of several dialects merge without clashes).
+:func:`chargelog.adapters.api.asyncapi.asyncapi_document` merges the fragments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+#: (message id, model, summary).
+MessageSpec = tuple[str, type[BaseModel], str]
+
+
+def fragment(channel: str, address: str, title: str, description: str, prefix: str, *,
+             send: Sequence[MessageSpec], receive: Sequence[MessageSpec]) -> dict[str, Any]:
+    """``{"channels", "operations", "components": {"messages", "schemas"}}`` for one dialect;
+    component message ids are ``{prefix.lower()}.{message id}``."""
+    ref = f"#/components/schemas/{prefix}{{model}}"
+    models = list(dict.fromkeys(model for _, model, _ in (*send, *receive)))
+    refs, top = models_json_schema([(model, "validation") for model in models], ref_template=ref)
+    schemas = {f"{prefix}{name}": schema for name, schema in top.get("$defs", {}).items()}
+    messages: dict[str, Any] = {}
+    for name, model, summary in (*send, *receive):
+        messages[f"{prefix.lower()}.{name}"] = {"name": name, "summary": summary,
+                                                "payload": refs[(model, "validation")]}
+
+    def operation(action: str, specs: Sequence[MessageSpec]) -> dict[str, Any]:
+        return {"action": action, "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{prefix.lower()}.{name}"}
+                             for name, _, _ in specs]}
+
+    operations = {f"{channel}Receive": operation("receive", receive)}
+    if send:
+        operations[f"{channel}Send"] = operation("send", send)
+    return {"channels": {channel: {"address": address, "title": title, "description": description,
+                                   "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in messages}}},
+            "operations": operations, "components": {"messages": messages, "schemas": schemas}}

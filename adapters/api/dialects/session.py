@@ -1,0 +1,169 @@
+"""The session engine every WebSocket dialect runs on: one connection's sending, receiving
+under the limits, background tasks, push streams and its place in the ``/health`` counts.
+
+A dialect supplies only what is its own: how to answer a text (its codec and routing table),
+its error form for an oversized message, and how to turn a domain record into pushes. The
+engine does the rest, the same way for all of them:
+
+* **receive** — :meth:`Session.serve` reads text under the :class:`~.base.LimitPolicy` given
+  (size limit → the dialect's error, then close 1009; idle timeout → close 1000 with the
+  dialect's reason; a vanished peer ends the session);
+* **send** — one :class:`Sender` per connection serialises sends from every task and drops
+  them once the socket is gone;
+* **tasks** — :meth:`Session.spawn` runs work alongside (slow commands, heartbeats); all are
+  cancelled when the connection ends;
+* **pushes** — :meth:`Session.follow` runs a catch-up subscription of the core
+  (:meth:`~chargelog.adapters.api.core.ClientCore.subscribe`) into the dialect's ``deliver``;
+  the hub stopping closes 1012 "service restart", any other end 1011;
+* **auth stage** — :meth:`Session.verify` (JWT or API key, throttled per address);
+* **counts** — the connection is registered in the app's :class:`~.state.DialectState`
+  (``/health`` ``websocket``) from accept to close; :meth:`Session.authenticated` marks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chargelog.domain.log import PositionNotAvailable, Record
+
+from ..caller import Caller
+from ..hub import HubStopped
+from ..throttle import client_address
+from .base import ApiContext, IdleTimeout, LimitPolicy, MessageTooLarge
+from .state import state_for
+
+logger = logging.getLogger(__name__)
+
+
+class Sender:
+    """Sends on one WebSocket from several tasks, one at a time: a dict as compact JSON, a str
+    as is. After the socket closed, sends are dropped (``closed`` turns true)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: dict[str, Any] | str) -> bool:
+        """Send one message; False when the connection is gone."""
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), default=str)
+        async with self._lock:
+            if self.closed or self.websocket.application_state != WebSocketState.CONNECTED:
+                self.closed = True
+                return False
+            try:
+                await self.websocket.send_text(text)
+            except Exception:  # noqa: BLE001 - a vanished peer ends the connection, not the app
+                self.closed = True
+                return False
+        return True
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket with ``code``/``reason`` (once)."""
+        async with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            with contextlib.suppress(Exception):
+                if self.websocket.application_state == WebSocketState.CONNECTED:
+                    await self.websocket.close(code, reason)
+
+
+class Session:
+    """One connection of dialect ``dialect`` (see the module docstring). ``limits``: the
+    receive limits (size, idle timeout; None keeps the API default ``ctx.limits``)."""
+
+    def __init__(self, websocket: WebSocket, ctx: ApiContext, dialect: str, limits: LimitPolicy | None = None) -> None:
+        self.websocket = websocket
+        self.ctx = ctx
+        self.core = ctx.core
+        self.settings = ctx.settings
+        self.state = state_for(ctx.core, ctx.settings)
+        self.sender = Sender(websocket)
+        self.receiver = (limits or ctx.limits).connection()
+        self.connection = self.state.open(dialect)
+        self.address = client_address(websocket)
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def verify(self, *, token: str | None = None, api_key: str | None = None) -> Caller:
+        """The auth stage every dialect shares: the caller of an API key (else a JWT), with
+        failures throttled per client address and principal (:mod:`..throttle`, settings
+        ``auth_*``). Raises CoreError ``unauthorized`` or ``rate_limited`` — the dialect
+        answers it in its own form."""
+        if api_key:
+            return await self.core.authenticate_api_key(api_key, self.address)
+        return await self.core.authenticate_jwt(token or "", self.address)
+
+    def authenticated(self, user_id: str | None) -> None:
+        """Count the connection as ``user_id``'s (None: not authenticated any more)."""
+        self.connection.userId = user_id
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` alongside the connection; cancelled when it ends."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def serve(self, on_text: Callable[[str], Awaitable[None]], *, first: str | None = None,
+                    on_too_large: Callable[[MessageTooLarge], Awaitable[Any]],
+                    idle_reason: str | None = None) -> None:
+        """Answer ``first`` and every later text with ``on_text`` until the connection ends;
+        then :meth:`end`. An oversized text gets ``on_too_large`` and close 1009; silence for
+        the idle timeout closes 1000 (``idle_reason``, default the timeout's message)."""
+        try:
+            if first is not None:
+                await on_text(first)
+            while not self.sender.closed:
+                try:
+                    text = await self.receiver.receive_text(self.websocket)
+                except MessageTooLarge as exc:
+                    await on_too_large(exc)
+                    await self.sender.close(1009, "Message too big")
+                    return
+                except IdleTimeout as exc:
+                    await self.sender.close(1000, idle_reason or str(exc))
+                    return
+                await on_text(text)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await self.end()
+
+    async def end(self) -> None:
+        """Forget the connection and cancel its tasks (idempotent)."""
+        self.connection.close()
+        self.sender.closed = True
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def follow(self, records: AsyncIterator[Record], deliver: Callable[[Record], Awaitable[bool | None]],
+                     on_gone: Callable[[PositionNotAvailable], Awaitable[Any]] | None = None) -> None:
+        """Feed a subscription's records to ``deliver`` until it returns False or the
+        connection ends. The log dropping the start position → ``on_gone`` (else close
+        1011); the hub stopping → close 1012 "service restart"; another failure → 1011."""
+        try:
+            async for record in records:
+                if await deliver(record) is False:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except PositionNotAvailable as exc:
+            await (on_gone(exc) if on_gone is not None else self.sender.close(1011, "Push stream ended"))
+        except HubStopped:
+            await self.sender.close(1012, "service restart")
+        except Exception:  # noqa: BLE001 - the connection ends, the app lives on
+            logger.exception("push stream ended")
+            await self.sender.close(1011, "Push stream ended")
+        finally:
+            with contextlib.suppress(BaseException):
+                await records.aclose()  # type: ignore[attr-defined]
