@@ -237,8 +237,10 @@ async def test_a_start_on_a_busy_connector_names_the_free_ones(log, settings):
 async def test_credentials_with_lone_surrogates_are_refused_not_crashed(log, settings):
     async with dialect_stack(log, settings) as stack:
         async with mobile(stack) as client:  # json.dumps sends \\ud800 escapes: valid JSON, lone surrogates
-            assert (await client.request("auth", {"apiKey": "key-\ud800"}))["error"]["code"] == 401
-            assert (await client.request("auth", {"token": "eyJ\udc00.e30.x"}))["error"]["code"] == 401
+            # refused as a bad request (the dialects' wire layer: a lone surrogate is not a string
+            # the log could store) or as a bad credential — answered with the request's id either way
+            assert (await client.request("auth", {"apiKey": "key-\ud800"}))["error"]["code"] in (400, 401)
+            assert (await client.request("auth", {"token": "eyJ\udc00.e30.x"}))["error"]["code"] in (400, 401)
             assert (await client.request("ping"))["error"]["code"] == 401  # the connection lives on
         async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as http:
             r = await http.get("/api/stations", headers={"X-API-Key": "key-\xff".encode("latin-1")})  # non-ASCII bytes
