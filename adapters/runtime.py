@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from chargelog.adapters.config import Settings
+from chargelog.adapters.gc_tuning import tune_after_start
 from chargelog.adapters.log import open_log
 from chargelog.domain.log import EventLog
 
@@ -47,6 +48,20 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+async def _serve(config: uvicorn.Config, name: str,
+                 sockets: list[socket.socket] | None = None) -> tuple[_Uvicorn, asyncio.Task[None]]:
+    """A started uvicorn server (on ``sockets`` when given) and its task; raises what made it
+    exit during start-up."""
+    server = _Uvicorn(config)
+    task = asyncio.create_task(server.serve(sockets=sockets), name=name)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{name} exited during start-up")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
 class Runtime:
     """Starts and stops the configured roles in dependency order.
 
@@ -67,6 +82,12 @@ class Runtime:
         self.fleet: Any = None
         self._api: _Uvicorn | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._ops: _Uvicorn | None = None
+        self._ops_task: asyncio.Task[None] | None = None
+        self._hub: Any = None
+        from chargelog.adapters.ops import Readiness
+
+        self.readiness = Readiness(self.log, settings.ready_max_lag_events, self.consumers, self.quarantined)
 
     @property
     def api_port(self) -> int | None:
@@ -74,6 +95,28 @@ class Runtime:
         if self._api is None or not self._api.servers:
             return None
         return self._api.servers[0].sockets[0].getsockname()[1]
+
+    def consumers(self) -> list[Any]:
+        """Every log consumer of this process, for ``/ready`` and the lag gauges."""
+        from chargelog.adapters.ops import HubConsumer, runner_consumers
+
+        found: list[Any] = []
+        if self.worker is not None:
+            found += runner_consumers("translator", self.worker.translator)
+            found += runner_consumers("projection", self.worker.projections)
+        follower = getattr(self.read_models, "runner", None)
+        if follower is not None and self.worker is None:
+            found += runner_consumers("api-readmodel", follower)
+        if self._hub is not None:
+            found.append(HubConsumer(self._hub))
+        return found
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Records the folds of this process quarantined (``quarantine_summary`` entries)."""
+        if self.worker is not None:
+            return list(self.worker.quarantined())
+        report = getattr(self.read_models, "quarantined", None)
+        return list(report()) if report is not None else []
 
     async def start(self) -> None:
         from chargelog.adapters.registry import LiveRegistry
@@ -95,6 +138,7 @@ class Runtime:
             from chargelog.adapters.ocpp.gateway import OcppGateway
 
             self.gateway = OcppGateway(self.log, self.settings, self.registry)
+            self.gateway.readiness = self.readiness
             try:
                 await self.gateway.start()
             except OSError as exc:
@@ -104,6 +148,8 @@ class Runtime:
                                    "ocpp") from None
         if "api" in roles:
             await self._start_api()
+        elif self.gateway is None:
+            await self._start_ops()
         if self.settings.simulate and self.gateway is not None:
             from chargelog.adapters.simulator import Fleet
 
@@ -113,6 +159,8 @@ class Runtime:
             # every connector is free for the README's examples
             self.fleet = Fleet(url, self.settings.simulate, auto_transactions=False,
                                meter_interval_s=self.settings.simulate_meter_interval_s)
+            # this process's own simulated charge points are not strangers: no cap on them
+            self.gateway.admission.trusted.update(s.charge_point_id for s in self.fleet.stations)
             await self.fleet.start()
 
     async def _start_api(self) -> None:
@@ -125,13 +173,21 @@ class Runtime:
             from chargelog.projections.runner import follow_read_models
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
+        from chargelog.adapters.api.app import http_authorizer
+        from chargelog.adapters.ops import ops_routes
+
+        gateway_metrics = self.gateway.metrics.own_exposition if self.gateway is not None else None
         app = create_app(self.log, self.read_models, self.settings, gateway=self.gateway)
+        # the operator check of the acknowledgement needs the app's core: routes added after
+        app.router.routes.extend(ops_routes(self.readiness, extra_metrics=gateway_metrics,
+                                            authorize=http_authorizer(app.state.core)))
+        self._hub = app.state.core.hub
         try:  # bound here, so a busy port is one OSError (uvicorn would log and sys.exit)
             sock = socket.create_server((self.settings.api_host, self.settings.api_port), backlog=2048,
                                         family=socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         except OSError as exc:
             raise PortInUse.of(exc, "client API", self.settings.api_host, self.settings.api_port, "api") from None
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio",
+        config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", ws="websockets-sansio",
                                 http=header_timeout_protocol(self.settings.http_header_timeout_s),
                                 timeout_keep_alive=max(1, round(self.settings.http_keepalive_timeout_s)),
                                 # the dialects answer an oversized message in their own error
@@ -139,18 +195,28 @@ class Runtime:
                                 ws_max_size=2 * self.settings.api_max_message_bytes,
                                 ws_per_message_deflate=False,
                                 ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
-        self._api = _Uvicorn(config)
-        self._api_task = asyncio.create_task(self._api.serve(sockets=[sock]), name="client-api")
-        while not self._api.started:
-            if self._api_task.done():
-                self._api_task.result()
-                raise RuntimeError("client API exited during start-up")
-            await asyncio.sleep(0.01)
+        self._api, self._api_task = await _serve(config, "client API", [sock])
+
+    async def _start_ops(self) -> None:
+        """``/health``, ``/ready``, ``/metrics`` on ``ops_port`` for a process without the API
+        and the gateway (e.g. ``--role projections``)."""
+        from chargelog.adapters.ops import ops_app
+
+        config = uvicorn.Config(ops_app(self.readiness), host=self.settings.api_host, port=self.settings.ops_port,
+                                log_config=None, log_level="warning", lifespan="off")
+        try:
+            self._ops, self._ops_task = await _serve(config, "metrics server")
+        except (OSError, SystemExit) as exc:  # e.g. two workers on one host: the role still runs
+            logger.warning("no /metrics server: port %s unavailable (%s); set CHARGELOG_OPS_PORT",
+                           self.settings.ops_port, exc)
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_timeout_s
         roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
+        if self._ops is not None and self._ops_task is not None:
+            self._ops.should_exit = True
+            await self._step("metrics server", self._ops_task, roles_deadline)
         if self.fleet is not None:
             await self._step("simulated fleet", self.fleet.stop(), roles_deadline)
         if self._api is not None and self._api_task is not None:
@@ -187,6 +253,7 @@ class Runtime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        tune_after_start(freeze=self.settings.gc_freeze, threshold0=self.settings.gc_threshold0)
         if on_started is not None:
             on_started(self)
         try:

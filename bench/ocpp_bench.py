@@ -55,7 +55,8 @@ def raise_nofile(wanted: int = 65536) -> int:
 
 # -- stations (worker processes) ------------------------------------------------------------
 
-async def _station_loop(uri: str, state: dict[str, float], counts: list[int], ready: asyncio.Event) -> None:
+async def _station_loop(uri: str, state: dict[str, float], counts: list[int], ready: asyncio.Event,
+                        latencies_ms: list[float]) -> None:
     async with websockets.connect(uri, subprotocols=["ocpp1.6"], compression=None, open_timeout=60,
                                   ping_interval=None, max_queue=4) as ws:
         await ws.send(json.dumps([2, "b", "BootNotification", BOOT]))
@@ -65,15 +66,18 @@ async def _station_loop(uri: str, state: dict[str, float], counts: list[int], re
         while time.monotonic() < state["deadline"]:
             i += 1
             frame = [2, str(i), "Heartbeat", {}] if i % 2 else [2, str(i), "MeterValues", METER]
+            sent = time.perf_counter()
             await ws.send(json.dumps(frame))
             await ws.recv()
+            latencies_ms.append(round((time.perf_counter() - sent) * 1000, 2))
             counts[0] += 1
 
 
 async def stations_throughput(base: str, first: int, count: int, duration: float, start_at: float) -> dict[str, Any]:
-    """Connect ``count`` stations, start all at wall time ``start_at``, loop ``duration`` s."""
-    counts, state, ready = [0], {"deadline": 0.0}, asyncio.Event()
-    tasks = [asyncio.create_task(_station_loop(f"{base}/BENCH{first + i}", state, counts, ready))
+    """Connect ``count`` stations, start all at wall time ``start_at``, loop ``duration`` s.
+    ``latencies_ms``: every CALL → CALLRESULT round trip (ms) in the order answered."""
+    counts, state, ready, latencies = [0], {"deadline": 0.0}, asyncio.Event(), []
+    tasks = [asyncio.create_task(_station_loop(f"{base}/BENCH{first + i}", state, counts, ready, latencies))
              for i in range(count)]
     await asyncio.sleep(max(0.0, start_at - time.time()))
     t0 = time.monotonic()
@@ -82,7 +86,7 @@ async def stations_throughput(base: str, first: int, count: int, duration: float
     results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
     return {"acked": counts[0], "elapsed_s": time.monotonic() - t0, "errors": len(errors),
-            "first_error": errors[0] if errors else None}
+            "first_error": errors[0] if errors else None, "latencies_ms": latencies}
 
 
 async def stations_hold(base: str, first: int, count: int, step: int, hold_s: float) -> dict[str, Any]:

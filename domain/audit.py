@@ -14,8 +14,9 @@ Links, applied until nothing more is found (a closure):
 * ``messageId`` — the other half of an OCPP exchange in the timeline (a CALL and its
   CALLRESULT/CALLERROR, OCPP-J §4: same messageId, initiated by the same side, within
   :data:`EXCHANGE_WINDOW`), and an ``ocpp.anomaly`` naming that messageId;
-* ``during`` — a connection event, an invalid frame or an anomaly of the charge point between
-  the first and last event of the timeline (what happened to the link while it ran).
+* ``during`` — a connection event, an invalid frame or an anomaly of the charge point recorded
+  between the first and last source event of the timeline (what happened to the link while
+  it ran), and by ``causationId`` the domain events derived from those.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from .envelope import Event
 #: How far apart a CALL and its answer may be for the messageId link (OCPP-J message ids are
 #: unique only per connection and sender, and stations reuse them).
 EXCHANGE_WINDOW = timedelta(minutes=10)
-#: Types that join a timeline by the ``during`` link.
+#: Source event types that join a timeline by the ``during`` link (the domain events derived
+#: from them, e.g. ``station.disconnected``, follow by ``causationId``).
 DURING_TYPES = frozenset({
     "ocpp.connection.opened", "ocpp.connection.closed", "ocpp.connection.replaced", "ocpp.connection.offline",
-    "ocpp.frame.invalid", "ocpp.anomaly", "station.connected", "station.disconnected",
+    "ocpp.frame.invalid", "ocpp.anomaly",
 })
 #: OCPP-J message type ids (OCPP-J 1.6 §4.1).
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -80,7 +82,7 @@ def summary(event: Event) -> str:
     if event.type.startswith("command."):
         return f"{event.type} {p.get('action') or ''} {p.get('reason') or ''}".strip()
     fields = ("connectorId", "status", "energyWh", "powerW", "reason", "kind", "code")
-    details = " ".join(f"{k}={p[k]}" for k in fields if p.get(k) is not None)
+    details = " ".join(f"{k}={p[k]}" for k in fields if p.get(k) not in (None, ""))
     return f"{event.type} {details}".strip()
 
 
@@ -178,12 +180,17 @@ def related(candidates: Sequence[Candidate], *, transaction_id: int | None = Non
                 found[index] = link
                 closure.add(c.event)
                 changed = True
-    if found:
-        first = min(ordered[i].event.recordedAt for i in found)
-        last = max(ordered[i].event.recordedAt for i in found)
+    said = [ordered[i].event.recordedAt for i in found if ordered[i].stream == "source"]
+    if said:
+        first, last = min(said), max(said)
+        window = f"{first.isoformat()}/{last.isoformat()}"
+        during = {c.event.eventId for index, c in enumerate(ordered) if index not in found
+                  and c.stream == "source" and c.event.type in DURING_TYPES and first <= c.event.recordedAt <= last}
         for index, c in enumerate(ordered):
-            if index not in found and c.event.type in DURING_TYPES and first <= c.event.recordedAt <= last:
-                found[index] = ("during", f"{first.isoformat()}/{last.isoformat()}")
+            if c.event.eventId in during:
+                found[index] = ("during", window)
+            elif index not in found and c.event.causationId in during:
+                found[index] = ("causationId", c.event.causationId or "")
     return [Entry(ordered[i], *found[i], summary(ordered[i].event)) for i in sorted(found)]
 
 

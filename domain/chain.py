@@ -40,11 +40,13 @@ class NotSealable(ValueError):
     """The bytes to seal do not end with a null ``chain`` field (not ``Event.encode`` output)."""
 
 
-def link_hash(previous: bytes, writer: str, seq: int, canonical: bytes) -> bytes:
-    """SHA-256 of (previous hash, ``"{writer}\\n{seq}\\n"``, canonical bytes): 32 bytes."""
+def link_hash(previous: bytes, writer: str, seq: int, *canonical: bytes | memoryview) -> bytes:
+    """SHA-256 of (previous hash, ``"{writer}\\n{seq}\\n"``, canonical bytes — given whole or
+    in consecutive parts): 32 bytes."""
     digest = hashlib.sha256(previous)
     digest.update(b"%s\n%d\n" % (writer.encode(), seq))
-    digest.update(canonical)
+    for part in canonical:
+        digest.update(part)
     return digest.digest()
 
 
@@ -62,13 +64,19 @@ def seal(canonical: bytes, writer: str, seq: int, previous: bytes) -> tuple[byte
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A stored event's chain link: its ``writer``, ``seq`` and ``hash`` (32 bytes), and the
-    event's canonical bytes."""
+    """A stored event's chain link: its ``writer``, ``seq`` and ``hash`` (32 bytes); the
+    stored bytes and where the chain field starts in them (``at``)."""
 
     writer: str
     seq: int
     hash: bytes
-    canonical: bytes
+    stored: bytes
+    at: int
+
+    @property
+    def canonical(self) -> bytes:
+        """The event's canonical bytes: the stored ones with ``chain`` null."""
+        return self.stored[:self.at] + UNSEALED_END
 
 
 def unseal(stored: bytes) -> Link | None:
@@ -79,18 +87,20 @@ def unseal(stored: bytes) -> Link | None:
     if at < 0 or not stored.endswith(b"}}"):
         return None
     body = stored[at + len(CHAIN_FIELD):-1]
+    if not body.startswith(b'{"writer":"'):
+        return None
     try:
-        writer_part, seq_part, hash_part = body[1:-1].split(b",")
-        writer = writer_part.removeprefix(b'"writer":"').removesuffix(b'"').decode()
-        seq = int(seq_part.removeprefix(b'"seq":'))
-        digest = bytes.fromhex(hash_part.removeprefix(b'"hash":"').removesuffix(b'"').decode())
+        writer_part, seq_part, hash_part = body[11:-1].split(b",")
+        digest = bytes.fromhex(hash_part[8:-1].decode())
+        seq = int(seq_part[6:])
     except ValueError:
         return None
-    if len(digest) != 32 or not body.startswith(b'{"writer":"'):
+    if len(digest) != 32 or not seq_part.startswith(b'"seq":') or not hash_part.startswith(b'"hash":"'):
         return None
-    return Link(writer, seq, digest, stored[:at] + UNSEALED_END)
+    return Link(writer_part[:-1].decode(), seq, digest, stored, at)
 
 
 def link_of(previous: bytes, link: Link) -> bytes:
-    """The hash ``link`` must carry when its predecessor's hash is ``previous``."""
-    return link_hash(previous, link.writer, link.seq, link.canonical)
+    """The hash ``link`` must carry when its predecessor's hash is ``previous`` (hashing the
+    stored bytes in place, without building the canonical copy)."""
+    return link_hash(previous, link.writer, link.seq, memoryview(link.stored)[:link.at], UNSEALED_END)

@@ -42,7 +42,7 @@ class Break:
         return f"{self.partition}-{self.offset + 1}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Head:
     """The last link verified of one chain, and where it is."""
 
@@ -75,8 +75,11 @@ class ChainVerifier:
         key = (charge_point_id, link.writer)
         head = self.heads.get(key)
         problem = self._problem(head, link)
-        self.heads[key] = Head(link.seq, link.hash, partition, offset)
-        want = self.expected.get(key)
+        if head is None:
+            self.heads[key] = Head(link.seq, link.hash, partition, offset)
+        else:  # in place: one allocation less per record
+            head.seq, head.hash, head.partition, head.offset = link.seq, link.hash, partition, offset
+        want = self.expected.get(key) if self.expected else None
         if want is not None and want[0] == link.seq:
             if want[1] != link.hash:
                 problem = problem or ("checkpoint", f"seq {link.seq} of writer {link.writer} has another hash "

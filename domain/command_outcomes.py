@@ -64,6 +64,22 @@ OUTCOMES: dict[str, dict[str, tuple[Outcome, str]]] = {
     "UnlockConnector": {  # §5.18, §7.46 UnlockStatus
         "Unlocked": ("accepted", "§5.18"), "UnlockFailed": ("failed", "§5.18: unlock failed"),
         "NotSupported": ("rejected", "§5.18: no connector lock")},
+    # Security Extensions (Security Whitepaper ed. 3, §4-§5 and its enumerations)
+    "CertificateSigned": {"Accepted": ("accepted", "SW §4.1"), "Rejected": ("rejected", "SW §4.1")},
+    "InstallCertificate": {"Accepted": ("accepted", "SW §4.2"), "Rejected": ("rejected", "SW §4.2"),
+                           "Failed": ("failed", "SW §4.2: installation failed")},
+    "DeleteCertificate": {"Accepted": ("accepted", "SW §4.3"), "Failed": ("failed", "SW §4.3: deletion failed"),
+                          "NotFound": ("rejected", "SW §4.3: no such certificate")},
+    "GetInstalledCertificateIds": {"Accepted": ("accepted", "SW §4.4"),
+                                   "NotFound": ("accepted", "SW §4.4: none of that type installed")},
+    "GetLog": {"Accepted": ("accepted", "SW §5.1"), "Rejected": ("rejected", "SW §5.1"),
+               "AcceptedCanceled": ("accepted", "SW §5.1: an ongoing upload was cancelled")},
+    "SignedUpdateFirmware": {"Accepted": ("accepted", "SW §5.3"), "Rejected": ("rejected", "SW §5.3"),
+                             "AcceptedCanceled": ("accepted", "SW §5.3: an ongoing update was cancelled"),
+                             "InvalidCertificate": ("rejected", "SW §5.3: signing certificate invalid"),
+                             "RevokedCertificate": ("rejected", "SW §5.3: signing certificate revoked")},
+    "ExtendedTriggerMessage": {"Accepted": ("accepted", "SW §5.5"), "Rejected": ("rejected", "SW §5.5"),
+                               "NotImplemented": ("rejected", "SW §5.5")},
 }
 
 #: Operations whose ``.conf`` carries no status: answering at all means accepted

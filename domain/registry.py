@@ -96,7 +96,9 @@ class ChargePointInfo(_Record):
     """A registered charge point. ``connectors``: how many connectors (≥ 1) it has, when
     known before it reports them. ``maintenance``: the operator took it out of service
     (shown red, "unavailable", on the map). ``passwordHash``: see :func:`hash_password`;
-    only ``registry.chargepoint.password.*`` events change it."""
+    only ``registry.chargepoint.password.*`` events change it. ``securityProfile``: the
+    OCPP 1.6 security profile (Security Whitepaper ed. 3 §2) the charge point accepted to
+    use; from 3 on it must connect with its client certificate (no downgrade, §2.3)."""
 
     chargePointId: str = Field(min_length=1)
     siteId: str | None = None
@@ -105,6 +107,7 @@ class ChargePointInfo(_Record):
     connectors: int | None = Field(None, ge=1)
     maintenance: bool = False
     tariffId: str | None = None
+    securityProfile: int | None = Field(None, ge=0, le=3)
 
 
 class IdTag(_Record):

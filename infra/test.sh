@@ -17,6 +17,11 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q '.[test]'
 
+# the web console's browser test drives Debian's Chromium (Playwright never downloads one)
+if ! command -v chromium >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+
 export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT:-9092}"
 started_kafka=""
 if ! infra/kafka.sh status >/dev/null 2>&1; then infra/kafka.sh start; started_kafka=1; fi

@@ -86,6 +86,27 @@ async def test_verify_passes_on_an_untouched_log(log: EventLog, settings: Settin
     assert by_stream[DOMAIN]["verified"] == 1
 
 
+async def test_several_writers_of_one_charge_point_keep_the_chains_whole(log: EventLog, settings: Settings) -> None:
+    """Two log instances (two processes: a gateway and an API node, say) append events of
+    the same charge point in turn: on Kafka each is a chain of its own, on the embedded
+    engine the second writer's appends meet the recorder's key and link on after the first's."""
+    from chargelog.adapters.log import open_log
+
+    other = open_log(settings)
+    await other.start()
+    try:
+        for i in range(6):
+            writer = log if i % 2 == 0 else other
+            await writer.append(SOURCE, session("CP1", i + 1)[i:i + 2])
+    finally:
+        await other.close()
+    code, report = await verify_cli(settings, "--stream", SOURCE)
+    assert code == 0, report
+    (source,) = report["streams"]
+    assert source["verified"] == 12
+    assert source["chains"] == (2 if settings.is_kafka else 1)
+
+
 def sqlite_rows(settings: Settings) -> sqlite3.Connection:
     return sqlite3.connect(settings.data_dir / "log" / f"{SOURCE}.sqlite")
 

@@ -166,6 +166,11 @@ def test_every_status_enumeration_of_every_operation_is_in_the_table():
         "ReserveNow": enums.ReservationStatus, "Reset": enums.ResetStatus, "SendLocalList": enums.UpdateStatus,
         "SetChargingProfile": enums.ChargingProfileStatus, "TriggerMessage": enums.TriggerMessageStatus,
         "UnlockConnector": enums.UnlockStatus,
+        # Security Extensions
+        "CertificateSigned": enums.CertificateSignedStatus, "InstallCertificate": enums.CertificateStatus,
+        "DeleteCertificate": enums.DeleteCertificateStatus,
+        "GetInstalledCertificateIds": enums.GetInstalledCertificateStatus, "GetLog": enums.LogStatus,
+        "SignedUpdateFirmware": enums.UpdateFirmwareStatus, "ExtendedTriggerMessage": enums.TriggerMessageStatus,
     }
     for action, enum in statuses.items():
         assert set(OUTCOMES[action]) == {s.value for s in enum}, action
@@ -173,7 +178,8 @@ def test_every_status_enumeration_of_every_operation_is_in_the_table():
                   "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
                   "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction", "RemoteStopTransaction",
                   "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "TriggerMessage",
-                  "UnlockConnector", "UpdateFirmware"}
+                  "UnlockConnector", "UpdateFirmware", "CertificateSigned", "InstallCertificate", "DeleteCertificate",
+                  "GetInstalledCertificateIds", "GetLog", "SignedUpdateFirmware", "ExtendedTriggerMessage"}
     assert set(OUTCOMES) | NO_STATUS == cs_actions
     assert command_outcome("GetConfiguration", {"configurationKey": []}) == ("accepted", None)
 

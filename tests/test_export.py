@@ -116,3 +116,22 @@ async def test_csv_and_jsonl_of_raw_frames_with_filters_resume_from_the_last_row
     assert boot["charge_point_vendor"] == "Alfen" and json.loads(boot["raw"])[2] == "BootNotification"
     start = next(x for x in lines if x.get("action") == "StartTransaction" and x["message_type_id"] == 2)
     assert (start["connector_id"], start["meter_start_wh"], start["id_tag"]) == (1, 1000.0, "TAG")
+
+
+async def test_a_value_of_the_wrong_kind_is_null_and_the_export_goes_on(log: EventLog, tmp_path: Path) -> None:
+    from chargelog.adapters.audit.export import export
+    from chargelog.domain.envelope import Event
+
+    sessions = Sessions()
+    await sessions.charge(log, "CP1", 2000)
+    odd = Event(type="meter.update", chargePointId="CP2", payload={
+        "transactionId": "seven", "energyWh": "lots", "powerW": 7400, "timestamp": "yesterday", "soc": True})
+    await log.append(DOMAIN, [odd])
+    result = await export(log, DOMAIN, "parquet", tmp_path / "odd.parquet")
+    rows = pq.read_table(tmp_path / "odd.parquet").to_pylist()
+    assert result.rows == len(rows) == len(await log.read(DOMAIN))
+    (row,) = [r for r in rows if r["event_id"] == odd.eventId]
+    assert (row["transaction_id"], row["energy_wh"], row["power_w"], row["measured_at"], row["soc_percent"]) == \
+        (None, None, 7400.0, None, None)
+    assert json.loads(row["payload_json"])["energyWh"] == "lots"
+    assert sum(r["type"] == "transaction.stopped" and r["energy_wh"] == 2000.0 for r in rows) == 1

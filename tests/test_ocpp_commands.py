@@ -59,11 +59,26 @@ OPERATIONS = {
     "GetCompositeSchedule": ({"connectorId": 1, "duration": 3600}, {"status": "Accepted", "connectorId": 1,
                              "chargingSchedule": {"chargingRateUnit": "A",
                                                   "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}),
+    # Security Extensions (Security Whitepaper ed. 3)
+    "CertificateSigned": ({"certificateChain": "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----"},
+                          {"status": "Accepted"}),
+    "InstallCertificate": ({"certificateType": "CentralSystemRootCertificate", "certificate": "PEM"},
+                           {"status": "Accepted"}),
+    "DeleteCertificate": ({"certificateHashData": {"hashAlgorithm": "SHA256", "issuerNameHash": "a",
+                                                   "issuerKeyHash": "b", "serialNumber": "1"}}, {"status": "Accepted"}),
+    "GetInstalledCertificateIds": ({"certificateType": "ManufacturerRootCertificate"}, {"status": "NotFound"}),
+    "GetLog": ({"logType": "SecurityLog", "requestId": 1, "log": {"remoteLocation": "https://example.com/u"}},
+               {"status": "Accepted", "filename": "security.log"}),
+    "SignedUpdateFirmware": ({"requestId": 2, "firmware": {"location": "https://example.com/fw.bin",
+                                                           "retrieveDateTime": "2026-01-01T00:00:00Z",
+                                                           "signingCertificate": "PEM", "signature": "c2ln"}},
+                             {"status": "Accepted"}),
+    "ExtendedTriggerMessage": ({"requestedMessage": "SignChargePointCertificate"}, {"status": "Accepted"}),
 }
 
 
 def test_operations_table_covers_every_cs_action():
-    assert set(OPERATIONS) == CS_ACTIONS and len(CS_ACTIONS) == 19
+    assert set(OPERATIONS) == CS_ACTIONS and len(CS_ACTIONS) == 19 + 7  # Core profiles + Security Extensions
 
 
 async def test_remote_start_and_stop_round_trips(log, settings):

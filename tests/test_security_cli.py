@@ -10,13 +10,14 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import websockets
-import yaml
 from websockets.exceptions import InvalidStatus
 
 import chargelog
@@ -71,6 +72,10 @@ def test_first_start_generates_a_secret_that_the_cli_shares(tmp_path: Path):
         piped = subprocess.run(["bash", "-c", " ".join(chargelog_cmd("events", "--stream", "source")) + " | head -c 10"],
                                env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
         assert piped.returncode == 0 and "Traceback" not in piped.stderr, piped.stderr
+        for command in (("token", "--user", "x"), ("apikey", "list"), ("--version",)):  # the reader left at once
+            closed = subprocess.run(["bash", "-c", " ".join(chargelog_cmd(*command)) + " | true"],
+                                    env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+            assert closed.stderr == "", closed.stderr
     finally:
         server.stop()
     banner = (tmp_path / "serve.log").read_text()
@@ -126,9 +131,8 @@ def test_busy_ports_are_one_line_errors_and_version(tmp_path: Path):
 
 
 def test_compose_requires_a_secret():
-    compose = yaml.safe_load((REPO / "infra" / "docker-compose.yml").read_text())
-    value = compose["services"]["chargelog"]["environment"]["CHARGELOG_JWT_SECRET"]
-    assert value.startswith("${CHARGELOG_JWT_SECRET:?"), value  # no default: compose refuses to start without it
+    values = re.findall(r"^\s+CHARGELOG_JWT_SECRET:\s*(.+)$", (REPO / "infra" / "docker-compose.yml").read_text(), re.M)
+    assert values and all(v.startswith("${CHARGELOG_JWT_SECRET:?") for v in values), values  # no default: required
 
 
 async def test_no_credential_in_a_debug_run_s_logs(tmp_path: Path):
@@ -169,8 +173,23 @@ async def test_no_credential_in_a_debug_run_s_logs(tmp_path: Path):
     finally:
         server.stop()
     logged = (tmp_path / "debug.log").read_text()
-    assert " DEBUG " in logged and "websockets" in logged  # a real DEBUG run of the libraries
+    assert "debug" in logged.lower() and "websockets" in logged  # a real DEBUG run of the libraries
     for credential in (secret, token, api_key, password, wrong, *token.split("."),
                        base64.b64encode(f"CP-R:{password}".encode()).decode(),
                        base64.b64encode(f"CP-R:{wrong}".encode()).decode()):
         assert credential not in logged, f"{credential[:12]}… is in the log"
+
+
+def test_the_demo_s_own_simulated_charge_points_are_not_capped(tmp_path: Path):
+    env = clean_env(tmp_path)  # default caps: 20 unregistered ids per address per hour
+    server = Server(env, extra_args=["--simulate", "25"]).start()
+    try:
+        token = cli(env, "token", "--user", "demo").stdout.strip()
+        for _ in range(600):  # polling the server's state until the fleet has booted
+            body = httpx.get(f"{server.api_url}/api/stations", headers={"Authorization": f"Bearer {token}"}).json()
+            if sum(s["online"] for s in body["stations"]) == 25:
+                break
+            time.sleep(0.1)
+        assert sum(s["online"] for s in body["stations"]) == 25, body
+    finally:
+        server.stop()

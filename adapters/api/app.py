@@ -16,6 +16,7 @@ import http
 import importlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import logs, metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import DOMAIN, SOURCE, EventLog
@@ -47,13 +49,15 @@ logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
 ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
-                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api")
+                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api",
+                    "chargelog.adapters.api.console.routes")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
-#: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
+#: list[BaseRoute]`` (the Communication Protocol's REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.stations_http", "station_routes"),
                    ("chargelog.adapters.api.audit_http", "audit_routes"),
-                   ("chargelog.adapters.api.dialects.comms", "comms_routes"))
+                   ("chargelog.adapters.api.dialects.comms", "comms_routes"),
+                   ("chargelog.adapters.api.console", "console_routes"))
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 
@@ -163,9 +167,12 @@ async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Se
     deep, no ``action``/``type``) is answered in the error form of the dialect it looks
     like (:func:`first_message_error`) and the connection waits for the next one (until the
     idle timeout)."""
+    logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")  # every line of this connection's task
     for dialect in dialects:
         if dialect.claims_handshake(websocket):
-            await dialect.serve(websocket, ctx, None)
+            logger.info("client connection: %s", dialect.name)
+            with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                await dialect.serve(websocket, ctx, None)
             return
     await websocket.accept()
     limits = ctx.limits.connection()
@@ -189,7 +196,9 @@ async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Se
             problem = 'first message must be {"action": "auth", …} or {"type": "auth_request", …}'
         for dialect in dialects:
             if dialect.claims(message):
-                await dialect.serve(websocket, ctx, text)
+                logger.info("client connection: %s", dialect.name)
+                with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+                    await dialect.serve(websocket, ctx, text)
                 return
         await websocket.send_text(json.dumps(first_message_error(text, problem)))
 
@@ -249,7 +258,8 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             body["gateway"] = {"connected": len(getattr(gateway, "connected", ()))}
         if rest is not None:
             body.update(await rest.health_fields(core, settings, body["status"]))
-        return JSONResponse(body, status_code=200 if body["status"] in ("ok", "healthy") else 503)
+        # liveness: the process answers (200) even when the log is away; /ready says 503 then
+        return JSONResponse(body)
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(openapi_document(known_endpoints()))
@@ -267,7 +277,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             routes.extend(getattr(module, function)(core, settings))
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN)))
+        from chargelog.adapters.ocpp.sealing import Sealer
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager

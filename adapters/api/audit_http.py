@@ -15,25 +15,52 @@ does not know.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from pydantic import BaseModel
+
 from chargelog.adapters.audit.timeline import (
-    Timeline, charge_point_range, command_timeline, entry_json, transaction_timeline,
+    AuditEntry, Timeline, charge_point_range, command_timeline, entry_json, transaction_timeline,
 )
 from chargelog.adapters.config import Settings
 
 from .caller import AUDIT
 from .core import ClientCore
-from .openapi import Endpoint
+from .openapi import Endpoint, ErrorMessage
 
 #: Largest page.
 MAX_LIMIT = 1000
+
+
+class AuditPage(BaseModel):
+    """A page of an audit timeline: ``total`` entries in all, these ``entries`` (log order),
+    and the ``next`` cursor (null on the last page)."""
+
+    subject: str
+    chargePointId: str
+    total: int
+    entries: list[AuditEntry]
+    next: str | None
+
+
+_AUTH = [{"bearerJwt": []}, {"apiKey": []}]
+_ANSWERS: dict[int, type[BaseModel] | None] = {200: AuditPage, 400: ErrorMessage, 401: ErrorMessage,
+                                               403: ErrorMessage, 404: ErrorMessage}
+OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("get", "/api/audit/transactions/{transactionId}",
+             "A transaction's timeline across both streams (scope audit; ?limit, ?cursor).", _ANSWERS,
+             security=_AUTH, tags=("audit",)),
+    Endpoint("get", "/api/audit/commands/{correlationId}",
+             "A command's timeline: request, CALL, answer, outcome (scope audit; ?limit, ?cursor).", _ANSWERS,
+             security=_AUTH, tags=("audit",)),
+    Endpoint("get", "/api/audit/charge-points/{chargePointId}",
+             "A charge point's events recorded in [?since, ?until) (scope audit; ?limit, ?cursor).",
+             {k: v for k, v in _ANSWERS.items() if k != 404}, security=_AUTH, tags=("audit",)),
+)
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -80,7 +107,7 @@ def audit_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
 
     async def transaction(request: Request) -> JSONResponse:
         await authorize(request)
-        text = request.path_params["transaction_id"]
+        text = request.path_params["transactionId"]
         try:
             transaction_id = int(text)
         except ValueError:
@@ -89,37 +116,15 @@ def audit_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
 
     async def command(request: Request) -> JSONResponse:
         await authorize(request)
-        correlation_id = request.path_params["correlation_id"]
+        correlation_id = request.path_params["correlationId"]
         return _page(request, await command_timeline(core.log, correlation_id), f"command {correlation_id}")
 
     async def charge_point(request: Request) -> JSONResponse:
         await authorize(request)
-        timeline = await charge_point_range(core.log, request.path_params["charge_point_id"],
+        timeline = await charge_point_range(core.log, request.path_params["chargePointId"],
                                             _time(request, "since"), _time(request, "until"))
         return _page(request, timeline, "charge point")
 
-    return [Route("/api/audit/transactions/{transaction_id}", transaction, methods=["GET"]),
-            Route("/api/audit/commands/{correlation_id}", command, methods=["GET"]),
-            Route("/api/audit/charge-points/{charge_point_id}", charge_point, methods=["GET"])]
-
-
-# -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
-
-class AuditPage(BaseModel):
-    """200: one page of a timeline; ``entries`` as :func:`~chargelog.adapters.audit.timeline.entry_json`
-    makes them; ``next`` the cursor of the next page (null on the last)."""
-
-    subject: str
-    chargePointId: str | None = None
-    total: int
-    entries: list[dict[str, Any]]
-    next: str | None = None
-
-
-_AUDIT_RESPONSES: dict[int, type[BaseModel] | None] = {200: AuditPage, 400: None, 401: None, 403: None, 404: None}
-_AUDIT_SECURITY = [{"bearerJwt": []}, {"apiKey": []}]
-OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = tuple(
-    Endpoint("get", path, summary, _AUDIT_RESPONSES, security=_AUDIT_SECURITY, tags=("audit",)) for path, summary in (
-        ("/api/audit/transactions/{transaction_id}", "A transaction's timeline, frame by frame (scope audit)."),
-        ("/api/audit/commands/{correlation_id}", "A command's timeline (scope audit)."),
-        ("/api/audit/charge-points/{charge_point_id}", "A charge point's timeline; since/until ISO 8601 (scope audit).")))
+    return [Route("/api/audit/transactions/{transactionId}", transaction, methods=["GET"]),
+            Route("/api/audit/commands/{correlationId}", command, methods=["GET"]),
+            Route("/api/audit/charge-points/{chargePointId}", charge_point, methods=["GET"])]

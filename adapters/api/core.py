@@ -48,7 +48,7 @@ from .auth import JwtAuthenticator
 from .throttle import AuthThrottle, claimed_user
 from .caller import ADMIN, READ_STATIONS, WRITE_CHARGING, Caller, CoreError
 from .commands import Command, CommandKind, Outcome
-from .hub import DomainHub, follow
+from .hub import Audience, DomainHub, follow
 
 __all__ = ["ADMIN", "Caller", "ClientCore", "Command", "ConnectorStatus", "CoreError", "Outcome",
            "PUBLIC_EVENT_TYPES", "id_tag_for", "visible"]
@@ -106,7 +106,8 @@ class ClientCore:
         self.apikeys = apikeys if apikeys is not None else ApiKeyStore(settings.data_dir)
         self.jwt = JwtAuthenticator(settings)
         self.throttle = AuthThrottle(settings)
-        self.hub = DomainHub(log, stream=DOMAIN, ring_size=settings.api_subscriber_queue)
+        self.hub = DomainHub(log, stream=DOMAIN, queue_size=settings.api_subscriber_queue,
+                              public_types=PUBLIC_EVENT_TYPES)
 
     async def start(self) -> None:
         await self.hub.start()
@@ -356,7 +357,8 @@ class ClientCore:
             return ((station_id is None or event.chargePointId == station_id)
                     and (type_set is None or event.type in type_set) and visible(caller, event))
 
-        return follow(self.hub, after, accept)
+        audience = Audience(station_id, type_set, None if caller.is_admin else caller.userId)
+        return follow(self.hub, after, accept, audience)
 
     async def events_since(self, caller: Caller, since: str | Position | datetime, limit: int = 100, *,
                            station_id: str | None = None, types: Iterable[str] | None = None,

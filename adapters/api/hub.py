@@ -2,15 +2,21 @@
 catch-up subscriptions built on it (DESIGN.md, "Delivery to clients"; issue 5, "Delivery
 guarantees").
 
-The hub follows ``log.subscribe("domain", after=<end at start-up>)`` and appends each record,
-with the hub's position just past it, to a bounded in-memory ring. Subscribers read the ring
-at their own pace and wake once per batch, so a thousand subscribers cost one log consumer.
+The hub follows ``log.subscribe("domain", after=<end at start-up>)``. Each live subscriber
+registers an :class:`Audience` (charge point, event types, the user it reads for or every
+user) and gets a bounded mailbox; the hub keeps the mailboxes indexed by (chargePointId,
+event type) and, for events that are not public, by the user named by the event's principal,
+so a record is offered only to the subscribers that may see it — the work per record is
+proportional to who is interested, not to how many are connected. The record, with the hub's
+position just past it, is one :class:`Record` object shared by every receiver (dialects
+memoise the push text on it, so each frame is encoded once).
 
-:func:`follow` gives a subscriber every record after a position without gap: it registers on
-the ring first (fixing the hub position ``H`` it starts from), reads ``(after, H]`` from the
-log itself, then continues with the ring, dropping what its position already covers. A
-subscriber that falls more than the ring's size behind is not dropped: it goes back to
-reading the log from its own position and rejoins the ring (at-least-once, no gap).
+:func:`follow` gives a subscriber every record after a position without gap: it registers
+its mailbox first (fixing the hub position ``H`` it starts from), reads ``(after, H]`` from
+the log itself, then continues with the mailbox, dropping what its position already covers.
+A subscriber whose mailbox overflows (it fell more than ``queue_size`` records behind) is
+not dropped: it goes back to reading the log from its own position and registers again
+(at-least-once, no gap).
 
 Command outcomes are followed here too: :meth:`DomainHub.watch` delivers every domain event
 carrying a correlationId (or, for stops, a transactionId) to a queue registered *before* the
@@ -22,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
+from chargelog.adapters import metrics
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import DOMAIN, EventLog, Position, PositionNotAvailable, Record
 
@@ -34,6 +41,60 @@ logger = logging.getLogger(__name__)
 CATCH_UP_BATCH = 1000
 #: Pause before the hub re-subscribes after the log failed (s).
 RETRY_S = 1.0
+#: Domain event types that are a command's outcome (docs/contracts.md).
+OUTCOME_TYPES = frozenset({"command.accepted", "command.rejected", "command.failed", "command.timed_out"})
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Which live records a subscriber is offered: of ``station_id`` (None: every charge
+    point), of ``types`` (None: every type), and — for event types the hub was not told are
+    public — only those whose principal is the user ``user_id`` (None: every principal, an
+    admin). A routing key only: the subscriber's own ``accept`` stays the rule."""
+
+    station_id: str | None = None
+    types: frozenset[str] | None = None
+    user_id: str | None = None
+
+
+class _Mailbox:
+    """One live subscriber's pending (record, hub position) pairs, in log order; at most
+    ``size`` of them, else ``overflowed`` (the subscriber reads the log again)."""
+
+    __slots__ = ("audience", "accept", "records", "wake", "overflowed")
+
+    def __init__(self, audience: Audience, accept: Callable[[Event], bool]) -> None:
+        self.audience = audience
+        self.accept = accept
+        self.records: list[tuple[Record, Position]] = []
+        self.wake = asyncio.Event()
+        self.overflowed = False
+
+
+@dataclass
+class _Bucket:
+    """The mailboxes under one (chargePointId | None, type | None) key: those reading for
+    every principal, and those reading for one user, by userId."""
+
+    everyone: set[_Mailbox] = field(default_factory=set)
+    by_user: dict[str, set[_Mailbox]] = field(default_factory=dict)
+
+    def members(self, audience: Audience) -> set[_Mailbox]:
+        if audience.user_id is None:
+            return self.everyone
+        return self.by_user.setdefault(audience.user_id, set())
+
+    def discard(self, mailbox: _Mailbox) -> None:
+        user_id = mailbox.audience.user_id
+        if user_id is None:
+            self.everyone.discard(mailbox)
+        elif (members := self.by_user.get(user_id)) is not None:
+            members.discard(mailbox)
+            if not members:
+                del self.by_user[user_id]
+
+    def __bool__(self) -> bool:
+        return bool(self.everyone or self.by_user)
 
 
 class HubStopped(RuntimeError):
@@ -51,21 +112,24 @@ class Watch:
 
 
 class DomainHub:
-    """The shared live tail. ``ring_size`` = records kept for subscribers that lag."""
+    """The shared live tail. ``queue_size`` = records buffered per subscriber before it falls
+    back to reading the log; ``public_types``: event types every subscriber may see whatever
+    their principal (None: every type is routed as public)."""
 
-    def __init__(self, log: EventLog, *, stream: str = DOMAIN, ring_size: int = 10_000) -> None:
+    def __init__(self, log: EventLog, *, stream: str = DOMAIN, queue_size: int = 10_000,
+                 public_types: frozenset[str] | None = None) -> None:
         self.log = log
         self.stream = stream
-        self.ring_size = ring_size
+        self.queue_size = queue_size
+        self.public_types = public_types
         self.position = Position()
-        self._ring: list[tuple[Record, Position]] = []
-        self._base = 0  # sequence number of _ring[0]
-        self._wake = asyncio.Event()
+        self._buckets: dict[tuple[str | None, str | None], _Bucket] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._by_correlation: dict[str, list[Watch]] = {}
         self._by_transaction: dict[int, list[Watch]] = {}
         self.published = 0
+        self.subscribers = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -81,12 +145,17 @@ class DomainHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        self._error = self._error or HubStopped("the API is shutting down")
-        self._wake.set()
+        self._end(self._error or HubStopped("the API is shutting down"))
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def _end(self, error: BaseException) -> None:
+        self._error = error
+        for bucket in self._buckets.values():
+            for mailbox in (*bucket.everyone, *(m for ms in bucket.by_user.values() for m in ms)):
+                mailbox.wake.set()
 
     async def _run(self) -> None:
         """Follow the stream; a failing log (e.g. the broker away) is retried from the hub's
@@ -99,8 +168,7 @@ class DomainHub:
                 raise
             except PositionNotAvailable as exc:
                 logger.error("domain hub stopped: %s", exc)
-                self._error = exc
-                self._wake.set()
+                self._end(exc)
                 return
             except Exception as exc:  # noqa: BLE001 - retried; subscribers keep waiting
                 logger.warning("domain hub: reading %s failed (%s); retrying in %.0f s", self.stream, exc, RETRY_S)
@@ -108,15 +176,14 @@ class DomainHub:
 
     def _publish(self, record: Record) -> None:
         self.position = self.position.advanced(record.partition, record.offset + 1)
-        # one Record per event, carrying the hub's position, shared by every live subscriber
+        # one Record per event, carrying the hub's position, shared by every receiver
         record = Record(record.event, record.partition, record.offset, self.position)
-        self._ring.append((record, self.position))
         self.published += 1
-        if len(self._ring) > 2 * self.ring_size:
-            drop = len(self._ring) - self.ring_size
-            del self._ring[:drop]
-            self._base += drop
         event = record.event
+        if self._buckets:
+            self._route(record, self.position)
+        if event.type in OUTCOME_TYPES:
+            metrics.COMMAND_OUTCOMES.labels(str(event.payload.get("action")), event.type[8:]).inc()
         if event.correlationId and event.correlationId in self._by_correlation:
             for watch in self._by_correlation[event.correlationId]:
                 watch.events.put_nowait(record)
@@ -125,28 +192,81 @@ class DomainHub:
             for watch in self._by_transaction.get(tx, ()) if isinstance(tx, int) else ():
                 if watch.correlationId != event.correlationId:
                     watch.events.put_nowait(record)
-        wake, self._wake = self._wake, asyncio.Event()
-        wake.set()
 
-    # -- ring access ----------------------------------------------------------------------
+    def _route(self, record: Record, position: Position) -> None:
+        """Offer ``record`` to the mailboxes indexed under its charge point and type (or
+        None), and — unless its type is public — only those of every principal or of the
+        user it names."""
+        event = record.event
+        public = self.public_types is None or event.type in self.public_types
+        principal = event.principal
+        owner = principal.id if principal is not None and principal.kind == "user" else None
+        entry = (record, position)
+        keys = [(None, event.type), (None, None)]
+        if event.chargePointId is not None:
+            keys += [(event.chargePointId, event.type), (event.chargePointId, None)]
+        for key in keys:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                continue
+            groups: list[set[_Mailbox]] = [bucket.everyone]
+            if public:
+                groups.extend(bucket.by_user.values())
+            elif owner is not None and owner in bucket.by_user:
+                groups.append(bucket.by_user[owner])
+            for group in groups:
+                for mailbox in group:
+                    if mailbox.overflowed or not mailbox.accept(event):
+                        continue
+                    if len(mailbox.records) >= self.queue_size:
+                        mailbox.overflowed = True
+                        mailbox.records.clear()
+                    else:
+                        mailbox.records.append(entry)
+                    mailbox.wake.set()
 
-    def _cursor(self) -> tuple[int, Position]:
-        """(next sequence number, hub position) — everything after it will be in the ring."""
+    # -- live subscribers -----------------------------------------------------------------
+
+    def _register(self, audience: Audience, accept: Callable[[Event], bool]) -> tuple[_Mailbox, Position]:
+        """A new mailbox receiving every record published from now on that the audience's
+        index keys and ``accept`` keep, and the hub position it starts after. Raises
+        :class:`HubStopped`."""
         if self._error is not None:
             raise HubStopped(str(self._error))
-        return self._base + len(self._ring), self.position
+        mailbox = _Mailbox(audience, accept)
+        for key in self._keys(audience):
+            self._buckets.setdefault(key, _Bucket()).members(audience).add(mailbox)
+        self.subscribers += 1
+        metrics.HUB_SUBSCRIBERS.inc()
+        return mailbox, self.position
 
-    async def _next(self, seq: int) -> list[tuple[Record, Position]] | None:
-        """Ring entries from ``seq`` on, waiting for at least one; None when ``seq`` has
-        fallen out of the ring. Raises :class:`HubStopped`."""
-        while True:
-            if seq < self._base:
+    def _unregister(self, mailbox: _Mailbox) -> None:
+        for key in self._keys(mailbox.audience):
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.discard(mailbox)
+                if not bucket:
+                    del self._buckets[key]
+        self.subscribers -= 1
+        metrics.HUB_SUBSCRIBERS.dec()
+
+    @staticmethod
+    def _keys(audience: Audience) -> list[tuple[str | None, str | None]]:
+        types: Iterable[str | None] = audience.types if audience.types is not None else (None,)
+        return [(audience.station_id, t) for t in types]
+
+    async def _take(self, mailbox: _Mailbox) -> list[tuple[Record, Position]] | None:
+        """The mailbox's pending entries, waiting for at least one; None when it overflowed.
+        Raises :class:`HubStopped` once the hub ended and nothing is pending."""
+        while not mailbox.records:
+            if mailbox.overflowed:
                 return None
-            if seq < self._base + len(self._ring):
-                return self._ring[seq - self._base:]
             if self._error is not None:
                 raise HubStopped(str(self._error))
-            await self._wake.wait()
+            mailbox.wake.clear()
+            await mailbox.wake.wait()
+        batch, mailbox.records = mailbox.records, []
+        return batch
 
     # -- command outcomes -----------------------------------------------------------------
 
@@ -169,45 +289,49 @@ class DomainHub:
                     del index[key]  # type: ignore[arg-type]
 
 
-async def follow(hub: DomainHub, after: Position | None,
-                 accept: Callable[[Event], bool]) -> AsyncIterator[Record]:
+async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event], bool],
+                 audience: Audience = Audience()) -> AsyncIterator[Record]:
     """Every record of the hub's stream after ``after`` (None: from now on) that ``accept``
     keeps, then live ones, forever; each yielded :class:`Record` carries in ``position`` this
-    subscription's resume token just past it. Raises
-    :class:`~chargelog.domain.log.PositionNotAvailable` when the log no longer holds
-    ``after`` and :class:`HubStopped` when the hub ends."""
+    subscription's resume token just past it. ``audience`` routes live records to this
+    subscriber (it must keep every record ``accept`` keeps: it only narrows whom the hub
+    asks). Raises :class:`~chargelog.domain.log.PositionNotAvailable` when the log no longer
+    holds ``after`` and :class:`HubStopped` when the hub ends."""
     position = after
     while True:
-        seq, start = hub._cursor()
-        if position is None:
-            position = start
-        while not start <= position:  # catch up (position, start] from the log itself
-            records = await hub.log.read(hub.stream, position, limit=CATCH_UP_BATCH, until=start)
-            for record in records:
-                if position.covers(record):
-                    continue
-                position = position.advanced(record.partition, record.offset + 1)
-                if accept(record.event):
-                    yield Record(record.event, record.partition, record.offset, position)
-            if len(records) < CATCH_UP_BATCH:
-                break
-        # ahead: the caller's position is past the hub's in some partition (then positions
-        # are merged per record); otherwise the hub's position and Record are used as they are
-        ahead = not position <= start
-        position = position.merged(start) if ahead else start
-        while True:
-            batch = await hub._next(seq)
-            if batch is None:
-                break  # fell behind the ring: read the log again from ``position``
-            seq += len(batch)
-            for record, hub_position in batch:
-                if ahead:
-                    covered = position.covers(record)
-                    position = position.merged(hub_position)
-                    ahead = not position <= hub_position
-                    if not covered and accept(record.event):
-                        yield Record(record.event, record.partition, record.offset, position)
-                else:
-                    position = hub_position
+        mailbox, start = hub._register(audience, accept)
+        try:
+            if position is None:
+                position = start
+            while not start <= position:  # catch up (position, start] from the log itself
+                records = await hub.log.read(hub.stream, position, limit=CATCH_UP_BATCH, until=start)
+                for record in records:
+                    if position.covers(record):
+                        continue
+                    position = position.advanced(record.partition, record.offset + 1)
                     if accept(record.event):
+                        yield Record(record.event, record.partition, record.offset, position)
+                if len(records) < CATCH_UP_BATCH:
+                    break
+            # ahead: the caller's position is past the hub's in some partition (then positions
+            # are merged per record); otherwise the hub's position and Record are used as they are
+            ahead = not position <= start
+            position = position.merged(start) if ahead else start
+            while True:
+                batch = await hub._take(mailbox)
+                if batch is None:
+                    break  # fell too far behind: read the log again from ``position``
+                for record, hub_position in batch:  # all kept by ``accept`` already
+                    if ahead:
+                        covered = position.covers(record)
+                        position = position.merged(hub_position)
+                        ahead = not position <= hub_position
+                        if not covered:
+                            yield Record(record.event, record.partition, record.offset, position)
+                            metrics.observe_push(record.event.recordedAt)
+                    else:
+                        position = hub_position
                         yield record
+                        metrics.observe_push(record.event.recordedAt)  # resumed: the push is written
+        finally:
+            hub._unregister(mailbox)

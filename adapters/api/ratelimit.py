@@ -23,6 +23,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 
 
@@ -70,6 +71,8 @@ class RateLimiter:
     def hit(self, key: str) -> Decision:
         """Count one hit for ``key`` if the window has room; the verdict either way."""
         allowed = self._limiter.hit(self.item, self.name, key)
+        if not allowed:
+            metrics.RATE_LIMIT_REJECTIONS.labels(self.name).inc()
         return self._decision(key, allowed)
 
     def peek(self, key: str) -> Decision:

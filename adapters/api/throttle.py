@@ -28,6 +28,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 
 from .caller import CoreError
@@ -66,6 +67,7 @@ class AuthThrottle:
         waits = [self._limiter.get_window_stats(item, *key).reset_time - time.time()
                  for item, *key in self._keys(address, principal) if not self._limiter.test(item, *key)]
         if waits:
+            metrics.RATE_LIMIT_REJECTIONS.labels("api-auth").inc()
             raise Throttled(max(1, math.ceil(max(waits))))
 
     def failed(self, address: str | None, principal: str | None = None) -> None:
@@ -82,6 +84,7 @@ class AuthThrottle:
             return await verify()
         except CoreError as exc:
             if exc.kind == "unauthorized":
+                metrics.AUTH_FAILURES.labels("api").inc()
                 self.failed(address, principal)
             raise
 

@@ -2,6 +2,9 @@
 Parquet (pyarrow, one row group per :data:`ROW_GROUP` rows, zstd), CSV or JSON Lines file,
 with bounded memory: rows are gathered :data:`ROW_GROUP` at a time, written, and dropped.
 
+The stored records are read on the event loop while the previous row group is parsed (the
+Arrow JSON reader, in C++) and written in a worker thread.
+
 Incremental: the output remembers where it ended — Parquet in its key-value metadata
 (``chargelog.export``: ``{"stream", "position", "types", "chargePointId"}``), CSV and JSON
 Lines in the ``position`` column of their last row — and an export to an existing file goes on
@@ -11,7 +14,10 @@ the new ones (then an atomic rename), CSV and JSON Lines by appending.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -23,9 +29,10 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from chargelog.domain.flatten import COLUMNS, flatten, payload_text
+from chargelog.domain.flatten import COLUMNS, DOMAIN_FIELDS, OCPP_FIELDS, SOURCE_FIELDS, flatten, payload_text
 from chargelog.domain.log import START, EventLog, Position
 
 #: Rows per Parquet row group (and per CSV/JSON Lines write).
@@ -41,6 +48,7 @@ class ExportMismatch(ValueError):
     """The existing output was written by an export of another stream or other filters."""
 
 
+@functools.cache
 def schema(stream: str) -> pa.Schema:
     """The Arrow schema of ``stream``'s rows (times as UTC microsecond timestamps)."""
     return pa.schema([pa.field(name, _ARROW[kind]) for name, kind in COLUMNS.get(stream, COLUMNS["domain"])])
@@ -56,20 +64,103 @@ class ExportResult:
     position: Position
 
 
-def _table(rows: list[dict[str, Any]], target: pa.Schema) -> pa.Table:
-    """Rows as a table: times are parsed in bulk from their ISO text (a value that is no
-    time becomes null)."""
-    text_schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in target])
-    table = pa.Table.from_pylist(rows, schema=text_schema)
-    for index, field in enumerate(target):
-        if pa.types.is_timestamp(field.type):
-            column = table.column(index)
-            try:
-                typed = pc.cast(column, field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                typed = pa.array([_time_or_none(v, field.type) for v in column.to_pylist()], field.type)
-            table = table.set_column(index, field, typed)
-    return table
+@functools.cache
+def _json_schema(stream: str) -> pa.Schema:
+    """The envelope as the Arrow JSON reader should parse it: typed payload fields (times as
+    text), everything else ignored."""
+    def struct(fields: dict[str, tuple[str, str]]) -> list[pa.Field]:
+        return [pa.field(key, pa.string() if kind == "time" else _ARROW[kind]) for key, (_, kind) in fields.items()]
+
+    text = pa.string()
+    payload = struct(SOURCE_FIELDS) + [pa.field("payload", pa.struct(struct(OCPP_FIELDS)))] \
+        if stream == "source" else struct(DOMAIN_FIELDS)
+    return pa.schema([("eventId", text), ("type", text), ("chargePointId", text), ("occurredAt", text),
+                      ("recordedAt", text), ("source", text),
+                      ("principal", pa.struct([("kind", text), ("id", text)])), ("correlationId", text),
+                      ("causationId", text), ("payload", pa.struct(payload))])
+
+
+_ENVELOPE_KEYS = {"event_id": "eventId", "type": "type", "charge_point_id": "chargePointId",
+                  "occurred_at": "occurredAt", "recorded_at": "recordedAt", "source": "source",
+                  "correlation_id": "correlationId", "causation_id": "causationId"}
+
+
+class _Batch:
+    """The stored records of one row group, turned into a table in bulk: the Arrow JSON
+    reader parses the envelopes in C++ (:meth:`_parsed`); a batch it refuses (a value of the
+    wrong JSON kind somewhere) goes row by row through :func:`flatten` instead."""
+
+    def __init__(self, stream: str, target: pa.Schema) -> None:
+        self.stream, self.target = stream, target
+        self.json_schema = _json_schema(stream)
+        self.values: list[bytes] = []
+        self.positions: list[str] = []
+        self.partitions: list[int] = []
+        self.offsets: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def add(self, value: bytes, position: str, partition: int, offset: int) -> None:
+        self.values.append(value)
+        self.positions.append(position)
+        self.partitions.append(partition)
+        self.offsets.append(offset)
+
+    def take(self) -> pa.Table:
+        """The table of the records added since the last take."""
+        table = self._parsed()
+        if table is None:
+            rows = [flatten(self.stream, json.loads(v), payload_text(v), pos, part, off) for v, pos, part, off
+                    in zip(self.values, self.positions, self.partitions, self.offsets, strict=True)]
+            table = pa.Table.from_pylist(rows, schema=self._text_times())
+        self.values, self.positions, self.partitions, self.offsets = [], [], [], []
+        return self._typed_times(table)
+
+    def _text_times(self) -> pa.Schema:
+        return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in self.target])
+
+    def _parsed(self) -> pa.Table | None:
+        buffer = b"\n".join(self.values)
+        try:
+            parsed = pajson.read_json(io.BytesIO(buffer), read_options=pajson.ReadOptions(block_size=len(buffer) + 1),
+                                      parse_options=pajson.ParseOptions(explicit_schema=self.json_schema,
+                                                                        unexpected_field_behavior="ignore"))
+        except pa.ArrowInvalid:
+            return None
+        payload = parsed.column("payload").combine_chunks()
+        principal = parsed.column("principal").combine_chunks()
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            "position": pa.array(self.positions, pa.string()), "partition": pa.array(self.partitions, pa.int64()),
+            "offset": pa.array(self.offsets, pa.int64()),
+            "principal_kind": principal.field("kind"), "principal_id": principal.field("id"),
+            "payload_json": pa.array([payload_text(v) for v in self.values], pa.string()),
+        }
+        for column, key in _ENVELOPE_KEYS.items():
+            columns[column] = parsed.column(key)
+        fields = SOURCE_FIELDS if self.stream == "source" else DOMAIN_FIELDS
+        for key, (column, _) in fields.items():
+            columns[column] = payload.field(key)
+        if self.stream == "source":
+            frames = pc.equal(parsed.column("type").combine_chunks(), "ocpp.frame")
+            inner = payload.field("payload")
+            for key, (column, _) in OCPP_FIELDS.items():
+                values = inner.field(key)
+                columns[column] = pc.if_else(frames, values, pa.nulls(len(values), values.type))
+        schema = self._text_times()
+        return pa.table([columns[f.name] for f in schema], schema=schema)
+
+    def _typed_times(self, table: pa.Table) -> pa.Table:
+        """Time columns parsed in bulk from their ISO text (a value that is no time: null)."""
+        for index, field in enumerate(self.target):
+            if pa.types.is_timestamp(field.type):
+                column = table.column(index)
+                try:
+                    typed = pc.cast(column, field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    typed = pa.array([_time_or_none(v, field.type) for v in column.to_pylist()], field.type)
+                table = table.set_column(index, field, typed)
+        return table
 
 
 def _time_or_none(text: str | None, kind: pa.DataType) -> Any:
@@ -194,30 +285,43 @@ async def export(
         sink = _CsvSink(out, target, append=out.exists() and out.stat().st_size > 0)
     else:
         sink = _JsonLinesSink(out, append=out.exists())
-    rows: list[dict[str, Any]] = []
-    written = scanned = 0
+    batch = _Batch(stream, target)
+    written = 0
     last_offsets = after
+    writing: asyncio.Future[None] | None = None  # the previous batch, parsed and written meanwhile
+
+    async def hand_over(full: _Batch) -> None:
+        """Parse and write ``full`` in a worker thread (pyarrow releases the GIL) while the
+        next batch is read; one batch in flight, so at most two in memory."""
+        nonlocal writing
+        if writing is not None:
+            await writing
+        writing = asyncio.ensure_future(asyncio.to_thread(lambda: sink.write(full.take())))
+
     try:
         scan = log.scan_raw(stream, after, until=end, types=types, charge_point_id=charge_point_id)
         async with contextlib.aclosing(scan):
             async for record in scan:
-                value = record.value
-                rows.append(flatten(stream, json.loads(value), payload_text(value), str(record.position),
-                                    record.partition, record.offset))
-                if len(rows) == ROW_GROUP:
-                    sink.write(_table(rows, target))
-                    written += len(rows)
+                batch.add(record.value, str(record.position), record.partition, record.offset)
+                if len(batch) == ROW_GROUP:
+                    await hand_over(batch)
+                    batch = _Batch(stream, target)
+                    written += ROW_GROUP
                     if progress is not None:
                         progress(record.position.total - last_offsets.total)
                     last_offsets = record.position
-                    rows = []
-        if rows:
-            sink.write(_table(rows, target))
-            written += len(rows)
+        if len(batch):
+            written += len(batch)
+            await hand_over(batch)
+        if writing is not None:
+            await writing
         if progress is not None:
             progress(max(0, end.total - last_offsets.total))
         scanned = end.total - after.total
     except BaseException:
+        if writing is not None:  # never close the writer under the thread still using it
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(writing)
         if isinstance(sink, _ParquetSink):
             sink.writer.close()
             sink.tmp.unlink(missing_ok=True)

@@ -2,13 +2,7 @@
 charge point a transaction or command concerns, read its events of both streams from a
 little before, and keep the related ones (:mod:`chargelog.domain.audit`).
 
-JSON shape of an entry (:func:`entry_json`)::
-
-    {"stream": "source"|"domain", "position": "P-O", "partition": int, "offset": int,
-     "eventId", "type", "chargePointId", "occurredAt", "recordedAt" (ISO 8601 UTC),
-     "source", "principal": {"kind", "id"} | null, "correlationId", "causationId",
-     "link": "transactionId"|"correlationId"|"causationId"|"messageId"|"during"|"chargePointId",
-     "via": the linking value, "summary": str, "raw": the OCPP frame text | null, "payload": {…}}
+JSON shape of an entry: :class:`AuditEntry` (:func:`entry_json`).
 """
 
 from __future__ import annotations
@@ -19,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from chargelog.domain.audit import Candidate, Entry, charge_point_timeline, related
-from chargelog.domain.envelope import Event
+from chargelog.domain.envelope import Event, Principal
 from chargelog.domain.log import DOMAIN, SOURCE, START, EventLog, Position
 
 TXIDS = "txids"
@@ -121,15 +117,41 @@ async def charge_point_range(log: EventLog, charge_point_id: str, since: datetim
     return Timeline(f"charge point {charge_point_id}", charge_point_id, charge_point_timeline(candidates))
 
 
+class AuditEntry(BaseModel):
+    """One event of an audit timeline (docs/audit.md): where it is (``stream``, ``position``
+    = resume token just past it, ``partition``, ``offset``), the envelope's fields, the
+    ``link`` that relates it (transactionId, correlationId, causationId, messageId, during,
+    chargePointId) with its value ``via``, a one-line ``summary``, the OCPP frame's exact text
+    ``raw`` (frames only) and the ``payload``."""
+
+    stream: str
+    position: str
+    partition: int
+    offset: int
+    eventId: str
+    type: str
+    chargePointId: str
+    occurredAt: datetime
+    recordedAt: datetime
+    source: str
+    principal: Principal | None
+    correlationId: str | None
+    causationId: str | None
+    link: str
+    via: str
+    summary: str
+    raw: str | None
+    payload: dict[str, Any]
+
+
 def entry_json(entry: Entry) -> dict[str, Any]:
-    """The JSON shape of one entry (module doc)."""
+    """The JSON shape of one entry (:class:`AuditEntry`)."""
     c, event = entry.candidate, entry.candidate.event
     raw = event.payload.get("raw") if event.type.startswith("ocpp.frame") else None
-    return {
-        "stream": c.stream, "position": c.position, "partition": c.partition, "offset": c.offset,
-        "eventId": event.eventId, "type": event.type, "chargePointId": event.chargePointId,
-        "occurredAt": event.occurredAt.isoformat(), "recordedAt": event.recordedAt.isoformat(),
-        "source": event.source.value, "principal": event.principal.model_dump() if event.principal else None,
-        "correlationId": event.correlationId, "causationId": event.causationId,
-        "link": entry.link, "via": entry.via, "summary": entry.summary, "raw": raw, "payload": event.payload,
-    }
+    return AuditEntry(
+        stream=c.stream, position=c.position, partition=c.partition, offset=c.offset, eventId=event.eventId,
+        type=event.type, chargePointId=event.chargePointId, occurredAt=event.occurredAt,
+        recordedAt=event.recordedAt, source=event.source.value, principal=event.principal,
+        correlationId=event.correlationId, causationId=event.causationId, link=entry.link, via=entry.via,
+        summary=entry.summary, raw=raw if isinstance(raw, str) else None, payload=event.payload,
+    ).model_dump(mode="json")

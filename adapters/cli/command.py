@@ -14,6 +14,7 @@ import json
 
 from chargelog.adapters.log import open_log
 from chargelog.adapters.ocpp.commands import CS_ACTIONS, InvalidCommand, request_command, wait_for_outcome
+from chargelog.adapters.ocpp.sealing import Sealer
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE
 
@@ -49,6 +50,7 @@ async def run(args: argparse.Namespace) -> int:
         after = await log.latest(SOURCE)
         try:
             cid = await request_command(log, args.charge_point, args.action, payload, timeout_s=args.timeout,
+                                        sealer=Sealer.of(settings),
                                         principal=Principal(kind="operator", id=args.operator or getpass.getuser()))
         except InvalidCommand as exc:
             raise UserError(str(exc)) from None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 #: Sub-command modules, in help order. A module that is missing is left out of the CLI.
 COMMANDS = ("serve", "simulate", "stations", "events", "audit", "verify", "export", "projections", "token", "apikey",
-            "command", "registry")
+            "command", "profiles", "registry")
 
 
 class UserError(Exception):
@@ -48,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _flushed(_run(argv))
+    except SystemExit as exit_:  # argparse: --help, --version, usage errors
+        _flushed(0)
+        raise exit_ from None
+    except BrokenPipeError:  # e.g. `chargelog … | head`: the reader left, stop quietly
+        _silence_stdout()
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
@@ -58,14 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # e.g. `chargelog … | head`: the reader left, stop quietly
-        _silence_stdout()
-        return 0
+    return int(result or 0)
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout now, where a closed pipe can be caught (not at interpreter exit)."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
-    return int(result or 0)
+    return code
 
 
 def _silence_stdout() -> None:

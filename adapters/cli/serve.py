@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="allow a non-loopback bind without station authentication and without a configured secret")
     p.add_argument("--registry", help="sites, charge points, id tags, tariffs file to load (TOML/JSON)")
     p.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text or one JSON object each (env CHARGELOG_LOG_FORMAT; default text)")
     p.set_defaults(func=run)
 
 
@@ -109,13 +111,22 @@ def version() -> str:
 async def run(args: argparse.Namespace) -> int:
     from chargelog.adapters.runtime import Runtime
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redactor = install_redaction()
+    from chargelog.adapters.logs import configure
+
     settings = settings_from(
         args, roles=args.role, simulate=args.simulate, ocpp_port=args.ocpp_port, api_port=args.api_port,
-        ocpp_host=args.host, api_host=args.host, registry_file=args.registry, insecure=args.insecure)
+        ocpp_host=args.host, api_host=args.host, registry_file=args.registry, insecure=args.insecure,
+        log_format=args.log_format)
+    configure(settings.log_format, args.log_level, role="+".join(settings.roles))
+
+    def say(text: str) -> None:  # JSON logs: every stderr line is a JSON object
+        if settings.log_format == "json":
+            logging.getLogger("chargelog").warning(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+    redactor = install_redaction()
     for warning in exposure_warnings(settings):
-        print(f"chargelog: warning: {warning}", file=sys.stderr)
+        say(f"chargelog: warning: {warning}")
     if "api" in settings.roles and settings.jwt_algorithm == "HS256":
         try:
             redactor.literals.append(jwt_secret(settings))  # generated now, before anything listens
@@ -123,7 +134,7 @@ async def run(args: argparse.Namespace) -> int:
             raise UserError(f"JWT secret: {exc}") from None
     runtime = Runtime(settings)
     try:
-        await runtime.run_until_signal(lambda rt: print(banner(rt), file=sys.stderr, flush=True))
+        await runtime.run_until_signal(lambda rt: say(banner(rt)))
     except OSError as exc:
         raise UserError(f"cannot start: {exc}") from None
     except Exception as exc:

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     basic_auth: bool = Field(False, description="OCPP security profile 1: HTTP Basic auth required.")
     tls_cert: Path | None = Field(None, description="Profile 2: serve wss:// with this certificate (PEM).")
     tls_key: Path | None = None
+    tls_client_ca: Path | None = Field(None, description="Profile 3: CA bundle (PEM) that charge point client certificates must chain to.")
+    tls_client_auth: Literal["none", "optional", "required"] = Field(
+        "none", description="Profile 3 (mutual TLS): 'required' refuses a handshake without a client certificate; with one, its commonName must be the chargePointId of the URL.")
+    ca_cert: Path | None = Field(None, description="Security extensions: CA certificate (PEM) that signs charge point CSRs (SignCertificate).")
+    ca_key: Path | None = Field(None, description="The CA's private key (PEM, unencrypted).")
+    ca_validity_days: int = Field(365, ge=1, description="Validity of the charge point certificates the CA issues (days).")
     command_timeout_s: float = Field(30.0, gt=0, description="A CALL to a charge point times out after this (s).")
     max_frame_bytes: int = Field(65536, description=(
         "Largest OCPP frame processed (bytes); a frame up to 16x larger is recorded truncated and "
@@ -109,6 +115,18 @@ class Settings(BaseSettings):
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
     shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")
+    gc_freeze: bool = Field(True, description="After start-up, move every object then alive out of the "
+                            "garbage collector's generations (gc.freeze), so later collections do not scan them.")
+    gc_threshold0: int = Field(50_000, ge=0, description="Allocations minus deallocations that start a young-generation "
+                               "collection (Python's default 700; 0 disables automatic collection).")
+
+    # -- operations: console, metrics, readiness, logs -------------------------------------
+    console_tile_url: str = Field("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                                  description="Leaflet tile URL template of the web console's map; empty: no map tiles (site list only).")
+    console_tile_attribution: str = Field("© OpenStreetMap contributors", description="Attribution shown under the console's map tiles.")
+    ops_port: int = Field(9100, ge=0, description="/metrics, /health, /ready of a process that runs no API and no gateway (e.g. projections only); 0 = any free port.")
+    ready_max_lag_events: int = Field(10_000, ge=0, description="/ready fails while a consumer (projection, translator) is more than this many events behind the log's end.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format of every logger (ours, uvicorn's, websockets'): text or json (one JSON object per line).")
 
     @field_validator("jwt_secret")
     @classmethod

@@ -11,6 +11,8 @@ What we added on top of the library (it has no push subscription on SQLite):
 * group commit: concurrent appenders are queued and written by one writer task in one
   transaction, then all are acknowledged — acknowledge after durable (a committed WAL
   transaction survives ``kill -9``);
+* the hash chain: each event sealed into its charge point's chain as it is written
+  (``.chaining``; seq = ``originator_version``; docs/audit.md);
 * in-process notification for catch-up subscriptions (plus a slow poll so other processes'
   appends are seen too);
 * timestamp reads by binary search over notification ids (``recordedAt`` is monotonic);

@@ -12,9 +12,11 @@ events were handed to ``write`` has them dropped: they are never written.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from chargelog.domain.envelope import Event
+from chargelog.adapters import metrics
 from chargelog.domain.log import Position
 
 Write = Callable[[list[Event]], Awaitable[list[Position]]]
@@ -32,6 +34,10 @@ class GroupCommit:
         self._writer: asyncio.Task[None] | None = None
         self._writing: list[asyncio.Future[list[Position]]] = []  # callers of the write in flight
         self._open: set[asyncio.Future[list[Position]]] = set()  # callers not answered yet
+        labels = metrics.log_labels(name)
+        self._append_seconds = metrics.LOG_APPEND_SECONDS.labels(*labels)
+        self._write_seconds = metrics.LOG_WRITE_SECONDS.labels(*labels)
+        self._batch_events = metrics.LOG_WRITE_BATCH_EVENTS.labels(*labels)
 
     async def append(self, events: Sequence[Event]) -> list[Position]:
         """Append ``events`` contiguously and in order; raises what ``write`` raised."""
@@ -43,7 +49,10 @@ class GroupCommit:
         self._open.add(done)
         done.add_done_callback(self._open.discard)
         self._queue.put_nowait((list(events), done))
-        return await done
+        started = time.perf_counter()
+        positions = await done
+        self._append_seconds.observe(time.perf_counter() - started)
+        return positions
 
     async def _write_loop(self) -> None:
         while True:
@@ -57,8 +66,11 @@ class GroupCommit:
             if not batch:
                 continue
             self._writing = [fut for _, fut in batch]
+            started = time.perf_counter()
             try:
                 positions = await self._write([e for events, _ in batch for e in events])
+                self._write_seconds.observe(time.perf_counter() - started)
+                self._batch_events.observe(sum(len(events) for events, _ in batch))
             except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error
                 for _, fut in batch:
                     if not fut.done():

@@ -13,7 +13,8 @@ At the WebSocket handshake (``process_request``), in order:
    Failed attempts count against the remote address and the chargePointId
    (:class:`~chargelog.adapters.api.throttle.AuthThrottle`); once throttled → 429 with
    ``Retry-After``; a wrong or missing password → 401.
-3. An id not in the registry and without a password (auto-registration) is capped: at most
+3. An id not in the registry and without a password (auto-registration) — except the
+   ``trusted`` ids of this process's own simulated charge points — is capped: at most
    ``unknown_charge_points_per_address_per_hour`` distinct such ids per remote address per
    hour (429) and ``unknown_charge_points_max`` of them connected at once (503).
 
@@ -39,6 +40,7 @@ from limits.strategies import MovingWindowRateLimiter
 from websockets.asyncio.server import ServerConnection, basic_auth
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import metrics
 from chargelog.adapters.api.throttle import AuthThrottle, Throttled
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
@@ -65,6 +67,9 @@ class Admission:
         self.append = append
         self.connected = connected
         self.throttle = AuthThrottle(settings)
+        #: Unregistered chargePointIds exempt from the caps of step 3 (the simulated charge
+        #: points of ``serve --simulate``, started by this process).
+        self.trusted: set[str] = set()
         self._pinned: dict[str, str] = {}
         self._unknown: set[str] = set()
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -82,7 +87,7 @@ class Admission:
             refused = await self._authenticate(connection, request, cp, address, stored)
             if refused is not None or known:
                 return refused
-        if not known:
+        if not known and cp not in self.trusted:
             return await self._cap_unknown(connection, cp, address)
         return None
 
@@ -92,6 +97,7 @@ class Admission:
         try:
             self.throttle.check(address, principal)
         except Throttled as exc:
+            metrics.RATE_LIMIT_REJECTIONS.labels("ocpp-auth").inc()
             response = connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, exc.message + "\n")
             response.headers["Retry-After"] = str(exc.retry_after_s)
             return response
@@ -104,12 +110,15 @@ class Admission:
                 elif self.settings.charge_point_pinning:
                     ok = await self._pin(cp, password)
             if not ok:
+                metrics.AUTH_FAILURES.labels("ocpp").inc()
                 self.throttle.failed(address, principal)
             return ok
 
         result = basic_auth(realm="chargelog OCPP", check_credentials=check)(connection, request)
         response = await result if inspect.isawaitable(result) else result
         if response is not None:
+            if "Authorization" not in request.headers:  # no credentials: a failure too (or floods go unthrottled)
+                self.throttle.failed(address, principal)
             await self._record(cp, address, int(response.status_code), "HTTP Basic authentication failed")
         return response
 

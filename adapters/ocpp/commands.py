@@ -29,6 +29,7 @@ from chargelog.domain.command_outcomes import command_outcome
 from chargelog.domain.envelope import Event, Principal, Source
 from chargelog.domain.log import SOURCE, START, EventLog, Position, Record
 
+from .sealing import Sealer, secret_field
 from .validation import validate
 
 REQUESTED = "command.requested"
@@ -36,13 +37,19 @@ FAILED = "command.failed"
 
 #: Every operation a central system initiates in OCPP 1.6 (Core, Firmware Management, Local
 #: Auth List Management, Reservation, Smart Charging, Remote Trigger profiles; §5).
-CS_ACTIONS = frozenset({
+CORE_ACTIONS = frozenset({
     "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "ChangeAvailability",
     "ChangeConfiguration", "GetConfiguration", "ClearCache", "UnlockConnector", "DataTransfer",
     "TriggerMessage", "GetDiagnostics", "UpdateFirmware", "SendLocalList", "GetLocalListVersion",
     "ReserveNow", "CancelReservation", "SetChargingProfile", "ClearChargingProfile",
     "GetCompositeSchedule",
 })
+#: The central system's operations of the Security Extensions (Security Whitepaper ed. 3).
+SECURITY_ACTIONS = frozenset({
+    "CertificateSigned", "InstallCertificate", "DeleteCertificate", "GetInstalledCertificateIds",
+    "GetLog", "SignedUpdateFirmware", "ExtendedTriggerMessage",
+})
+CS_ACTIONS = CORE_ACTIONS | SECURITY_ACTIONS
 
 _SOURCE_OF_KIND = {"operator": Source.OPERATOR, "system": Source.SYSTEM}
 
@@ -79,27 +86,35 @@ def _principal(principal: Principal | dict[str, str] | str) -> Principal:
 def command_requested_event(charge_point_id: str, action: str, request: dict[str, Any], *,
                             principal: Principal | dict[str, str] | str,
                             correlation_id: str | None = None,
-                            timeout_s: float | None = None) -> Event:
-    """The ``command.requested`` event (validated with :func:`check_command`)."""
+                            timeout_s: float | None = None, sealer: Sealer | None = None) -> Event:
+    """The ``command.requested`` event (validated with :func:`check_command`). A credential
+    in the request (:func:`~.sealing.secret_field`) is sealed with ``sealer``; without one
+    such a request raises :class:`InvalidCommand` ("SecurityError")."""
     check_command(action, request)
+    payload: dict[str, Any] = {"action": action, "request": request, "timeoutSeconds": timeout_s}
+    if secret_field(action, request) is not None:
+        if sealer is None:
+            raise InvalidCommand(f"{action} {request.get('key')} carries a credential: only the operator API and "
+                                 "CLI (which seal it) may send it", "SecurityError")
+        payload["request"], payload["sealed"] = sealer.seal_request(action, request)
     who = _principal(principal)
     return Event(type=REQUESTED, chargePointId=charge_point_id,
                  source=_SOURCE_OF_KIND.get(who.kind, Source.CLIENT), principal=who,
-                 correlationId=correlation_id or str(uuid.uuid4()),
-                 payload={"action": action, "request": request, "timeoutSeconds": timeout_s})
+                 correlationId=correlation_id or str(uuid.uuid4()), payload=payload)
 
 
 async def request_command(log: EventLog, charge_point_id: str, action: str, request: dict[str, Any], *,
                           principal: Principal | dict[str, str] | str, correlation_id: str | None = None,
-                          timeout_s: float | None = None) -> str:
+                          timeout_s: float | None = None, sealer: Sealer | None = None) -> str:
     """Request OCPP 1.6 ``action`` with ``request`` (its camelCase payload) on
     ``charge_point_id``; returns the ``correlationId`` once the request is durable.
 
     ``principal``: who asks (a Principal, ``{"kind", "id"}``, or an operator id string);
     ``timeout_s``: how long the gateway waits for the CALLRESULT (default: the gateway's
-    ``command_timeout_s``). Raises :class:`InvalidCommand` before appending anything."""
+    ``command_timeout_s``); ``sealer``: seals a credential in the request (:mod:`.sealing`).
+    Raises :class:`InvalidCommand` before appending anything."""
     event = command_requested_event(charge_point_id, action, request, principal=principal,
-                                    correlation_id=correlation_id, timeout_s=timeout_s)
+                                    correlation_id=correlation_id, timeout_s=timeout_s, sealer=sealer)
     await log.append(SOURCE, [event])
     assert event.correlationId is not None
     return event.correlationId

@@ -34,9 +34,13 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
+from chargelog.adapters import logs
 from chargelog.domain.envelope import Event, Source
+from chargelog.domain.registry import Registry
 
 from .commands import CS_ACTIONS, command_failed_event
+from .effects import accepted_answer_effects
+from .sealing import SealError, Sealer
 from .frames import (InvalidFrame, RawText, charge_point_principal, frame_event,
                      invalid_frame_event, receive)
 from .validation import error_code_16, validate
@@ -82,6 +86,7 @@ class _Awaiting:
     action: str
     correlation_id: str | None
     future: asyncio.Future[CallResult | CallError]
+    request: dict[str, Any] | None = None
 
 
 class OcppConnection(ChargePoint):
@@ -216,6 +221,10 @@ class OcppConnection(ChargePoint):
                     detail=f"CALLRESULT breaks the 1.6 schema: {schema_error['cause']}"))
         else:
             extra.append(self._unexpected_answer(msg))
+        if waiting is not None and schema_error is None and isinstance(msg, CallResult):
+            current = getattr(self.gateway.registry, "current", None)
+            extra.extend(await accepted_answer_effects(self.id, waiting.action, waiting.request or {}, msg.payload,
+                                                       current if isinstance(current, Registry) else None))
         events = [frame_event(self.id, "in", msg, text, action=action, correlation_id=correlation,
                               schema_error=schema_error), *extra]
         await self.gateway.append(events)
@@ -239,14 +248,21 @@ class OcppConnection(ChargePoint):
         (module docstring of :mod:`chargelog.adapters.ocpp.commands`). One CALL at a time
         per connection (OCPP-J 1.6 §4.1.1); never raises."""
         action = command.payload.get("action", "")
-        request = command.payload.get("request", {})
+        logged = request = command.payload.get("request", {})
         cid = command.correlationId
+        logs.bind(chargePointId=command.chargePointId, correlationId=cid)  # this command's own task
         timeout = command.payload.get("timeoutSeconds") or self.gateway.settings.command_timeout_s
         fail = self._failer(cid, action, command.eventId)
         try:
             if action not in CS_ACTIONS:
                 raise NotSupportedError(details={"cause": f"{action!r} is not a central-system operation"})
+            if isinstance(command.payload.get("sealed"), dict):
+                request = Sealer.of(self.gateway.settings).open_request(request, command.payload["sealed"])
             validate(2, action, request)
+        except SealError as exc:
+            await self.gateway.append([fail("invalid", error_code="SecurityError", detail=str(exc))])
+            self.gateway.metrics.commands.labels("invalid").inc()
+            return
         except OCPPError as exc:
             await self.gateway.append([fail("invalid", error_code=error_code_16(exc),
                                             detail=str(exc.details.get("cause", exc.description)))])
@@ -256,10 +272,9 @@ class OcppConnection(ChargePoint):
             message_id = str(uuid.uuid4())
             call = Call(message_id, action, request)
             text = call.to_json()
-            waiting = _Awaiting(action, cid, asyncio.get_running_loop().create_future())
+            waiting = _Awaiting(action, cid, asyncio.get_running_loop().create_future(), request)
             self._awaiting[message_id] = waiting
-            await self.gateway.append([frame_event(self.id, "out", call, text, correlation_id=cid,
-                                                   causation_id=command.eventId)])
+            await self.gateway.append([self._call_event(call, text, logged, cid, command.eventId)])
             self.gateway.metrics.frame("out", 2)
             try:
                 await self._send(text)
@@ -275,6 +290,16 @@ class OcppConnection(ChargePoint):
                     self._late.pop(next(iter(self._late)))
                 await self.gateway.append([fail("timeout", detail=f"no answer within {timeout} s")])
                 self.gateway.metrics.commands.labels("timeout").inc()
+
+    def _call_event(self, call: Call, text: str, logged: dict[str, Any], cid: str | None, causation_id: str) -> Event:
+        """The CALL's ``ocpp.frame``; a request with sealed credentials is recorded as
+        ``logged`` (redacted, :mod:`.sealing`)."""
+        if logged is call.payload:
+            return frame_event(self.id, "out", call, text, correlation_id=cid, causation_id=causation_id)
+        shown = Call(call.unique_id, call.action, logged)
+        event = frame_event(self.id, "out", shown, shown.to_json(), correlation_id=cid, causation_id=causation_id)
+        redacted = sorted(k for k in logged if logged[k] != call.payload.get(k))
+        return event.model_copy(update={"payload": {**event.payload, "redacted": redacted}})
 
     def _failer(self, correlation_id: str | None, action: str, causation_id: str) -> Any:
         def fail(reason: str, **kw: Any) -> Event:

@@ -45,6 +45,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chargelog.adapters import logs
 from chargelog.adapters.config import Settings
 from chargelog.domain.envelope import Event, Source
 from chargelog.adapters.log.follow import follow
@@ -52,6 +53,7 @@ from chargelog.adapters.log.outbox import Outbox, describe
 from chargelog.domain.log import SOURCE, START, EventLog, LogUnavailable, Position
 
 from . import presence as pr
+from . import tls
 from .commands import REQUESTED, command_failed_event
 from .admission import Admission
 from .connection import received_messages
@@ -88,6 +90,8 @@ class OcppGateway:
         self.txids = TransactionIds(log, self.gateway_id)
         self.presence = pr.Presence()
         self.metrics = GatewayMetrics()
+        #: ``/ready`` on the OCPP port: a :class:`chargelog.adapters.ops.Readiness` (set by the runtime)
+        self.readiness: Any = None
         self.admission = Admission(settings, registry, self.append, lambda: set(self._connections))
         self._connections: dict[str, CentralSystemConnection] = {}
         self._server: Server | None = None
@@ -221,6 +225,12 @@ class OcppGateway:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if urllib.parse.urlsplit(request.path).path == "/ready" and self.readiness is not None:
+                ok, body = await self.readiness.check()
+                response = connection.respond(http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                              json.dumps(body) + "\n")
+                response.headers["Content-Type"] = "application/json"
+                return response
             plain = self._plain_http(connection, request.path)
             if plain is not None:
                 return plain
@@ -235,6 +245,11 @@ class OcppGateway:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"Event log unavailable: {degraded}\n")
         connection.charge_point_id = cp  # type: ignore[attr-defined]
+        refused = tls.check_profile(connection, cp, getattr(self.registry, "current", None))
+        if refused is not None:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, refused + "\n")
+        if tls.client_certificate_name(connection) is not None:
+            return None  # profile 3: a certificate from the trusted CA names the charge point
         return await self.admission.admit(connection, request, cp)
 
     def _plain_http(self, connection: ServerConnection, path: str) -> Response | None:
@@ -260,15 +275,11 @@ class OcppGateway:
         return None
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP 1.6 security whitepaper
-        context.load_cert_chain(str(self.settings.tls_cert),
-                                str(self.settings.tls_key) if self.settings.tls_key else None)
-        return context
+        return tls.server_context(self.settings)
 
     def _auth_label(self, ws: ServerConnection) -> str:
+        if tls.client_certificate_name(ws) is not None:
+            return "tls-client-cert"
         if getattr(ws, "username", None):
             return "basic-ok"
         return "tls" if self.settings.tls_cert is not None else "none"
@@ -279,6 +290,8 @@ class OcppGateway:
         cp: str = ws.charge_point_id  # type: ignore[attr-defined]
         host, port = ws.remote_address[:2]
         conn = CentralSystemConnection(cp, ws, self, remote_address=f"{host}:{port}", auth=self._auth_label(ws))
+        logs.bind(chargePointId=cp, connectionId=conn.connection_id)  # every line of this connection
+        logger.info("charge point connected from %s", conn.remote_address)
         previous = self._connections.get(cp)
         elsewhere = self.presence.online_elsewhere(cp, self.gateway_id)
         self._connections[cp] = conn

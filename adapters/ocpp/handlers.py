@@ -1,5 +1,6 @@
 """The central system's answers to the ten charge-point-initiated OCPP 1.6 messages
-(OCPP 1.6 §4 "Operations initiated by Charge Point"), as ``@on(Action…)`` handlers.
+(OCPP 1.6 §4 "Operations initiated by Charge Point"), as ``@on(Action…)`` handlers; the four
+of the Security Extensions are in :mod:`.security`.
 
 Each handler receives the CALL's payload in snake_case (the ``ocpp`` package's routing) and
 returns the ``ocpp.v16.call_result`` dataclass; what it decides that the charge point does
@@ -19,6 +20,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, Regi
 
 from .connection import OcppConnection
 from .ports import call_registry
+from .security import SecurityExtensions
 
 
 def now_iso() -> str:
@@ -42,8 +44,9 @@ def _as_datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-class CentralSystemConnection(OcppConnection):
-    """An :class:`OcppConnection` that answers per OCPP 1.6 and the gateway's settings."""
+class CentralSystemConnection(SecurityExtensions, OcppConnection):
+    """An :class:`OcppConnection` that answers per OCPP 1.6 and the gateway's settings, and
+    the Security Extensions' messages (:mod:`.security`)."""
 
     async def id_tag_info(self, id_tag: str) -> OcppIdTagInfo:
         """IdTagInfo (OCPP 1.6 §7.18) for ``id_tag`` under ``settings.id_tag_policy``:

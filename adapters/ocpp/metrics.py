@@ -24,6 +24,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from chargelog.adapters import metrics as process_metrics
+
 MESSAGE_TYPES = {2: "call", 3: "callresult", 4: "callerror"}
 
 
@@ -60,8 +62,10 @@ class GatewayMetrics:
         child.inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format (with the projection metrics of this process,
-        :mod:`chargelog.projections.health`)."""
-        from chargelog.projections.health import exposition
+        """The Prometheus text format: this gateway's instruments and the process-wide ones
+        (:mod:`chargelog.adapters.metrics`, with the projection metrics of this process)."""
+        return generate_latest(self.registry) + process_metrics.exposition()
 
-        return generate_latest(self.registry) + exposition()
+    def own_exposition(self) -> bytes:
+        """This gateway's instruments alone."""
+        return generate_latest(self.registry)

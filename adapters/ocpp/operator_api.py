@@ -8,6 +8,11 @@ that the client API mounts (admin scope is checked by the ``authorize`` it passe
 * ``GET /api/operator/commands/{correlationId}`` → 200 :class:`~.commands.CommandOutcome`
   JSON (``status`` pending / sent / answered / failed, ``response``, ``reason``…); 404 if
   no such command.
+* ``GET /api/operator/charge-points/{chargePointId}/profile-state`` → 200 the charge
+  point's reservations, charging profiles, composite schedules, local list, firmware /
+  diagnostics / log jobs and security events (:mod:`chargelog.projections.profile_state`,
+  rebuilt from the log); ``?at=ISO-8601`` evaluates reservation expiry at that time
+  instead of now (400 when it is not an aware date-time).
 
 ``authorize(request)`` (plain or async) returns the caller or raises (e.g. Starlette's
 ``HTTPException(401/403)``); the caller's ``userId`` (or ``id``) becomes the command's
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +36,11 @@ from starlette.routing import Route
 from chargelog.adapters.api.openapi import Endpoint
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE, EventLog, Position
+from chargelog.projections.profile_state import profile_state
 
 from .commands import REQUESTED, CommandOutcome, InvalidCommand, find_outcome, request_command
 from .ports import maybe_await
+from .sealing import Sealer
 from .tasks import cancel_and_wait
 
 #: Outcomes kept in memory by one API process (older ones are found by a log scan).
@@ -93,8 +101,10 @@ def _caller_id(caller: Any) -> str:
     return "operator"
 
 
-def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[Route]:
-    """The two routes above; mount them in the client API's Starlette app."""
+def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: Sealer | None = None) -> list[Route]:
+    """The routes above; mount them in the client API's Starlette app. ``sealer`` seals
+    credentials in requests (ChangeConfiguration AuthorizationKey, :mod:`.sealing`); without
+    it such a request is refused (400 SecurityError)."""
     tracker = CommandTracker(log)
 
     async def post_command(request: Request) -> JSONResponse:
@@ -110,7 +120,7 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
             return JSONResponse({"error": "body must be {chargePointId: str, action: str, payload: object}",
                                  "errorCode": "bad_request"}, 400)
         try:
-            cid = await request_command(log, cp, action, payload, timeout_s=timeout,
+            cid = await request_command(log, cp, action, payload, timeout_s=timeout, sealer=sealer,
                                         principal=Principal(kind="operator", id=_caller_id(caller)))
         except InvalidCommand as exc:
             return JSONResponse({"error": str(exc), "errorCode": exc.error_code}, 400)
@@ -127,8 +137,22 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any]) -> list[
             return JSONResponse({"error": f"no command {cid}", "errorCode": "not_found"}, 404)
         return JSONResponse(outcome.to_json())
 
+    async def get_profile_state(request: Request) -> JSONResponse:
+        await maybe_await(authorize(request))
+        at = request.query_params.get("at")
+        try:
+            now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
+            if now is not None and now.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "at must be an ISO 8601 date-time with offset", "errorCode": "bad_request"},
+                                400)
+        return JSONResponse(await profile_state(log, request.path_params["charge_point_id"], now))
+
     return [Route("/api/operator/commands", post_command, methods=["POST"]),
-            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"])]
+            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
+            Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
+                  methods=["GET"])]
 
 
 # -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
@@ -164,6 +188,17 @@ class OperatorCommandOutcome(BaseModel):
     outcome: str | None = None
 
 
+class ProfileStateView(BaseModel):
+    """200: the charge point's profile state (docs/ocpp.md "Profile state")."""
+
+    chargePointId: str
+    reservations: list[dict[str, Any]]
+    chargingProfiles: dict[str, Any]
+    localList: dict[str, Any]
+    jobs: dict[str, Any]
+    security: dict[str, Any]
+
+
 class OperatorError(BaseModel):
     """400 / 404 body."""
 
@@ -178,5 +213,10 @@ OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
              _SECURITY, ("operator",)),
     Endpoint("get", "/api/operator/commands/{correlation_id}", "What became of a command (admin scope).",
              {200: OperatorCommandOutcome, 401: None, 403: None, 404: OperatorError}, security=_SECURITY,
+             tags=("operator",)),
+    Endpoint("get", "/api/operator/charge-points/{charge_point_id}/profile-state",
+             "Reservations, charging profiles, local list, jobs and security state of a charge point, rebuilt "
+             "from the log; ?at=ISO-8601 evaluates reservation expiry then (admin scope).",
+             {200: ProfileStateView, 400: OperatorError, 401: None, 403: None}, security=_SECURITY,
              tags=("operator",)),
 )

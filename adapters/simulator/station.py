@@ -6,7 +6,8 @@ OCPP 1.6 security profile 1, when given a password), sends BootNotification unti
 connector 0 and each connector (§4.9), Heartbeat at the returned interval (§4.6), and
 answers the central system's RemoteStartTransaction / RemoteStopTransaction (§5.11, §5.12),
 ChangeAvailability (§5.2), Reset (§5.14), GetConfiguration / ChangeConfiguration (§5.8,
-§5.3), TriggerMessage (§5.17), UnlockConnector (§5.18), DataTransfer (§5.6), ClearCache.
+§5.3), TriggerMessage (§5.17), UnlockConnector (§5.18), DataTransfer (§5.6), ClearCache, and
+the other profiles' and the Security Extensions' operations (:mod:`.management`).
 While a transaction runs it sends MeterValues every ``meter_interval_s`` s (see
 :mod:`.meter`). A dropped connection is re-opened with exponential backoff; StopTransaction
 messages that could not be sent are queued and sent after the next boot (§4.10 says
@@ -36,6 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
+from .management import ManagementAnswers, ManagementState
 from .meter import ChargingSession, MeterSample, ocpp_timestamp, whole_ms
 
 logger = logging.getLogger("chargelog.simulator")
@@ -98,7 +100,7 @@ class Connector:
         return self.operative and not self.busy and self.transactionId is None
 
 
-class _Link(ChargePoint):
+class _Link(ManagementAnswers, ChargePoint):
     """The ocpp library's endpoint for one WebSocket connection; handlers delegate to the
     station. ``after`` handlers are plain functions that spawn tracked station tasks."""
 
@@ -270,6 +272,7 @@ class SimulatedStation:
         self.connectors = {n: Connector(n, register_wh=float(self.rng.randrange(0, 5_000_000)))
                            for n in range(1, connectors + 1)}
         self.configuration = Configuration(self)
+        self.management = ManagementState()
         self.heartbeat_interval_s: float = DEFAULT_HEARTBEAT_S
         self.booted = asyncio.Event()
         self.boot_count = 0

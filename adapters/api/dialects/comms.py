@@ -45,6 +45,7 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
@@ -285,6 +286,7 @@ def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:
     ctx = ApiContext(core, settings, LimitPolicy(settings))
 
     async def endpoint(websocket: WebSocket) -> None:
-        await CommsSession(websocket, ctx).run()
+        with metrics.API_CONNECTIONS.labels(DIALECT.name).track_inprogress():
+            await CommsSession(websocket, ctx).run()
 
     return [WebSocketRoute("/", endpoint, name="comms-push")]

@@ -31,6 +31,7 @@ FAILURES: dict[str, tuple[str, str, int]] = {
     "charger_not_found": ("Charger not found", "The requested charger does not exist", 404),
     "no_session": ("No active session", "No active charging session found", 404),
     "offline": ("Charger not available", "The requested charger is currently unavailable", 409),
+    "busy": ("Charger not available", "The requested connector is in use", 409),
     "rejected": ("Charger not available", "The requested charger is currently unavailable", 409),
     "timeout": ("Charger not responding", "The charger did not respond in time", 504),
     "failed": ("Charging command failed", "The charger could not carry out the command", 502),
@@ -53,7 +54,7 @@ class ActionFailed(Exception):
         """``{"success": false, "error", "message"}`` (+ ``message_id`` when a command was
         sent)."""
         out: dict[str, Any] = {"success": False, "error": self.error, "message": self.message}
-        if self.detail and self.kind in ("bad_request", "malformed", "forbidden"):
+        if self.detail and self.kind in ("bad_request", "malformed", "forbidden", "busy"):
             out["message"] = self.detail
         if self.message_id:
             out["message_id"] = self.message_id
@@ -64,6 +65,8 @@ def _core_failure(exc: CoreError, *, starting: bool) -> ActionFailed:
     kind = exc.kind
     if kind == "not_found":
         kind = "charger_not_found" if starting else "no_session"
+    elif kind == "rejected" and exc.correlationId is None:  # refused before any command: in use
+        kind = "busy"
     return ActionFailed(kind, exc.message, exc.correlationId)
 
 
