@@ -207,6 +207,7 @@ def main() -> None:
                                                  rest[2:] == ["status"]))
         else:
             out = uvloop.run(stations_hold(base, int(first), int(count), int(rest[0]), float(rest[1])))
+        os.set_blocking(sys.stdout.fileno(), True)  # the event loop may have left the pipe non-blocking
         print(json.dumps(out), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
