@@ -4,8 +4,9 @@ readiness, infra/k8s/).
 
 * ``/health`` — alive: the process answers (the client API's and the gateway's own pages add
   their details);
-* ``/ready`` — JSON ``{"ready": bool, "log": {...}, "consumers": {name: {"stream", "lag",
-  "positions"}}, "quarantined": {consumer: unseen count}, "reasons": [str]}``; 200 when the log
+* ``/ready`` — JSON ``{"ready": bool, "log": {...}, "consumers": {name: {"stream", "lag"
+  (events; null when the log did not answer), "positions"}}, "quarantined": {consumer: unseen
+  count}, "reasons": [str]}``; 200 when the log
   answers within :data:`LOG_TIMEOUT_S`, every consumer is at most
   ``Settings.ready_max_lag_events`` behind the log's end and no quarantined event is
   unacknowledged (:func:`chargelog.adapters.metrics.acknowledge_quarantine`), else 503;
@@ -115,7 +116,9 @@ class Readiness:
             if positions is None:
                 reasons.append(f"{consumer.name} not started")
                 continue
-            if consumer.stream not in ends:
+            if consumer.stream not in ends:  # the log did not answer: positions only
+                body["consumers"][consumer.name] = {"stream": consumer.stream, "lag": None,
+                                                    "positions": {str(p): o for p, o in positions.items()}}
                 continue
             end = ends[consumer.stream]
             held = end if consumer.all_partitions else {p: end.get(p, 0) for p in positions}

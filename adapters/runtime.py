@@ -28,6 +28,8 @@ logger = logging.getLogger("chargelog")
 
 #: Part of the shutdown budget kept for closing the log after the roles stopped (s).
 LOG_CLOSE_RESERVE_S = 3.0
+#: Part of the shutdown budget left for the interpreter to exit after ``stop`` returned (s).
+EXIT_MARGIN_S = 1.0
 
 
 class PortInUse(OSError):
@@ -212,7 +214,7 @@ class Runtime:
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.shutdown_timeout_s
+        deadline = loop.time() + self.settings.shutdown_timeout_s - EXIT_MARGIN_S
         roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
         if self._ops is not None and self._ops_task is not None:
             self._ops.should_exit = True

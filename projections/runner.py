@@ -6,7 +6,9 @@ partition 0) or as a plain catch-up subscription of the whole stream (``log.subs
 the in-memory read models of API nodes) — and applies records in batches:
 
 1. each fold skips records at or below its stored position for that partition (duplicate
-   deliveries have no effect) and applies the rest;
+   deliveries have no effect) and applies the rest — except a record whose eventId was
+   among the last ones applied (a repeat written by a producer retry, :mod:`.dedupe`): that
+   one only advances the positions;
 2. a translator fold's domain events are appended to the ``domain`` stream (durable);
 3. every fold's changed rows and advanced positions are committed in ONE store transaction.
 
@@ -24,11 +26,12 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, Record
+from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, PositionNotAvailable, Record
 from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
 
 from .base import RowFold, quarantine_name
+from .dedupe import RecentIds
 from .health import quarantine_summary
 from .stale import StaleSweep
 from .query import ProjectionReadModels
@@ -43,6 +46,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
 #: How long ``stop`` waits for the batch in progress (s).
 STOP_WAIT_S = 10.0
+#: First pause before subscribing again after reading failed (s), doubled up to the max.
+READ_RETRY_MIN_S = 0.2
+READ_RETRY_MAX_S = 5.0
 #: Records read ahead of the applier.
 QUEUE_SIZE = 10_000
 
@@ -72,6 +78,7 @@ class FoldRunner:
         self.batch_size = batch_size
         self.owned: set[int] | None = set() if group_id else None  # None = every partition
         self.applied = 0
+        self._recent = RecentIds()  # eventIds applied lately (repeats are skipped)
         self._lock = asyncio.Lock()
         self._generation: dict[int, int] = {}  # per partition: bumped on assign/revoke
         self._queue: asyncio.Queue[tuple[int, Record]] = asyncio.Queue(QUEUE_SIZE)
@@ -124,6 +131,7 @@ class FoldRunner:
     # -- assignment -------------------------------------------------------------------------
 
     async def _load(self, partitions: set[int] | None) -> Position:
+        self._recent = RecentIds()  # records are read again from the stored positions
         for fold in self.folds:
             if partitions is not None:
                 fold.drop(partitions)
@@ -177,6 +185,7 @@ class FoldRunner:
     async def _revoked(self, partitions: set[int]) -> None:
         async with self._lock:
             self._bump(partitions)
+            self._recent = RecentIds()
             for fold in self.folds:
                 fold.drop(partitions)
             if self.owned is not None:
@@ -211,16 +220,32 @@ class FoldRunner:
         return group_subscribe(self.stream, self.group_id, self._assigned, self._revoked)
 
     async def _read(self) -> None:
-        try:
-            async with contextlib.aclosing(self._records()) as records:
-                async for record in records:
-                    await self._queue.put((self._generation.get(record.partition, 0), record))
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            self._failed = exc
-            logger.exception("reading %s failed", self.stream)
-            raise
+        """Queue the stream's records for the applier. When reading fails (e.g. the broker
+        went away during an assignment), subscribe again after a bounded backoff: a group
+        member rejoins and resumes its partitions from the store, a plain subscription from
+        the folds' positions. Only a position the log no longer holds stops the runner."""
+        failures = 0
+        while True:
+            try:
+                async with contextlib.aclosing(self._records()) as records:
+                    async for record in records:
+                        failures = 0
+                        await self._queue.put((self._generation.get(record.partition, 0), record))
+                return
+            except asyncio.CancelledError:
+                raise
+            except PositionNotAvailable as exc:
+                self._failed = exc
+                logger.exception("reading %s failed", self.stream)
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried from the stored positions
+                failures += 1
+                delay = min(READ_RETRY_MAX_S, READ_RETRY_MIN_S * 2 ** (failures - 1))
+                logger.warning("reading %s failed (%s: %s); subscribing again from the stored positions in %.1f s",
+                               self.stream, type(exc).__name__, exc, delay)
+                if self.owned is not None:
+                    await self._forget_held()
+                await asyncio.sleep(delay)
 
     async def _apply(self) -> None:
         try:
@@ -247,19 +272,30 @@ class FoldRunner:
             await reader
         while not self._queue.empty():
             self._queue.get_nowait()
+        await self._forget_held()
+        self._rejoin = False
+        self._tasks.append(asyncio.create_task(self._read(), name=f"{self.stream}-reader"))
+
+    async def _forget_held(self) -> None:
+        """Leave every held partition (group mode): records read for them so far are stale,
+        their rows are dropped; the next assignment loads them from the store."""
         async with self._lock:
             held = set(self.owned or ())
             self._bump(held)
+            self._recent = RecentIds()
             for fold in self.folds:
                 fold.drop(held)
             self.owned = set()
-            self._rejoin = False
-        self._tasks.append(asyncio.create_task(self._read(), name=f"{self.stream}-reader"))
 
     async def apply_batch(self, records: Sequence[Record]) -> None:
         """Apply ``records`` to every fold and commit (call under the runner's lock)."""
         for record in records:
             if self.owned is not None and record.partition not in self.owned:
+                continue
+            if self._recent.repeat(record.event.eventId):
+                past = Position({record.partition: record.offset + 1})
+                for fold in self.folds:
+                    fold.reached(past)
                 continue
             for fold in self.folds:
                 fold.offer(record)

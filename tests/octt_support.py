@@ -47,7 +47,7 @@ from chargelog.projections.runner import ProjectionWorker
 from conftest import engine_settings
 from test_api_support import serve_app
 
-TIMEOUT_S = 20.0
+TIMEOUT_S = 60.0
 ADMIN = "octt-operator"
 
 #: The id tags the test case document's configuration names (TC_023_x, TC_053).

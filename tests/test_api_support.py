@@ -27,7 +27,7 @@ from chargelog.adapters.ocpp.gateway import OcppGateway
 from chargelog.domain.log import EventLog, Position
 from chargelog.projections.runner import ProjectionWorker
 
-TIMEOUT_S = 20.0
+TIMEOUT_S = 60.0
 
 
 @dataclass

@@ -103,9 +103,10 @@ async def test_a_transactions_whole_story_in_one_command_and_one_http_call(log: 
 
             auditor = {"X-API-Key": stack.key("auditor", "audit")}
             async with httpx.AsyncClient(base_url=stack.http_url, timeout=TIMEOUT_S) as http:
-                pages, cursor = [], None
+                pages, cursor, requests = [], None, 0
                 while True:
-                    params = {"limit": "4", **({"cursor": cursor} if cursor else {})}
+                    requests += 1
+                    params = {"limit": "10", **({"cursor": cursor} if cursor else {})}
                     response = await http.get(f"/api/audit/transactions/{tx}", params=params, headers=auditor)
                     assert response.status_code == 200, response.text
                     body = response.json()
@@ -115,6 +116,7 @@ async def test_a_transactions_whole_story_in_one_command_and_one_http_call(log: 
                     if cursor is None:
                         break
                 assert [e["eventId"] for e in pages] == [e["eventId"] for e in entries]
+                assert requests == -(-len(entries) // 10) > 1
                 response = await http.get(f"/api/audit/commands/{start['correlationId']}", headers=auditor)
                 assert response.status_code == 200 and kinds(response.json()["entries"]) == command
                 response = await http.get("/api/audit/charge-points/CP-AUD", headers=auditor,

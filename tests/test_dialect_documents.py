@@ -43,6 +43,7 @@ async def test_mobile_smoke_test_literally(log, settings):
                     while True:
                         message = json.loads(await ws.recv())
                         if predicate(message):
+                            assert "error" not in message, message
                             return message
                 return await asyncio.wait_for(find(), TIMEOUT_S)
 

@@ -15,6 +15,7 @@ from fuzz.ocpp_fuzz import run_fuzz
 CASES = 3000
 
 
+@pytest.mark.timeout(900)  # a watchdog, not a threshold: ~20-40 s each on an idle 2-core machine
 @pytest.mark.parametrize("engine", ["embedded", "kafka"])
 async def test_bounded_fuzz_leaves_the_gateway_answering(engine: str, tmp_path: Path) -> None:
     if engine == "kafka":

@@ -49,9 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: Optional modules that contribute OpenAPI endpoints as ``OPENAPI_ENDPOINTS``.
 ENDPOINT_MODULES = ("chargelog.adapters.api.rest", "chargelog.adapters.api.stations_http",
-                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api")
+                    "chargelog.adapters.api.audit_http", "chargelog.adapters.ocpp.operator_api",
+                    "chargelog.adapters.api.console.routes")
 #: Optional (module, function) pairs that contribute routes: ``function(core, settings) ->
-#: list[BaseRoute]`` (the issue-6 REST endpoints and the ``/?token=`` push socket).
+#: list[BaseRoute]`` (the Communication Protocol's REST endpoints and the ``/?token=`` push socket).
 ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.stations_http", "station_routes"),
                    ("chargelog.adapters.api.audit_http", "audit_routes"),
@@ -240,6 +241,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
                 log_state["positions"][stream] = str(position)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             log_state.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        unavailable = getattr(log, "unavailable", None)  # appends waiting for the broker
+        if unavailable:
+            log_state.update(ok=False, error=f"appends not acknowledged: {unavailable}")
         projections: dict[str, str] = {}
         with contextlib.suppress(Exception):
             projections = {k: str(v) for k, v in (await read_models.positions()).items()}

@@ -107,7 +107,7 @@ def audit_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
 
     async def transaction(request: Request) -> JSONResponse:
         await authorize(request)
-        text = request.path_params["transaction_id"]
+        text = request.path_params["transactionId"]
         try:
             transaction_id = int(text)
         except ValueError:
@@ -116,15 +116,15 @@ def audit_routes(core: ClientCore, _settings: Settings) -> list[BaseRoute]:
 
     async def command(request: Request) -> JSONResponse:
         await authorize(request)
-        correlation_id = request.path_params["correlation_id"]
+        correlation_id = request.path_params["correlationId"]
         return _page(request, await command_timeline(core.log, correlation_id), f"command {correlation_id}")
 
     async def charge_point(request: Request) -> JSONResponse:
         await authorize(request)
-        timeline = await charge_point_range(core.log, request.path_params["charge_point_id"],
+        timeline = await charge_point_range(core.log, request.path_params["chargePointId"],
                                             _time(request, "since"), _time(request, "until"))
         return _page(request, timeline, "charge point")
 
-    return [Route("/api/audit/transactions/{transaction_id}", transaction, methods=["GET"]),
-            Route("/api/audit/commands/{correlation_id}", command, methods=["GET"]),
-            Route("/api/audit/charge-points/{charge_point_id}", charge_point, methods=["GET"])]
+    return [Route("/api/audit/transactions/{transactionId}", transaction, methods=["GET"]),
+            Route("/api/audit/commands/{correlationId}", command, methods=["GET"]),
+            Route("/api/audit/charge-points/{chargePointId}", charge_point, methods=["GET"])]

@@ -379,7 +379,7 @@ class ClientCore:
         position = await self.resolve_position(since)
         type_set = frozenset(types) if types else None
         end = await self.log.latest(DOMAIN)
-        merge = _PartitionMerge(self.log, position, end, batch=min(limit + 1, 500))
+        merge = _PartitionMerge(self.log, position, end, batch=max(limit + 1, 500))
         out: list[Record] = []
         last_ms: int | None = None
         try:

@@ -289,6 +289,23 @@ class DomainHub:
                     del index[key]  # type: ignore[arg-type]
 
 
+async def _read_retrying(hub: DomainHub, after: Position, until: Position) -> list[Record]:
+    """A catch-up page from the log; while the log fails (a broker outage) it is read again
+    after :data:`RETRY_S`, so the subscription resumes where it was instead of ending.
+    Raises PositionNotAvailable (retrying cannot help) and HubStopped."""
+    while True:
+        try:
+            return await hub.log.read(hub.stream, after, limit=CATCH_UP_BATCH, until=until)
+        except PositionNotAvailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried, the subscriber keeps waiting
+            if hub._error is not None:
+                raise HubStopped(str(hub._error)) from exc
+            logger.warning("domain hub: catch-up read of %s after %s failed (%s: %s); retrying in %.0f s",
+                           hub.stream, after, type(exc).__name__, exc, RETRY_S)
+            await asyncio.sleep(RETRY_S)
+
+
 async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event], bool],
                  audience: Audience = Audience()) -> AsyncIterator[Record]:
     """Every record of the hub's stream after ``after`` (None: from now on) that ``accept``
@@ -304,7 +321,7 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
             if position is None:
                 position = start
             while not start <= position:  # catch up (position, start] from the log itself
-                records = await hub.log.read(hub.stream, position, limit=CATCH_UP_BATCH, until=start)
+                records = await _read_retrying(hub, position, start)
                 for record in records:
                     if position.covers(record):
                         continue

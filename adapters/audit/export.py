@@ -2,6 +2,9 @@
 Parquet (pyarrow, one row group per :data:`ROW_GROUP` rows, zstd), CSV or JSON Lines file,
 with bounded memory: rows are gathered :data:`ROW_GROUP` at a time, written, and dropped.
 
+The stored records are read on the event loop while the previous row group is parsed (the
+Arrow JSON reader, in C++) and written in a worker thread.
+
 Incremental: the output remembers where it ended — Parquet in its key-value metadata
 (``chargelog.export``: ``{"stream", "position", "types", "chargePointId"}``), CSV and JSON
 Lines in the ``position`` column of their last row — and an export to an existing file goes on
@@ -11,7 +14,9 @@ the new ones (then an atomic rename), CSV and JSON Lines by appending.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import io
 import json
 import os
@@ -43,6 +48,7 @@ class ExportMismatch(ValueError):
     """The existing output was written by an export of another stream or other filters."""
 
 
+@functools.cache
 def schema(stream: str) -> pa.Schema:
     """The Arrow schema of ``stream``'s rows (times as UTC microsecond timestamps)."""
     return pa.schema([pa.field(name, _ARROW[kind]) for name, kind in COLUMNS.get(stream, COLUMNS["domain"])])
@@ -58,6 +64,7 @@ class ExportResult:
     position: Position
 
 
+@functools.cache
 def _json_schema(stream: str) -> pa.Schema:
     """The envelope as the Arrow JSON reader should parse it: typed payload fields (times as
     text), everything else ignored."""
@@ -281,24 +288,40 @@ async def export(
     batch = _Batch(stream, target)
     written = 0
     last_offsets = after
+    writing: asyncio.Future[None] | None = None  # the previous batch, parsed and written meanwhile
+
+    async def hand_over(full: _Batch) -> None:
+        """Parse and write ``full`` in a worker thread (pyarrow releases the GIL) while the
+        next batch is read; one batch in flight, so at most two in memory."""
+        nonlocal writing
+        if writing is not None:
+            await writing
+        writing = asyncio.ensure_future(asyncio.to_thread(lambda: sink.write(full.take())))
+
     try:
         scan = log.scan_raw(stream, after, until=end, types=types, charge_point_id=charge_point_id)
         async with contextlib.aclosing(scan):
             async for record in scan:
                 batch.add(record.value, str(record.position), record.partition, record.offset)
                 if len(batch) == ROW_GROUP:
-                    sink.write(batch.take())
+                    await hand_over(batch)
+                    batch = _Batch(stream, target)
                     written += ROW_GROUP
                     if progress is not None:
                         progress(record.position.total - last_offsets.total)
                     last_offsets = record.position
         if len(batch):
             written += len(batch)
-            sink.write(batch.take())
+            await hand_over(batch)
+        if writing is not None:
+            await writing
         if progress is not None:
             progress(max(0, end.total - last_offsets.total))
         scanned = end.total - after.total
     except BaseException:
+        if writing is not None:  # never close the writer under the thread still using it
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(writing)
         if isinstance(sink, _ParquetSink):
             sink.writer.close()
             sink.tmp.unlink(missing_ok=True)

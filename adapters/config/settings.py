@@ -63,7 +63,7 @@ class Settings(BaseSettings):
                               "with 429 beyond it; recorded as ocpp.connection.refused).")
     unknown_charge_points_max: int = Field(
         1000, ge=0, description="Unknown chargePointIds connected at once across this gateway (503 beyond it).")
-    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP-J 1.6 §4.1: the charge point queues and retries).")
+    durable_timeout_s: float = Field(10.0, gt=0, description="A CALL whose events are not durable within this bound (s) is not answered: the connection is closed with 1011 (OCPP 1.6 'Transaction-Related Messages': the charge point queues and resends).")
 
     # -- client API (issues 5, 6) ----------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Client API bind address (see ocpp_host).")

@@ -18,7 +18,7 @@ logger = logging.getLogger("chargelog.log.follow")
 #: First pause before subscribing again (s), doubled per failure up to :data:`RETRY_MAX_S`.
 RETRY_MIN_S = 0.2
 #: Longest pause before subscribing again (s).
-RETRY_MAX_S = 2.0
+RETRY_MAX_S = 1.0
 
 
 async def follow(log: EventLog, stream: str, after: Position, *, name: str) -> AsyncIterator[Record]:

@@ -55,6 +55,9 @@ CONNECT_TIMEOUT_S = 10.0
 CLOSE_DRAIN_S = 1.0
 #: How long ``close`` waits for one client to stop (s).
 CLOSE_CLIENT_S = 2.0
+#: A consumer-group member that stops heartbeating (e.g. a worker killed with SIGKILL) holds
+#: its partitions this long (ms; the broker's group.min.session.timeout.ms is 6000).
+GROUP_SESSION_TIMEOUT_MS = 6000
 #: Most events gathered into one group-committed send.
 MAX_GROUP_EVENTS = 4000
 #: A bounded ``read`` gives up with :class:`LogUnavailable` after this long without a record (s).
@@ -511,7 +514,7 @@ class KafkaLog:
         partitions it currently holds. An error raised by either callback is raised here.
         """
         await self._partitions(stream)
-        consumer = self._consumer(group_id=group_id, session_timeout_ms=10_000,
+        consumer = self._consumer(group_id=group_id, session_timeout_ms=GROUP_SESSION_TIMEOUT_MS,
                                   heartbeat_interval_ms=1_000, fetch_max_wait_ms=200)
         listener = _GroupListener(consumer, start_positions, on_revoked)
         consumer.subscribe([self.topic(stream)], listener=listener)

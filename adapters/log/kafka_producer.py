@@ -40,7 +40,7 @@ log = logging.getLogger("chargelog.log.kafka")
 #: First pause before a retry (s); doubled per failed attempt up to :data:`BACKOFF_MAX_S`.
 BACKOFF_MIN_S = 0.1
 #: Longest pause between two attempts (s): bounds how late a retry notices the broker is back.
-BACKOFF_MAX_S = 2.0
+BACKOFF_MAX_S = 1.0
 #: A batch not acknowledged within this long fails (ms; aiokafka's request timeout and batch
 #: expiry). Short, so an outage is noticed and the instance replaced quickly.
 REQUEST_TIMEOUT_MS = 5000

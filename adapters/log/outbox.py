@@ -22,7 +22,7 @@ logger = logging.getLogger("chargelog.log.outbox")
 #: First pause after a failed append (s), doubled per failure up to :data:`RETRY_MAX_S`.
 RETRY_MIN_S = 0.2
 #: Longest pause between two attempts (s).
-RETRY_MAX_S = 2.0
+RETRY_MAX_S = 1.0
 #: Most events appended at once.
 MAX_BATCH = 1000
 

@@ -14,10 +14,11 @@ subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
   socket is then closed). End events go through an :class:`~chargelog.adapters.log.outbox.Outbox`:
   queued and retried while the log is down; what is still unwritten when the process ends
   is closed out by the next start of this gateway id ("gateway restarted").
-* While the log is down (docs/operations.md, "Broker outages"): a CALL whose events are not
-  durable within ``durable_timeout_s`` is not answered — the connection is closed with 1011
-  so the charge point queues and retries (OCPP-J 1.6 §4.1); new connections are refused
-  with HTTP 503 on the upgrade; ``/health`` says ``degraded`` with the reason.
+* While the log is down (docs/ocpp.md, "While the log is down"): a CALL whose events are
+  not durable within ``durable_timeout_s`` is not answered — the connection is closed with
+  1011 so the charge point queues and resends (OCPP 1.6 "Transaction-Related Messages");
+  new connections are refused with HTTP 503 on the upgrade; ``/health`` says ``degraded``
+  with the reason.
 * Commands: the gateway follows ``source`` from its position at start; a
   ``command.requested`` for a charge point it holds is executed here; for one nobody holds,
   the one gateway :class:`~.presence.Presence` names appends ``command.failed`` "offline".
@@ -122,7 +123,7 @@ class OcppGateway:
 
     @property
     def degraded(self) -> str | None:
-        """Why the log cannot take events now (docs/operations.md, "Broker outages"), or None."""
+        """Why the log cannot take events now (docs/ocpp.md, "While the log is down"), or None."""
         return getattr(self.log, "unavailable", None) or self._log_error
 
     @property

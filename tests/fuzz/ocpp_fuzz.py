@@ -479,6 +479,24 @@ def final_status_seen(server: Server, control: Control, timeout_s: float) -> boo
     return False
 
 
+def server_log_problems(path: Path) -> tuple[int, list[str]]:
+    """(lines with a traceback, up to 20 distinct ERROR/CRITICAL messages) of a server log
+    written with ``CHARGELOG_LOG_FORMAT=json`` (other lines: counted by "Traceback")."""
+    tracebacks, errors = 0, set()
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            tracebacks += "Traceback" in line
+            continue
+        if not isinstance(entry, dict):
+            continue
+        tracebacks += "exception" in entry
+        if str(entry.get("level", "")).lower() in ("error", "critical"):
+            errors.add(f"[{entry.get('logger')}] {entry.get('event')}"[:160])
+    return tracebacks, sorted(errors)[:20]
+
+
 async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "embedded", seed: int = 1,
                    batch: int = 2000, timeout_s: float = 20.0, handshake_share: float = 0.01,
                    check_domain: bool = True, valid_only: bool = False, work_dir: Path | None = None) -> Report:
@@ -491,7 +509,8 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
     tmp = work_dir or Path(tempfile.mkdtemp(prefix="ocpp-fuzz-"))
     server_log = tmp / "serve.log"
     # every charge point here comes from 127.0.0.1: lift the per-address quota of unknown ids
-    env = serve_env(engine, tmp / "data") | {"CHARGELOG_UNKNOWN_CHARGE_POINTS_PER_ADDRESS_PER_HOUR": "100000"}
+    env = serve_env(engine, tmp / "data") | {"CHARGELOG_UNKNOWN_CHARGE_POINTS_PER_ADDRESS_PER_HOUR": "100000",
+                                             "CHARGELOG_LOG_FORMAT": "json"}  # read back by server_log_problems
     server = Server(env, log_path=server_log).start()
     assert server.proc is not None
     shared_tx: list[int] = []
@@ -534,10 +553,7 @@ async def run_fuzz(cases: int = 100_000, *, stations: int = 8, engine: str = "em
                 await runner.ws.close()
         if server.proc.poll() is None:
             server.stop()
-        text = server_log.read_text(errors="replace")
-        report.serverLogTracebacks = text.count("Traceback")
-        report.serverLogErrors = sorted({line.split(" ", 3)[-1][:160] for line in text.splitlines()
-                                         if " ERROR " in line or " CRITICAL " in line})[:20]
+        report.serverLogTracebacks, report.serverLogErrors = server_log_problems(server_log)
     return report
 
 

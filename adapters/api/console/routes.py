@@ -23,11 +23,32 @@ from chargelog.adapters.config import Settings
 from chargelog.domain.log import DOMAIN, InvalidPosition, Position, PositionNotAvailable
 
 from ..caller import ADMIN, AUDIT, Caller, CoreError
+from ..openapi import Endpoint
 from ..core import ClientCore
 from ..hub import HubStopped, follow
 from .history import charge_point_history, item
 
 logger = logging.getLogger(__name__)
+
+_CONSOLE_AUTH = [{"bearerJwt": []}, {"apiKey": []}]
+#: The console's HTTP routes for docs/openapi.json (shapes: the package docstring).
+OPENAPI_ENDPOINTS = (
+    Endpoint("get", "/", "Redirects to the web console (307 → /console).", {307: None}, tags=("console",)),
+    Endpoint("get", "/console", "The web console's HTML shell (public: it holds no data).", {200: None},
+             tags=("console",)),
+    Endpoint("get", "/console/", "Redirects to /console.", {307: None}, tags=("console",)),
+    Endpoint("get", "/console/api/me", "The signed-in operator or auditor: userId, scopes, role, tile URL.",
+             {200: None, 401: None, 403: None}, security=_CONSOLE_AUTH, tags=("console",)),
+    Endpoint("get", "/console/api/stations", "The station map and the resume position it is complete up to.",
+             {200: None, 401: None, 403: None}, security=_CONSOLE_AUTH, tags=("console",)),
+    Endpoint("get", "/console/api/sessions", "Active sessions (energy Wh, power W).",
+             {200: None, 401: None, 403: None}, security=_CONSOLE_AUTH, tags=("console",)),
+    Endpoint("get", "/console/api/chargepoints/{charge_point_id}",
+             "A charge point's recent frames in and out, connection history and anomalies.",
+             {200: None, 401: None, 403: None, 404: None}, security=_CONSOLE_AUTH, tags=("console",)),
+    Endpoint("get", "/console/api/transactions/{transaction_id}", "A transaction's audit timeline.",
+             {200: None, 401: None, 403: None, 404: None}, security=_CONSOLE_AUTH, tags=("console",)),
+)
 STATIC = Path(__file__).parent / "static"
 #: Seconds a console socket may take to send its first message.
 AUTH_TIMEOUT_S = 10.0

@@ -27,6 +27,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 
 from ..core import ClientCore
@@ -96,7 +97,10 @@ class ConnectionLimits:
 
     def allow(self) -> bool:
         """Count one message against the rate limit; False when over it."""
-        return self.policy.limiter.hit(self.policy.item, self.key)
+        allowed = self.policy.limiter.hit(self.policy.item, self.key)
+        if not allowed:
+            metrics.RATE_LIMIT_REJECTIONS.labels("api-messages").inc()
+        return allowed
 
 
 class LimitPolicy:

@@ -122,7 +122,8 @@ class ChargingSession(Session):
         try:
             msg = loads(text)
         except BadMessage as exc:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}"))
+            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}",
+                                                       id_=exc.request_id))
             return
         if not isinstance(msg, dict):
             await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message must be a JSON object"))

@@ -109,7 +109,7 @@ class MobileConnection(Session):
         try:
             raw = loads(text)
         except BadMessage as exc:
-            await self.send_error(None, "bad_request", f"not a request {{id, action, params}}: {exc}")
+            await self.send_error(exc.request_id, "bad_request", f"not a request {{id, action, params}}: {exc}")
             return
         try:
             request = m.Request.model_validate(raw)

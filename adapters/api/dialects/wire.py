@@ -18,7 +18,12 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadMessage(ValueError):
-    """A client message that is not well-formed JSON text (see the module docstring)."""
+    """A client message that is not well-formed JSON text (see the module docstring);
+    ``request_id``: its id when it could still be read (:func:`reply_id`), else None."""
+
+    def __init__(self, message: str, request_id: Any = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 def loads(text: str | bytes) -> Any:
@@ -34,7 +39,7 @@ def loads(text: str | bytes) -> Any:
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise BadMessage("a string holds a lone UTF-16 surrogate") from None
+            raise BadMessage("a string holds a lone UTF-16 surrogate", reply_id(value)) from None
         except RecursionError:
             raise BadMessage("JSON nested too deeply") from None
     return value
@@ -53,5 +58,5 @@ def peek_id(text: str | bytes | None) -> Any:
     refused before their codec reads them (rate limit, size limit)."""
     try:
         return reply_id(loads(text or ""))
-    except BadMessage:
-        return None
+    except BadMessage as exc:
+        return exc.request_id
