@@ -56,7 +56,10 @@ def raise_nofile(wanted: int = 65536) -> int:
 # -- stations (worker processes) ------------------------------------------------------------
 
 async def _station_loop(uri: str, state: dict[str, float], counts: list[int], ready: asyncio.Event,
-                        latencies_ms: list[float]) -> None:
+                        latencies_ms: list[float], status: bool = False) -> None:
+    """Boot, then until the deadline: MeterValues alternating with Heartbeat — or, with
+    ``status``, with a StatusNotification flipping connector 1 between Available and
+    Preparing (a public ``connector.status.changed`` every other CALL)."""
     async with websockets.connect(uri, subprotocols=["ocpp1.6"], compression=None, open_timeout=60,
                                   ping_interval=None, max_queue=4) as ws:
         await ws.send(json.dumps([2, "b", "BootNotification", BOOT]))
@@ -65,7 +68,13 @@ async def _station_loop(uri: str, state: dict[str, float], counts: list[int], re
         i = 0
         while time.monotonic() < state["deadline"]:
             i += 1
-            frame = [2, str(i), "Heartbeat", {}] if i % 2 else [2, str(i), "MeterValues", METER]
+            if i % 2 == 0:
+                frame = [2, str(i), "MeterValues", METER]
+            elif status:
+                frame = [2, str(i), "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                                           "status": "Available" if i % 4 == 1 else "Preparing"}]
+            else:
+                frame = [2, str(i), "Heartbeat", {}]
             sent = time.perf_counter()
             await ws.send(json.dumps(frame))
             await ws.recv()
@@ -73,11 +82,12 @@ async def _station_loop(uri: str, state: dict[str, float], counts: list[int], re
             counts[0] += 1
 
 
-async def stations_throughput(base: str, first: int, count: int, duration: float, start_at: float) -> dict[str, Any]:
+async def stations_throughput(base: str, first: int, count: int, duration: float, start_at: float,
+                              status: bool = False) -> dict[str, Any]:
     """Connect ``count`` stations, start all at wall time ``start_at``, loop ``duration`` s.
     ``latencies_ms``: every CALL → CALLRESULT round trip (ms) in the order answered."""
     counts, state, ready, latencies = [0], {"deadline": 0.0}, asyncio.Event(), []
-    tasks = [asyncio.create_task(_station_loop(f"{base}/BENCH{first + i}", state, counts, ready, latencies))
+    tasks = [asyncio.create_task(_station_loop(f"{base}/BENCH{first + i}", state, counts, ready, latencies, status))
              for i in range(count)]
     await asyncio.sleep(max(0.0, start_at - time.time()))
     t0 = time.monotonic()
@@ -193,9 +203,11 @@ def main() -> None:
         import uvloop
 
         if kind == "_throughput":
-            out = uvloop.run(stations_throughput(base, int(first), int(count), float(rest[0]), float(rest[1])))
+            out = uvloop.run(stations_throughput(base, int(first), int(count), float(rest[0]), float(rest[1]),
+                                                 rest[2:] == ["status"]))
         else:
             out = uvloop.run(stations_hold(base, int(first), int(count), int(rest[0]), float(rest[1])))
+        os.set_blocking(sys.stdout.fileno(), True)  # the event loop may have left the pipe non-blocking
         print(json.dumps(out), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

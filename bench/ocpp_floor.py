@@ -1,8 +1,8 @@
 """The floor for OCPP benchmarks: a bare ``ocpp``-library central system with no persistence.
 
 One process, ``websockets`` server on loopback, one :class:`ocpp.v16.ChargePoint` per
-connection answering BootNotification (Accepted, interval 3600 s), Heartbeat (current time)
-and MeterValues (empty CALLRESULT) — the least any OCPP 1.6-J central system does per frame
+connection answering BootNotification (Accepted, interval 3600 s), Heartbeat (current time),
+StatusNotification and MeterValues (empty CALLRESULTs) — the least any OCPP 1.6-J central system does per frame
 (OCPP-J 1.6 §4: parse, validate against the action's schema, route, answer). Nothing is
 stored. :mod:`bench.side_by_side` measures ``chargelog serve`` as a ratio to this.
 
@@ -24,7 +24,7 @@ from ocpp.v16.enums import Action, RegistrationStatus
 
 
 class FloorChargePoint(ChargePoint):
-    """Answers the three CALLs the benchmark's stations send; nothing kept."""
+    """Answers the CALLs the benchmark's stations send; nothing kept."""
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: object) -> call_result.BootNotification:
@@ -33,6 +33,10 @@ class FloorChargePoint(ChargePoint):
     @on(Action.heartbeat)
     def on_heartbeat(self) -> call_result.Heartbeat:
         return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, error_code: str, status: str, **_: object) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
 
     @on(Action.meter_values)
     def on_meter_values(self, connector_id: int, meter_value: list[object], **_: object) -> call_result.MeterValues:

@@ -1,8 +1,9 @@
 """Cost per frame of ``chargelog serve`` side by side with its floor, in one invocation.
 
 One load generator (:mod:`ocpp_bench`'s station workers: N raw OCPP-J 1.6 stations over
-``websockets``, one outstanding CALL each, alternating Heartbeat and MeterValues, for a bounded
-``--duration``) runs in turn against:
+``websockets``, one outstanding CALL each, MeterValues alternating with Heartbeat — or with
+``--load status`` with a StatusNotification flipping Available/Preparing, a public
+``connector.status.changed`` push — for a bounded ``--duration``) runs in turn against:
 
 * ``floor`` — a bare ``ocpp``-library central system with no persistence (``ocpp_floor.py``);
 * ``embedded`` — ``chargelog serve`` (all roles) on the embedded log (``city_bench``'s
@@ -23,7 +24,8 @@ Per server it prints: CPU s of the server process (user + system, psutil) per 1,
 acknowledged CALLs (a CALL counts when its CALLRESULT reaches the station; chargelog sends it
 only after the CALL and CALLRESULT events are durable, so each is 2 events on the log),
 acknowledged CALLs/s, round trip p50/p99 (ms), RSS growth per connection (KB, idle server →
-middle of the load window), and each figure's ratio to the floor; plus the 1-min load average
+middle of the load window, over stations and subscribers), pushes/s received by the
+subscribers, and each figure's ratio to the floor; plus the 1-min load average
 at the start and end of each window, since this machine is shared.
 
 Usage::
@@ -133,7 +135,7 @@ def _cpu_s(ps: psutil.Process) -> float:
 
 
 async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float,
-                  clients: list[StationSubscriber]) -> dict[str, Any]:
+                  clients: list[StationSubscriber], mix: str) -> dict[str, Any]:
     """Run the load on one server; CPU / RSS of ``ps`` around the load window. ``clients``
     open once the stations are connected and before the window starts."""
     rss_idle = ps.memory_info().rss
@@ -143,18 +145,19 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
     start_at = booted_at + len(clients) / 50
     load = asyncio.create_task(ocpp_bench.run_workers(
         [["_throughput", f"{base}/ocpp", str(sum(per[:i])), str(n), str(duration), str(start_at)]
-         for i, n in enumerate(per)]))
+         + (["status"] if mix == "status" else []) for i, n in enumerate(per)]))
     if clients:
         await asyncio.sleep(max(0.0, booted_at - time.time()))
         await open_all(clients)
         if time.time() > start_at:
             city_bench.note(f"subscribers opened {time.time() - start_at:.1f} s after the window started")
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, load0 = _cpu_s(ps), os.getloadavg()[0]
+    cpu0, load0, pushes0 = _cpu_s(ps), os.getloadavg()[0], sum(c.pushes for c in clients)
     await asyncio.sleep(duration / 2)
     rss_load = ps.memory_info().rss
     results = await load
     cpu = _cpu_s(ps) - cpu0
+    pushes = sum(c.pushes for c in clients) - pushes0
     acked = sum(r["acked"] for r in results)
     latencies = sorted(x for r in results for x in r["latencies_ms"])
     elapsed = max(r["elapsed_s"] for r in results)
@@ -162,7 +165,7 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
             "cpu_s_per_1000": cpu * 1000 / acked if acked else math.nan,
             "p50_ms": city_bench.percentile(latencies, 50), "p99_ms": city_bench.percentile(latencies, 99),
             "rss_kb_per_conn": (rss_load - rss_idle) / 1024 / (stations + len(clients)),
-            "server_cores": cpu / elapsed, "errors": sum(r["errors"] for r in results),
+            "server_cores": cpu / elapsed, "pushes_per_s": pushes / elapsed, "errors": sum(r["errors"] for r in results),
             "load1_start": load0, "load1_end": os.getloadavg()[0]}
 
 
@@ -187,6 +190,13 @@ class StationSubscriber(city_bench.Subscriber):
                     raise
                 await asyncio.sleep(0.5)
         self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        """Count every push (section 7: ``{"event", ...}``)."""
+        with contextlib.suppress(city_bench.websockets.ConnectionClosed):
+            async for text in self._ws:
+                if text.startswith('{"event"'):
+                    self.pushes += 1
 
 
 async def open_all(clients: list[StationSubscriber]) -> None:
@@ -215,7 +225,8 @@ async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
             server = (floor_server() if name == "floor"
                       else chargelog_server(name, opts.bootstrap, opts.subscribers, opts.audience, opts.stations))
             async with server as (ps, base, clients):
-                runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration, clients))
+                runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration, clients,
+                                                opts.load))
     return runs
 
 
@@ -236,12 +247,12 @@ def summary(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| server | CPU s / 1,000 acked CALLs | × floor | acked CALLs/s | × floor | p50 ms | p99 ms "
-            "| RSS KB / conn | server cores | load avg 1 min | errors |")
-    lines = [head, "| " + " | ".join(["---"] + ["---:"] * 10) + " |"]
+            "| RSS KB / conn | server cores | pushes/s | load avg 1 min | errors |")
+    lines = [head, "| " + " | ".join(["---"] + ["---:"] * 11) + " |"]
     for r in rows:
         lines.append(f"| {r['server']} | {r['cpu_s_per_1000']:.3f} | {r['cpu_s_per_1000_x_floor']:.2f} "
                      f"| {r['calls_per_s']:.0f} | {r['calls_per_s_x_floor']:.2f} | {r['p50_ms']:.1f} "
-                     f"| {r['p99_ms']:.1f} | {r['rss_kb_per_conn']:.1f} | {r['server_cores']:.2f} "
+                     f"| {r['p99_ms']:.1f} | {r['rss_kb_per_conn']:.1f} | {r['server_cores']:.2f} | {r['pushes_per_s']:.0f} "
                      f"| {r['load1_start']:.1f} → {r['load1_end']:.1f} | {r['errors']:.0f} |")
     return "\n".join(lines)
 
@@ -255,6 +266,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per server (interleaved); medians reported")
     parser.add_argument("--workers", type=int, default=1, help="station worker processes")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--load", choices=["heartbeat", "status"], default="heartbeat",
+                        help="MeterValues alternating with Heartbeat, or with StatusNotification (pushed)")
     parser.add_argument("--subscribers", type=int, default=0,
                         help="Mobile API clients subscribed to 'all' on each chargelog server")
     parser.add_argument("--audience", choices=["owner", "admin", "everything"], default="owner",
@@ -265,7 +278,7 @@ def main() -> None:
     runs = asyncio.run(run(opts))
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {opts.stations} stations, "
           f"{opts.duration:.0f} s × {opts.runs} run(s), {opts.workers} station worker(s), "
-          f"{opts.subscribers} {opts.audience} subscriber(s) on chargelog")
+          f"{opts.subscribers} {opts.audience} subscriber(s) on chargelog, load {opts.load}")
     print(table(summary(runs)))
     if opts.json:
         print(json.dumps(runs))

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ EMBEDDED_WRITER = "embedded"
 MAX_BATCH = 5000
 #: Rows fetched per query by a catch-up subscription.
 SUBSCRIBE_PAGE = 1000
+#: Records this process appended kept decoded for its own readers (per stream).
+RECENT_DECODED = 4096
 T = TypeVar("T")
 
 #: How often an idle subscription re-reads the file, for appends by other processes (s).
@@ -70,6 +73,8 @@ class _Stream:
         self.generation = 0
         self.last_recorded: datetime | None = None
         self.commit: GroupCommit | None = None
+        #: this process's last appended records, decoded once (notification id → Record)
+        self.recent: OrderedDict[int, Record] = OrderedDict()
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
@@ -144,21 +149,27 @@ class EmbeddedLog:
 
     async def _write_and_notify(self, s: _Stream, events: list[Event]) -> list[Position]:
         """One transaction for the gathered batch, then wake this process's subscriptions."""
-        ids = await asyncio.to_thread(s.call, self._write, s, events)
+        written = await asyncio.to_thread(s.call, self._write, s, events)
+        for n, record in written:
+            if record is not None:
+                s.recent[n] = record
+        while len(s.recent) > RECENT_DECODED:
+            s.recent.popitem(last=False)
         async with s.appended:
             s.generation += 1
             s.appended.notify_all()
-        return [Position({0: n}) for n in ids]
+        return [Position({0: n}) for n, _ in written]
 
-    def _write(self, s: _Stream, events: list[Event]) -> list[int]:
-        """Runs in a worker thread: one transaction for the whole batch."""
+    def _write(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
+        """Runs in a worker thread: one transaction for the whole batch; the records as
+        stored, decoded once here for every reader in this process."""
         try:
             return self._insert(s, events)
         except (sqlite3.IntegrityError, RecorderIntegrityError):
             s.chain.forget()  # another process appended: reload the heads once
             return self._insert(s, events)
 
-    def _insert(self, s: _Stream, events: list[Event]) -> list[int]:
+    def _insert(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
         """Stamps ``recordedAt``, seals each event into its charge point's chain (seq = its
         ``originator_version``) and inserts the batch in one transaction."""
         last = s.last_recorded
@@ -176,7 +187,15 @@ class EmbeddedLog:
         assert ids is not None and len(ids) == len(stored)
         sealing.commit()
         s.last_recorded = last
-        return list(ids)
+        return [(n, self._decoded(n, stored_event.state)) for n, stored_event in zip(ids, stored)]
+
+    @classmethod
+    def _decoded(cls, notification_id: int, state: bytes) -> Record | None:
+        """The record as readers will see it, or None (never raises: the batch is durable)."""
+        try:
+            return cls._record((notification_id, state))
+        except Exception:  # noqa: BLE001 - readers decode it themselves
+            return None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -193,7 +212,7 @@ class EmbeddedLog:
         s = self._stream(stream)
         rows = await asyncio.to_thread(
             s.call, self._select, s, stream, after, limit, until, tuple(types), charge_point_id)
-        return [self._record(n) for n in rows]
+        return [s.recent.get(n[0]) or self._record(n) for n in rows]
 
     def _select(
         self, s: _Stream, stream: str, after: Position, limit: int | None, until: Position | None,
@@ -311,7 +330,7 @@ class EmbeddedLog:
                 # decoded one at a time: a page of live Events would survive young GC
                 # collections and make the catch-up ~2.5x slower (docs/benchmarks.md)
                 for row in rows:
-                    record = self._record(row)
+                    record = s.recent.get(row[0]) or self._record(row)
                     yield record
                     position = record.position
                 if rows or not fresh:
