@@ -214,6 +214,7 @@ class ClientCore:
         self.require(caller, WRITE_CHARGING)
         if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 1:
             raise CoreError("bad_request", "connectorId must be an integer ≥ 1")
+        await self._consistent()  # the busy check sees what this process has already pushed
         view = await self._station(station_id)
         if view.connectors and all(c.connectorId != connector_id for c in view.connectors):
             raise CoreError("not_found", f"connector {connector_id} of station {station_id!r} not found")
@@ -254,6 +255,7 @@ class ClientCore:
         session, by transactionId or by station + connector. Errors: bad_request, not_found
         (no such active session), forbidden (scope, or another user's session)."""
         self.require(caller, WRITE_CHARGING)
+        await self._consistent()  # a stop right after the transaction.started push finds it
         if transaction_id is not None:
             if not isinstance(transaction_id, int) or isinstance(transaction_id, bool):
                 raise CoreError("bad_request", "transactionId must be an integer")
