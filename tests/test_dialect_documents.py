@@ -20,7 +20,7 @@ from chargelog.domain.envelope import Event, Source
 from chargelog.domain.log import DOMAIN, SOURCE
 from chargelog.domain.registry import IdTag, id_tag_upserted
 from test_api_support import TIMEOUT_S, api_stack, mobile, now_iso, synced, test_station
-from test_dialect_support import ClientError, charging_client, dialect_stack, iso_now, push_client, token
+from test_dialect_support import ClientError, charging_client, dialect_stack, iso_now, push_client, station_ready, token
 
 SCOPES = ["read:stations", "write:charging"]
 DEEP = "[" * 1000 + "]" * 1000
@@ -94,6 +94,7 @@ async def test_id_tag_registered_to_another_user_is_refused(log, settings):
                               id_tag_upserted(IdTag(idTag="CARD-BOB", userId="bob"))])
     async with dialect_stack(log, settings) as stack, test_station(stack, "CP-TAG") as cp:
         await stack.worker.registry.wait_until(lambda r: r.id_tag("CARD-BOB") is not None, TIMEOUT_S)
+        await station_ready(stack, "CP-TAG", 1)
         async with mobile(stack, stack.key("bob")) as bob:
             refused = await bob.request("startCharging", {"stationId": "CP-TAG", "connectorId": 1,
                                                           "idTag": "CARD-ALICE"})
@@ -109,6 +110,7 @@ async def test_id_tag_registered_to_another_user_is_refused(log, settings):
 
 async def test_registry_policy_refuses_unknown_tags(log, settings):
     async with dialect_stack(log, settings, id_tag_policy="registry") as stack, test_station(stack, "CP-REG"):
+        await station_ready(stack, "CP-REG", 1)  # on the map: the refusal is about the tag, not the station
         async with mobile(stack, stack.key("u1")) as client:
             refused = await client.request("startCharging", {"stationId": "CP-REG", "connectorId": 1,
                                                              "idTag": "MOBILE_TEST_USER"})

@@ -152,8 +152,10 @@ class ClientCore:
         return await self.read_models.stations()
 
     async def station(self, caller: Caller, station_id: str) -> ChargePointView:
-        """One charge point; CoreError(not_found) when unknown."""
+        """One charge point; CoreError(not_found) when unknown. Monotonic reads: it includes
+        every domain event this process has already pushed (:meth:`_consistent`)."""
         self.require(caller, READ_STATIONS)
+        await self._consistent()
         return await self._station(station_id)
 
     async def _station(self, station_id: str) -> ChargePointView:
