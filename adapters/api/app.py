@@ -168,11 +168,14 @@ async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Se
     like (:func:`first_message_error`) and the connection waits for the next one (until the
     idle timeout)."""
     logs.bind(connectionId=f"ws-{uuid.uuid4().hex[:12]}")  # every line of this connection's task
+    async def serve(dialect: Dialect, first_text: str | None) -> None:
+        logger.info("client connection: %s", dialect.name)
+        with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
+            await dialect.serve(websocket, ctx, first_text)
+
     for dialect in dialects:
         if dialect.claims_handshake(websocket):
-            logger.info("client connection: %s", dialect.name)
-            with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
-                await dialect.serve(websocket, ctx, None)
+            await serve(dialect, None)
             return
     await websocket.accept()
     limits = ctx.limits.connection()
@@ -196,9 +199,7 @@ async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Se
             problem = 'first message must be {"action": "auth", …} or {"type": "auth_request", …}'
         for dialect in dialects:
             if dialect.claims(message):
-                logger.info("client connection: %s", dialect.name)
-                with metrics.API_CONNECTIONS.labels(dialect.name).track_inprogress():
-                    await dialect.serve(websocket, ctx, text)
+                await serve(dialect, text)
                 return
         await websocket.send_text(json.dumps(first_message_error(text, problem)))
 
