@@ -32,7 +32,7 @@ from chargelog.adapters.store.sqlite import SQLiteReadModelStore
 from chargelog.domain.envelope import Event, Principal, Source
 from chargelog.domain.log import DOMAIN, EventLog
 from chargelog.projections.rebuild import rebuild
-from chargelog.projections.runner import PROJECTION_NAMES
+from chargelog.projections.runner import projection_folds
 
 SAMPLES_PER_SESSION = 40
 APPEND_BATCH = 5000
@@ -129,7 +129,7 @@ async def bench_engine(engine: str, events: int, work: Path, bootstrap: str) -> 
         filled = await fill(log, events)
         total = (await log.latest(DOMAIN)).total
         print(f"{engine}: generated and appended {total:,} events in {filled:.1f} s", file=sys.stderr)
-        for name in PROJECTION_NAMES:
+        for name in [f.name for f in projection_folds()]:  # the projections of the generated domain stream
             store = SQLiteReadModelStore(work / f"{engine}-{name}.sqlite")
             try:
                 began = time.perf_counter()
@@ -149,8 +149,6 @@ async def query_bench(charge_points: int = 10_000, repeat: int = 50) -> list[tup
     built), warm (nothing changed), and after one connector status change."""
     from chargelog.domain.log import Position, Record
     from chargelog.projections.query import ProjectionReadModels
-    from chargelog.projections.runner import projection_folds
-
     folds = projection_folds()
     rm = ProjectionReadModels(*folds)  # type: ignore[arg-type]
     offset = 0

@@ -44,9 +44,10 @@ from chargelog.domain.registry import (ChargePointInfo, IdTag, charge_point_upse
                                       id_tag_upserted, password_set)
 from chargelog.projections.runner import ProjectionWorker
 
-from conftest import engine_settings
+from conftest import ENGINES, engine_settings
 from test_api_support import serve_app
 
+#: Deadline of every wait (s): generous, so that a loaded machine slows the suite, never fails it.
 TIMEOUT_S = 60.0
 ADMIN = "octt-operator"
 
@@ -86,7 +87,7 @@ class Csms:
         return f"{self.scheme}://127.0.0.1:{self.gateway.port}/ocpp/{charge_point_id}"
 
     async def command(self, charge_point_id: str, action: str, payload: dict[str, Any], *,
-                      timeout_s: float = 10.0) -> str:
+                      timeout_s: float = TIMEOUT_S) -> str:
         """The operator requests ``action`` over REST; returns the correlationId."""
         response = await self.http.post("/api/operator/commands", json={
             "chargePointId": charge_point_id, "action": action, "payload": payload, "timeoutSeconds": timeout_s})
@@ -94,14 +95,12 @@ class Csms:
         return response.json()["correlationId"]
 
     async def outcome(self, correlation_id: str) -> dict[str, Any]:
-        """The command's final outcome as the operator REST API reports it."""
-        async def final() -> dict[str, Any]:
-            while True:
-                body = (await self.http.get(f"/api/operator/commands/{correlation_id}")).json()
-                if body["status"] in ("answered", "failed"):
-                    return body
-                await asyncio.sleep(0.05)  # polling the operator API, as an operator would
-        return await asyncio.wait_for(final(), TIMEOUT_S)
+        """The command's final outcome as the operator REST API reports it (its long poll:
+        the API answers once the outcome is final, within :data:`TIMEOUT_S`)."""
+        response = await self.http.get(f"/api/operator/commands/{correlation_id}", params={"wait": TIMEOUT_S})
+        body: dict[str, Any] = response.json()
+        assert body["status"] in ("answered", "failed"), f"no outcome within {TIMEOUT_S} s: {body}"
+        return body
 
     async def operate(self, station: ScriptedStation, action: str, payload: dict[str, Any],
                       answer: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -147,7 +146,7 @@ class Csms:
 @contextlib.asynccontextmanager
 async def running_csms(log: EventLog, settings: Settings, **overrides: Any) -> AsyncIterator[Csms]:
     """The whole stack on loopback with the OCTT id tags registered."""
-    settings = settings.model_copy(update={"ocpp_port": 0, "ocpp_host": "127.0.0.1", "command_timeout_s": 10.0,
+    settings = settings.model_copy(update={"ocpp_port": 0, "ocpp_host": "127.0.0.1", "command_timeout_s": TIMEOUT_S,
                                            "id_tag_policy": "registry", **overrides})
     await log.append(SOURCE, registry_events())
     registry = LiveRegistry(log)
@@ -161,7 +160,7 @@ async def running_csms(log: EventLog, settings: Settings, **overrides: Any) -> A
     try:
         async with serve_app(app) as port, httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
-                timeout=TIMEOUT_S) as http:
+                timeout=TIMEOUT_S + 30) as http:
             yield Csms(log, settings, gateway, worker, registry, http,
                        "wss" if settings.tls_cert is not None else "ws")
     finally:
@@ -170,22 +169,25 @@ async def running_csms(log: EventLog, settings: Settings, **overrides: Any) -> A
         await registry.stop()
 
 
-def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrides: Any) -> Any:
-    """A module-scoped ``csms`` fixture: one stack for a test module (embedded log; Kafka with
-    ``CHARGELOG_OCTT_ENGINE=kafka``); each
-    test uses its own chargePointId. ``overrides``: settings (e.g. ``basic_auth=True``);
-    ``setup(directory)`` returns more, computed in the module's temporary directory."""
+#: The engines the suite runs on: both (``CHARGELOG_OCTT_ENGINE=embedded|kafka``: only that one).
+OCTT_ENGINES = [os.environ["CHARGELOG_OCTT_ENGINE"]] if os.environ.get("CHARGELOG_OCTT_ENGINE") else ENGINES
 
-    @pytest_asyncio.fixture(scope="module", loop_scope="module")
-    async def csms(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Csms]:
+
+def module_csms(setup: Callable[[Path], dict[str, Any]] | None = None, **overrides: Any) -> Any:
+    """A module-scoped ``csms`` fixture, parametrized by log engine: one stack per test module
+    and engine (the embedded log, then Kafka with a fresh topic prefix); each test uses its
+    own chargePointId. ``overrides``: settings (e.g. ``basic_auth=True``); ``setup(directory)``
+    returns more, computed in the module's temporary directory."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module", params=OCTT_ENGINES)
+    async def csms(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Csms]:
         directory = tmp_path_factory.mktemp("octt")
-        if setup is not None:
-            overrides.update(setup(directory))
-        settings = engine_settings(os.environ.get("CHARGELOG_OCTT_ENGINE", "embedded"), directory)
+        options = {**overrides, **(setup(directory) if setup is not None else {})}
+        settings = engine_settings(request.param, directory)
         log = open_log(settings)
         await log.start()
         try:
-            async with running_csms(log, settings, **overrides) as running:
+            async with running_csms(log, settings, **options) as running:
                 yield running
         finally:
             await log.close()

@@ -5,9 +5,11 @@ that the client API mounts (admin scope is checked by the ``authorize`` it passe
   "timeoutSeconds"?}`` → 202 ``{"correlationId"}`` once ``command.requested`` is durable;
   400 ``{"error", "errorCode"}`` for an action that is not a central-system 1.6 operation or
   a payload that breaks its schema.
-* ``GET /api/operator/commands/{correlationId}`` → 200 :class:`~.commands.CommandOutcome`
+* ``GET /api/operator/commands/{correlationId}[?wait=S]`` → 200 :class:`~.commands.CommandOutcome`
   JSON (``status`` pending / sent / answered / failed, ``response``, ``reason``…); 404 if
-  no such command.
+  no such command. ``wait`` (seconds, 0–60, default 0): a long poll — answer once the
+  outcome is final (answered / failed) or ``S`` s have passed, whichever is first; 400 when
+  it is not a number in that range.
 * ``GET /api/operator/charge-points/{chargePointId}/profile-state`` → 200 the charge
   point's reservations, charging profiles, composite schedules, local list, firmware /
   diagnostics / log jobs and security events (:mod:`chargelog.projections.profile_state`:
@@ -46,6 +48,8 @@ from .tasks import cancel_and_wait
 
 #: Outcomes kept in memory by one API process (older ones are found by a log scan).
 KEEP = 10000
+#: Longest long poll of ``GET /api/operator/commands/{id}?wait=`` (s).
+MAX_WAIT_S = 60.0
 
 
 class CommandTracker:
@@ -89,6 +93,16 @@ class CommandTracker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._advanced.wait_for(
                     lambda: self.position is not None and target <= self.position), timeout_s)
+
+    async def finished(self, correlation_id: str, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s`` s) until the tracked outcome of ``correlation_id`` is
+        final; returns at once for a command this tracker does not follow."""
+        def done() -> bool:
+            outcome = self.outcomes.get(correlation_id)
+            return outcome is None or outcome.final
+        async with self._advanced:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait_for(done), timeout_s)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -142,7 +156,16 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
         await maybe_await(authorize(request))
         await tracker.ensure_started()
         cid = request.path_params["correlation_id"]
+        try:
+            wait = float(request.query_params.get("wait", 0))
+            if not 0 <= wait <= MAX_WAIT_S:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": f"wait must be a number of seconds from 0 to {MAX_WAIT_S:g}",
+                                 "errorCode": "bad_request"}, 400)
         await tracker.caught_up()
+        if wait:
+            await tracker.finished(cid, wait)
         outcome = tracker.outcomes.get(cid) or await find_outcome(log, cid)
         if outcome is None:
             return JSONResponse({"error": f"no command {cid}", "errorCode": "not_found"}, 404)
@@ -223,12 +246,15 @@ OPENAPI_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("post", "/api/operator/commands", "Send an OCPP 1.6 command to a charge point (admin scope).",
              {202: OperatorCommandAccepted, 400: OperatorError, 401: None, 403: None}, OperatorCommand,
              _SECURITY, ("operator",)),
-    Endpoint("get", "/api/operator/commands/{correlation_id}", "What became of a command (admin scope).",
-             {200: OperatorCommandOutcome, 401: None, 403: None, 404: OperatorError}, security=_SECURITY,
+    Endpoint("get", "/api/operator/commands/{correlation_id}", "What became of a command; ?wait=S (0-60 s) "
+             "answers once it is final or S s have passed (admin scope).",
+             {200: OperatorCommandOutcome, 400: OperatorError, 401: None, 403: None, 404: OperatorError},
+             security=_SECURITY,
              tags=("operator",)),
     Endpoint("get", "/api/operator/charge-points/{charge_point_id}/profile-state",
-             "Reservations, charging profiles, local list, jobs and security state of a charge point, rebuilt "
-             "from the log; ?at=ISO-8601 evaluates reservation expiry then (admin scope).",
+             "Reservations, charging profiles, local list, jobs and security state of a charge point: the "
+             "stored read model, caught up with the log; ?at=ISO-8601 evaluates reservation expiry then "
+             "(admin scope).",
              {200: ProfileStateView, 400: OperatorError, 401: None, 403: None}, security=_SECURITY,
              tags=("operator",)),
 )
