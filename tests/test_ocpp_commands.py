@@ -195,11 +195,15 @@ async def test_operator_rest_routes(log, settings):
         accepted = await http.post("/api/operator/commands", json=body, headers=admin)
         assert accepted.status_code == 202
         cid = accepted.json()["correlationId"]
-        await asyncio.wait_for(cp.received.get(), TIMEOUT_S)
-        await wait_event(log, lambda e: e.correlationId == cid and e.payload.get("messageTypeId") == 3)
-        outcome = (await http.get(f"/api/operator/commands/{cid}", headers=admin)).json()
+        for wait in ("-1", "61", "soon"):
+            refused = await http.get(f"/api/operator/commands/{cid}", params={"wait": wait}, headers=admin)
+            assert refused.status_code == 400 and refused.json()["errorCode"] == "bad_request"
+        # a long poll: answers once the outcome is final (the station answers meanwhile)
+        outcome = (await http.get(f"/api/operator/commands/{cid}", params={"wait": 60}, headers=admin,
+                                  timeout=90)).json()
         assert (outcome["status"], outcome["response"], outcome["chargePointId"]) == (
             "answered", {"status": "Accepted"}, "CP-REST")
+        await asyncio.wait_for(cp.received.get(), TIMEOUT_S)
         assert (await http.get("/api/operator/commands/nope", headers=admin)).status_code == 404
     requested = [e for e in await source_events(log) if e.type == "command.requested"]
     assert requested[0].principal.model_dump() == {"kind": "operator", "id": "admin-1"}
