@@ -36,7 +36,7 @@ from .caller import Caller, CoreError
 from .core import ClientCore
 from .dialects.charging_codec import iso_ms
 from .dialects.comms_actions import ActionFailed, parse_charger_id, parse_connector_id, start_session, stop_session
-from .dialects.state import DialectState, state_for
+from .ws.state import DialectState, state_for
 from .openapi import Endpoint
 from .ratelimit import Decision
 from .throttle import Throttled, client_address

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import ApiContext, Dialect
+from ..ws.base import ApiContext, Dialect
 
 #: Dialect modules of this package, in dispatch order.
 #: "comms" claims ``?token=`` handshakes (the Communication Protocol push socket, which also

@@ -46,11 +46,11 @@ from chargelog.domain.log import Record
 
 from ..caller import Caller, CoreError
 from . import charging_codec as codec
-from . import charging_models, contract
-from .base import ApiContext, MessageTooLarge
-from .session import Session
-from .state import state_for
-from .wire import BadMessage, loads, peek_id
+from . import charging_models
+from ..ws.base import ApiContext, Dialect, MessageTooLarge
+from ..ws.session import Session
+from ..ws.state import state_for
+from ..ws.wire import BadMessage, loads, peek_id
 
 logger = logging.getLogger(__name__)
 
@@ -361,27 +361,12 @@ class ChargingSession(Session):
         return None
 
 
-class ChargingDialect:
-    """The :class:`~.base.Dialect` registration: claims a ``/ws`` connection whose first
-    message is a JSON object with a string ``type`` (and no ``action``: that is mobile)."""
-
-    name = "charging"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return False
-
-    def claims(self, message: Any) -> bool:
-        return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await ChargingSession(websocket, ctx).run(first)
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "chargingWs", "/ws", "Charging WebSocket API (charging-websocket-api.md)",
-            'First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
-            "user, 5 authentication attempts/min per IP.", "Charging",
-            send=charging_models.SEND, receive=charging_models.RECEIVE)
+def _claims(message: Any) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
 
 
-DIALECT = ChargingDialect()
+DIALECT = Dialect("charging", ChargingSession, claims=_claims, contract=dict(
+    channel="chargingWs", address="/ws", title="Charging WebSocket API (charging-websocket-api.md)",
+    description='First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
+                "user, 5 authentication attempts/min per IP.", prefix="Charging",
+    send=charging_models.SEND, receive=charging_models.RECEIVE))

@@ -54,11 +54,11 @@ from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
 from . import comms_codec as cc
-from . import comms_models, contract
-from .base import ApiContext, LimitPolicy, MessageTooLarge
+from . import comms_models
+from ..ws.base import ApiContext, Dialect, LimitPolicy, MessageTooLarge
 from .charging import token_expiry
-from .session import Session
-from .state import state_for
+from ..ws.session import Session
+from ..ws.state import state_for
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class CommsSession(Session):
         self.first_soc: dict[int, cc.SocSample] = {}
         self.started: dict[int, dict[str, Any]] = {}
 
-    async def run(self) -> None:
+    async def run(self, first: str | None = None) -> None:
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
         try:
@@ -255,29 +255,12 @@ class CommsSession(Session):
         return None
 
 
-class CommsDialect:
-    """The :class:`~.base.Dialect` registration: claims a ``/ws`` handshake that carries a
-    ``token`` query parameter."""
-
-    name = "comms"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return "token" in websocket.query_params
-
-    def claims(self, message: Any) -> bool:
-        return False
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await CommsSession(websocket, ctx).run()
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "commsWs", "/?token={jwt}", "Communication Protocol push socket + test guide commands",
-            "Also at /ws?token={jwt}. Close 1008: 'Authentication required', 'Invalid authentication token', "
-            "'Server at capacity'.", "Comms", send=comms_models.SEND, receive=comms_models.RECEIVE)
-
-
-DIALECT = CommsDialect()
+DIALECT = Dialect("comms", CommsSession, claims_handshake=lambda websocket: "token" in websocket.query_params,
+                  contract=dict(channel="commsWs", address="/?token={jwt}",
+                                title="Communication Protocol push socket + test guide commands",
+                                description="Also at /ws?token={jwt}. Close 1008: 'Authentication required', "
+                                            "'Invalid authentication token', 'Server at capacity'.",
+                                prefix="Comms", send=comms_models.SEND, receive=comms_models.RECEIVE))
 
 
 def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:

@@ -30,12 +30,11 @@ from chargelog.domain.log import PositionNotAvailable, Record
 
 from ..caller import Caller, CoreError
 from ..commands import Command
-from . import contract
 from . import mobile_codec as codec
 from . import mobile_models as m
-from .base import ApiContext, MessageTooLarge
-from .session import Session
-from .wire import BadMessage, loads, peek_id, reply_id
+from ..ws.base import ApiContext, Dialect, MessageTooLarge
+from ..ws.session import Session
+from ..ws.wire import BadMessage, loads, peek_id, reply_id
 
 logger = logging.getLogger(__name__)
 
@@ -277,27 +276,13 @@ class MobileConnection(Session):
         return self.caller
 
 
-class MobileDialect:
-    """The :class:`~.base.Dialect` for mobile-websocket-api.md."""
-
-    name = "mobile"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return False
-
-    def claims(self, message: Any) -> bool:
-        return isinstance(message, dict) and isinstance(message.get("action"), str) and "type" not in message
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await MobileConnection(websocket, ctx).run(first)
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "mobileWs", "/ws", "Mobile WebSocket API (mobile-websocket-api.md)",
-            'First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
-            "without a message.", "Mobile", send=m.SEND, receive=m.RECEIVE)
+def _claims(message: Any) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("action"), str) and "type" not in message
 
 
-DIALECT = MobileDialect()
+DIALECT = Dialect("mobile", MobileConnection, claims=_claims, contract=dict(
+    channel="mobileWs", address="/ws", title="Mobile WebSocket API (mobile-websocket-api.md)",
+    description='First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
+                "without a message.", prefix="Mobile", send=m.SEND, receive=m.RECEIVE))
 
-__all__ = ["DIALECT", "MobileConnection", "MobileDialect"]
+__all__ = ["DIALECT", "MobileConnection"]

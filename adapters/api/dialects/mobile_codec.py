@@ -16,7 +16,7 @@ from chargelog.projections.views import ChargePointView, ConnectorView, SessionV
 
 from ..core import ConnectorStatus
 from .reasons import MOBILE_REASONS, stop_reason
-from .timefmt import iso_ms
+from ..ws.timefmt import iso_ms
 
 
 def _whole(value: Any) -> int | None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..caller import Caller, CoreError
 from . import comms_codec as cc
-from .wire import BadMessage, loads
+from ..ws.wire import BadMessage, loads
 from .comms_actions import ActionFailed, parse_charger_id, parse_connector_id, start_session, stop_session
 
 if TYPE_CHECKING:
