@@ -55,8 +55,8 @@ from ..commands import session_from_event
 from ..core import ClientCore
 from . import comms_codec as cc
 from . import comms_models
-from ..ws.base import ApiContext, Dialect, LimitPolicy, MessageTooLarge
-from .charging import token_expiry
+from ..ws.base import ApiContext, Dialect, LimitPolicy
+from ..auth import token_expiry
 from ..ws.session import Session
 from ..ws.state import state_for
 
@@ -101,9 +101,6 @@ class CommsSession(Session):
         self.authenticated(caller.userId)
         from .testguide import TestGuideCommands  # the commands ride on this connection
 
-        async def too_large(_: MessageTooLarge) -> None:
-            await self.sender.send(cc.error("Invalid message format"))
-
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
@@ -114,9 +111,12 @@ class CommsSession(Session):
             expiry = token_expiry(token)
             if expiry is not None:
                 self.spawn(self._expire_at(expiry))
-            await self.serve(TestGuideCommands(self).handle, on_too_large=too_large)
+            await self.serve(TestGuideCommands(self).handle)
         finally:
             await self.end()
+
+    async def refuse(self, request_id: Any, text: str) -> None:
+        await self.sender.send(cc.error("Invalid message format"))
 
     async def _expire_at(self, expiry: datetime) -> None:
         await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()))

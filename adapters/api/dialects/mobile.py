@@ -32,7 +32,7 @@ from ..caller import Caller, CoreError
 from ..commands import Command
 from . import mobile_codec as codec
 from . import mobile_models as m
-from ..ws.base import ApiContext, Dialect, MessageTooLarge
+from ..ws.base import ApiContext, Dialect
 from ..ws.session import Session
 from ..ws.wire import BadMessage, loads, peek_id, reply_id
 
@@ -94,11 +94,11 @@ class MobileConnection(Session):
             self._sent.discard(self._sent_order.popleft())
         await self.sender.send(text)
 
-    async def run(self, first: str | None) -> None:
-        async def too_large(exc: MessageTooLarge) -> None:
-            await self.send_error(peek_id(exc.text), "bad_request", str(exc))
+    async def refuse(self, request_id: Any, text: str) -> None:
+        await self.send_error(request_id, "bad_request", text)
 
-        await self.serve(self.handle_text, first=first, on_too_large=too_large)
+    async def run(self, first: str | None) -> None:
+        await self.serve(self.handle_text, first=first)
 
     async def handle_text(self, text: str) -> None:
         if not self.receiver.allow():

@@ -6,7 +6,7 @@ its error form for an oversized message, and how to turn a domain record into pu
 engine does the rest, the same way for all of them:
 
 * **receive** — :meth:`Session.serve` reads text under the :class:`~.base.LimitPolicy` given
-  (size limit → the dialect's error, then close 1009; idle timeout → close 1000 with the
+  (size limit → the dialect's :meth:`Session.refuse`, then close 1009; idle timeout → close 1000 with the
   dialect's reason; a vanished peer ends the session);
 * **send** — one :class:`Sender` per connection serialises sends from every task and drops
   them once the socket is gone;
@@ -38,6 +38,7 @@ from ..hub import HubStopped
 from ..throttle import client_address
 from .base import ApiContext, IdleTimeout, LimitPolicy, MessageTooLarge
 from .state import state_for
+from .wire import peek_id
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +113,18 @@ class Session:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def serve(self, on_text: Callable[[str], Awaitable[None]], *, first: str | None = None,
-                    on_too_large: Callable[[MessageTooLarge], Awaitable[Any]],
-                    idle_reason: str | None = None) -> None:
+    #: Reason of the close 1000 after the idle timeout (None: the timeout's message).
+    idle_reason: str | None = None
+
+    async def refuse(self, request_id: Any, text: str) -> None:
+        """Answer a text the dialect cannot take (oversized, not JSON, …) in its own error form,
+        with ``request_id`` when it was readable. Every dialect defines it."""
+        raise NotImplementedError
+
+    async def serve(self, on_text: Callable[[str], Awaitable[None]], *, first: str | None = None) -> None:
         """Answer ``first`` and every later text with ``on_text`` until the connection ends;
-        then :meth:`end`. An oversized text gets ``on_too_large`` and close 1009; silence for
-        the idle timeout closes 1000 (``idle_reason``, default the timeout's message)."""
+        then :meth:`end`. An oversized text gets :meth:`refuse` and close 1009; silence for
+        the idle timeout closes 1000 (:attr:`idle_reason`)."""
         try:
             if first is not None:
                 await on_text(first)
@@ -125,11 +132,11 @@ class Session:
                 try:
                     text = await self.receiver.receive_text(self.websocket)
                 except MessageTooLarge as exc:
-                    await on_too_large(exc)
+                    await self.refuse(peek_id(exc.text), str(exc))
                     await self.sender.close(1009, "Message too big")
                     return
                 except IdleTimeout as exc:
-                    await self.sender.close(1000, idle_reason or str(exc))
+                    await self.sender.close(1000, self.idle_reason or str(exc))
                     return
                 await on_text(text)
         except WebSocketDisconnect:
