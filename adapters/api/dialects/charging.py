@@ -95,7 +95,6 @@ class ChargingSession(Session):
         self.caller: Caller | None = None
         self.expires_at: datetime | None = None
         self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
-        self.push_task: asyncio.Task[None] | None = None
         self.server_heartbeats: deque[str] = deque(maxlen=16)
         # connectors whose status the user follows; the user's own transaction per connector;
         # connectors with a start in flight
@@ -212,16 +211,14 @@ class ChargingSession(Session):
         self.caller = caller
         self.expires_at = token_expiry(token)
         self.authenticated(caller.userId)
-        if previous is None or previous.userId != caller.userId or self.push_task is None:
+        if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
         await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
 
     def _drop_auth(self) -> None:
         self.caller = None
         self.authenticated(None)
-        if self.push_task is not None:
-            self.push_task.cancel()
-            self.push_task = None
+        self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()
 
@@ -285,8 +282,7 @@ class ChargingSession(Session):
     # -- pushes ---------------------------------------------------------------------------
 
     async def _start_pushes(self, caller: Caller) -> None:
-        if self.push_task is not None:
-            self.push_task.cancel()
+        self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()
         after = await self.core.snapshot_position()  # before reading the sessions: no gap
@@ -295,8 +291,8 @@ class ChargingSession(Session):
                 key = (session.chargePointId, session.connectorId)
                 self.interest.add(key)
                 self.transactions[key] = session.transactionId
-        self.push_task = self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
-                                                lambda record: self._push(record, caller)))
+        self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                       lambda record: self._push(record, caller))
 
     async def _push(self, record: Record, caller: Caller) -> bool:
         message = self.push_for(record.event.type, record.event.payload, caller)

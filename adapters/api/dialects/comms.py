@@ -106,8 +106,8 @@ class CommsSession(Session):
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
                                     "userId": cc.public_user_id(caller.userId)})
             await self._snapshot(caller)
-            self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
-                                   lambda record: self._push(record, caller)))
+            self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                           lambda record: self._push(record, caller))
             expiry = token_expiry(token)
             if expiry is not None:
                 self.spawn(self._expire_at(expiry))

@@ -12,8 +12,11 @@ engine does the rest, the same way for all of them:
   them once the socket is gone;
 * **tasks** — :meth:`Session.spawn` runs work alongside (slow commands, heartbeats); all are
   cancelled when the connection ends;
-* **pushes** — :meth:`Session.follow` runs a catch-up subscription of the core
-  (:meth:`~chargelog.adapters.api.core.ClientCore.subscribe`) into the dialect's ``deliver``;
+* **pushes** — :meth:`Session.subscribe` / :meth:`Session.unsubscribe` keep named push
+  streams; each runs a catch-up subscription of the core
+  (:meth:`~chargelog.adapters.api.core.ClientCore.subscribe`) into the dialect's ``deliver``
+  (:meth:`Session.follow`), an event reaching a client twice is sent once
+  (:meth:`Session.first_delivery`);
   the hub stopping closes 1012 "service restart", any other end 1011;
 * **auth stage** — :meth:`Session.verify` (JWT or API key, throttled per address);
 * **counts** — the connection is registered in the app's :class:`~.state.DialectState`
@@ -26,11 +29,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
 from ..caller import Caller
@@ -77,6 +83,19 @@ class Sender:
                     await self.websocket.close(code, reason)
 
 
+#: Event ids remembered per connection by :meth:`Session.first_delivery`.
+DEDUP_WINDOW = 4096
+
+
+@dataclass
+class Subscription:
+    """One push stream of a connection: ``accept(event)`` tells whether it carries an event."""
+
+    id: str
+    accept: Callable[[Event], bool]
+    task: asyncio.Task[None] | None = None
+
+
 class Session:
     """One connection of dialect ``dialect`` (see the module docstring). ``limits``: the
     receive limits (size, idle timeout; None keeps the API default ``ctx.limits``)."""
@@ -92,6 +111,9 @@ class Session:
         self.connection = self.state.open(dialect)
         self.address = client_address(websocket)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.subscriptions: dict[str, Subscription] = {}
+        self._delivered: set[str] = set()
+        self._delivered_order: deque[str] = deque()
 
     async def verify(self, *, token: str | None = None, api_key: str | None = None) -> Caller:
         """The auth stage every dialect shares: the caller of an API key (else a JWT), with
@@ -153,12 +175,42 @@ class Session:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def subscribe(self, sub_id: str, records: AsyncIterator[Record], deliver: Callable[[Record], Awaitable[bool | None]],
+                  *, accept: Callable[[Event], bool] = lambda _: True,
+                  on_gone: Callable[[PositionNotAvailable], Awaitable[Any]] | None = None) -> Subscription:
+        """Start the push stream ``sub_id`` (ending one of that name): a catch-up subscription
+        of the core fed to ``deliver`` (:meth:`follow`) once the current answer is out."""
+        self.unsubscribe(sub_id)
+        subscription = self.subscriptions[sub_id] = Subscription(sub_id, accept)
+        subscription.task = self.spawn(self.follow(records, deliver, on_gone))
+        return subscription
+
+    def unsubscribe(self, sub_id: str) -> bool:
+        """End the push stream ``sub_id``; False when there is none."""
+        subscription = self.subscriptions.pop(sub_id, None)
+        if subscription is not None and subscription.task is not None:
+            subscription.task.cancel()
+        return subscription is not None
+
+    def first_delivery(self, event_id: str) -> bool:
+        """True the first time ``event_id`` is delivered on this connection (the last
+        :data:`DEDUP_WINDOW` ids are remembered): an event reaching a client by two ways — a
+        subscription and a command's outcome — is sent once."""
+        if event_id in self._delivered:
+            return False
+        self._delivered.add(event_id)
+        self._delivered_order.append(event_id)
+        if len(self._delivered_order) > DEDUP_WINDOW:
+            self._delivered.discard(self._delivered_order.popleft())
+        return True
+
     async def follow(self, records: AsyncIterator[Record], deliver: Callable[[Record], Awaitable[bool | None]],
                      on_gone: Callable[[PositionNotAvailable], Awaitable[Any]] | None = None) -> None:
         """Feed a subscription's records to ``deliver`` until it returns False or the
         connection ends. The log dropping the start position → ``on_gone`` (else close
         1011); the hub stopping → close 1012 "service restart"; another failure → 1011."""
         try:
+            await asyncio.sleep(0)  # the answer that started the stream goes out first
             async for record in records:
                 if await deliver(record) is False:
                     return
