@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..caller import Caller, CoreError
 from ..core import ClientCore
 from .comms_codec import kwh
+from .comms_models import ChargerCommandData
 
 #: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
 #: "no_session" (nothing to stop) / "charger_not_found".
@@ -70,24 +73,17 @@ def _core_failure(exc: CoreError, *, starting: bool) -> ActionFailed:
     return ActionFailed(kind, exc.message, exc.correlationId)
 
 
-def parse_charger_id(value: Any, *, required: bool) -> str | None:
-    """``charger_id``: a non-empty string (or absent/null when not ``required``)."""
-    if value is None or value == "":
-        if required:
-            raise ActionFailed("bad_request", "charger_id is required")
-        return None
-    if not isinstance(value, str):
-        raise ActionFailed("bad_request", "charger_id must be a string")
-    return value
-
-
-def parse_connector_id(value: Any) -> int:
-    """``connector_id``: an integer ≥ 1, default 1 when absent or null."""
-    if value is None:
-        return 1
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ActionFailed("bad_request", "connector_id must be an integer ≥ 1")
-    return value
+def command_data(body: Any, *, charger_required: bool) -> ChargerCommandData:
+    """``{charger_id, connector_id = 1}`` of a start, stop or status request (a REST body or
+    a test-guide command's ``data``); raises :class:`ActionFailed` ``bad_request``."""
+    try:
+        data = ChargerCommandData.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ActionFailed("bad_request", f"{first['loc'][0] if first['loc'] else 'body'}: {first['msg']}") from None
+    if charger_required and data.charger_id is None:
+        raise ActionFailed("bad_request", "charger_id is required")
+    return data
 
 
 async def start_session(core: ClientCore, caller: Caller, charger_id: str, connector_id: int,

@@ -475,6 +475,11 @@ def notification(title: str, message: str, data: dict[str, Any] | None = None,
             "timestamp": (iso(at) if at else None) or now_iso()}
 
 
+def response(action: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A test-guide command's answer ``{"type": "response", "action", "data", "timestamp"}``."""
+    return {"type": "response", "action": action, "data": data, "timestamp": now_iso()}
+
+
 def error(message: str) -> dict[str, Any]:
     """``error`` (section 4.9): ``{"type": "error", "message", "timestamp"}``."""
     return {"type": "error", "message": message, "timestamp": now_iso()}
