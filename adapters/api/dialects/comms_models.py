@@ -62,7 +62,7 @@ class MeterValueData(_Wire):
 
 
 class SessionStoppedData(_Wire):
-    """``stop_reason`` in the document's vocabulary (``RemoteStop``; :mod:`.reasons`)."""
+    """``stop_reason`` in the document's vocabulary (``RemoteStop``, ``LocalStop``; OCPP 1.6 Reason otherwise)."""
 
     charger_id: str
     connector_id: int | None
