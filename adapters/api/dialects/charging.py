@@ -1,32 +1,12 @@
 """The Charging WebSocket API at ``/ws`` (specs/charging-websocket-api.md): a connection whose
 first message is a typed envelope ``{"id", "type", "timestamp", "data"}`` — normally
-``{"type": "auth_request", …}``.
-
-Messages (document section "Message Types"; formatting in :mod:`.charging_codec`):
-
-* ``auth_request`` {token, userId?} → ``auth_response`` {success, userId, sessionId,
-  expiresAt, message}; a failure is ``auth_response`` with ``success: false`` *and* an
-  ``error`` (INVALID_TOKEN, MISSING_PARAMETERS, RATE_LIMIT_EXCEEDED). Re-authentication on the
-  same connection is allowed (the document's Jest tests authenticate twice).
-* ``start_charging_request`` {chargePointId, connectorId, idTag?, userId?} →
-  ``start_charging_response`` once the charge point has started the transaction (it carries
-  the OCPP transactionId), waiting at most ``Settings.charging_start_wait_s``;
-  ``stop_charging_request`` {chargePointId?, transactionId, reason?} →
-  ``stop_charging_response`` once it has stopped.
-* ``heartbeat`` both ways: a client heartbeat is answered with its own id; the server sends
-  one every ``charging_heartbeat_interval_s`` and does not answer the client's echo of it.
-* Pushes after authentication: ``charging_status_update`` for the connectors the user charges
-  on (from the start request until the connector is Available again with no session of the
-  user), ``meter_values_update`` for the user's transactions.
-* Errors: ``{"type": "error", "error": {code, message, details}}`` with the request's id —
-  NOT_AUTHENTICATED, INVALID_TOKEN (also once the token has expired), MISSING_PARAMETERS,
-  INVALID_REQUEST, GATEWAY_ERROR, CHARGE_POINT_OFFLINE, TRANSACTION_NOT_FOUND,
-  RATE_LIMIT_EXCEEDED.
-
-Limits (section "Rate Limiting"): connections per minute per IP (refused with an ``error``
-RATE_LIMIT_EXCEEDED, then close 1008), messages per minute per authenticated user,
-authentication attempts per minute per IP. The session closes (1000 "Session timeout") after
-``charging_session_timeout_s`` without a client message.
+``auth_request``. :attr:`ChargingSession.routes` routes ``auth_request``,
+``start_charging_request``, ``stop_charging_request`` and ``heartbeat``; pushes
+``charging_status_update`` / ``meter_values_update`` follow the user's connectors
+(:meth:`ChargingSession.push_for`); every failure is an ``error`` with the request's id.
+Message shapes: :mod:`.charging_models`; formatting: :mod:`.charging_codec`; the choices
+where the document contradicts itself, error codes and limits: docs/dialects.md
+("Charging WebSocket API").
 """
 
 from __future__ import annotations
@@ -44,7 +24,6 @@ from starlette.websockets import WebSocket
 
 from chargelog.domain.log import Record
 
-from ..auth import token_expiry
 from ..caller import Caller, CoreError
 from ..ws.base import ApiContext, Dialect
 from ..ws.session import Session
@@ -92,8 +71,6 @@ class ChargingSession(Session):
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "charging", state_for(ctx.core, ctx.settings).charging_receive)
-        self.caller: Caller | None = None
-        self.expires_at: datetime | None = None
         self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
         self.server_heartbeats: deque[str] = deque(maxlen=16)
         # connectors whose status the user follows; the user's own transaction per connector;
@@ -194,6 +171,7 @@ class ChargingSession(Session):
             self._drop_auth()
             await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
             return
+        previous = self.caller
         try:
             caller = await self.verify(token=token)
         except CoreError as exc:
@@ -207,17 +185,12 @@ class ChargingSession(Session):
             await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN,
                                                       "userId does not match the token"))
             return
-        previous = self.caller
-        self.caller = caller
-        self.expires_at = token_expiry(token)
-        self.authenticated(caller.userId)
         if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
         await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
 
     def _drop_auth(self) -> None:
-        self.caller = None
-        self.authenticated(None)
+        self.sign_out()
         self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()

@@ -14,10 +14,8 @@ after the read models have folded the event (:meth:`ClientCore.caught_up`); a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +27,6 @@ from chargelog.adapters.config import Settings
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
-from ..auth import token_expiry
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
@@ -62,7 +59,6 @@ class CommsSession(Session):
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "comms", state_for(ctx.core, ctx.settings).comms_receive)
-        self.caller: Caller | None = None
         self.known_chargers: set[str] = set()
         self.last_status: dict[str, Any] = {}
         self.maintenance: dict[str, bool] = {}
@@ -85,8 +81,6 @@ class CommsSession(Session):
             await self.sender.close(POLICY_VIOLATION, refusal)
             await self.end()
             return
-        self.caller = caller
-        self.authenticated(caller.userId)
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
@@ -94,19 +88,13 @@ class CommsSession(Session):
             await self._snapshot(caller)
             self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
                            lambda record: self._push(record, caller))
-            expiry = token_expiry(token)
-            if expiry is not None:
-                self.spawn(self._expire_at(expiry))
+            self.close_at_expiry(POLICY_VIOLATION, INVALID_TOKEN)
             await self.serve(self.command)
         finally:
             await self.end()
 
     async def refuse(self, request_id: Any, text: str) -> None:
         await self.sender.send(cc.error("Invalid message format"))
-
-    async def _expire_at(self, expiry: datetime) -> None:
-        await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
-        await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
 
     # -- the test guide's commands (docs/dialects.md "Test guide commands") ----------------
 

@@ -1,16 +1,8 @@
 """Start and stop as the Communication Protocol's REST API (``POST /api/charging/start`` and
 ``/stop``) and the test guide's ``start_charging`` / ``stop_charging`` commands both answer
-them — one routing over :class:`~chargelog.adapters.api.core.ClientCore`, two codecs.
-
-Result bodies (specs/websocket-communication-protocol.md section 1 and 4.2;
-specs/websocket-charging-flow-test-guide.md "Expected Response"): ``session_id`` and
-``transaction_id`` (both the OCPP transactionId), ``charger_id``, ``connector_id``,
-``status``, ``message_id`` (the command's correlationId), ``message``; a stop adds
-``energy_delivered`` (kWh) and ``duration`` (s).
-
-Failures are :class:`ActionFailed` with the documents' ``error`` / ``message`` pair (e.g.
-"Charger not available" / "The requested charger is currently unavailable") and the HTTP
-status the REST route answers with.
+them — one routing over :class:`~chargelog.adapters.api.core.ClientCore`, two wire forms.
+Result bodies and the failures' ``error`` / ``message`` pairs (with the HTTP status the REST
+route answers with): docs/dialects.md ("WebSocket Communication Protocol").
 """
 
 from __future__ import annotations

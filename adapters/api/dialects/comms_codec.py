@@ -1,16 +1,10 @@
 """Pure formatting for the WebSocket Communication Protocol's push messages
-(specs/websocket-communication-protocol.md, section 4 "Node.js Gateway → Mobile App") — no
-sockets, no I/O: domain events and read-model views in, JSON-ready dicts out.
-
-Units on the wire (the document's "Field Descriptions"): energy kWh (``energy_consumed``,
-``energy_delivered``), power kW (``output_power``, ``power``), ``voltage`` V, ``current`` A,
-``meter_value`` Wh (the raw meter register), durations and ``time_remaining`` s (integers),
-``charge_percentage`` % (integer). Timestamps are ISO 8601 UTC with seconds and ``Z``, as in
-the document's examples (``"2025-01-29T12:00:00Z"``).
-
-Identifiers: ``session_id`` and ``transaction_id`` are both the OCPP transactionId (one
-session is one OCPP transaction here); ``station_id`` is the charge point's site id, or the
-charge point id itself when it belongs to no site; ``charger_id`` is the chargePointId.
+(specs/websocket-communication-protocol.md section 4): domain events and read-model views in,
+JSON-ready dicts out. Units (its "Field Descriptions"): energy kWh, power kW, voltage V,
+current A, ``meter_value`` Wh (the register), durations and ``time_remaining`` s (integers),
+``charge_percentage`` % (integer); timestamps ISO 8601 UTC with whole seconds and ``Z``.
+``session_id`` = ``transaction_id`` = the OCPP transactionId; ``station_id`` the charge
+point's site (or the chargePointId without one); ``charger_id`` the chargePointId.
 """
 
 from __future__ import annotations

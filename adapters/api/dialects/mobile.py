@@ -1,15 +1,11 @@
-"""The Mobile WebSocket API dialect at ``/ws`` (mobile-websocket-api.md, message for message).
-
-A connection whose first message is ``{"action": …}`` (normally ``auth``). Requests
+"""The Mobile WebSocket API dialect at ``/ws`` (mobile-websocket-api.md, message for message):
+a connection whose first message is ``{"action": …}`` (normally ``auth``). Requests
 ``{"id", "action", "params"}`` are answered ``{"id", "result"}`` or ``{"id", "error": {"code",
-"message", "correlationId"}}`` (section 3) in the order received; pushes ``{"event", "data",
-"eventId", "position"}`` (section 7) come from subscriptions and from the caller's own
-commands. Error codes (section 5): 400 bad request (also: rate limit, oversized message,
-unknown action), 401 not authenticated / invalid key or token, 403 missing scope or another
-user's resource, 404 unknown station/connector/transaction/subscription or a position the
-log no longer holds, 500 internal. A command that fails after ``pending`` is pushed as an
-error with its request ``id`` and ``correlationId``, ``reason`` rejected (403), offline
-(404), timeout or failed (500). Limits: section 10 (see :mod:`.base`).
+"message", "correlationId"}}`` (section 3) in the order received; pushes (section 7) come
+from subscriptions and from the caller's own commands. Error codes (section 5, :data:`CODES`):
+400 bad request (also rate limit, oversized message, unknown action), 401, 403 (missing scope,
+another user's resource), 404, 429 (authentication throttled), 500. A command that fails after
+``pending`` is pushed as an error with its request ``id``, ``correlationId`` and ``reason``.
 """
 
 from __future__ import annotations
@@ -51,7 +47,6 @@ class MobileConnection(Session):
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "mobile")
-        self.caller: Caller | None = None
         self._sub_counter = 0
         self.handlers: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
             "auth": self.auth, "ping": self.ping, "getStations": self.get_stations,
@@ -120,8 +115,6 @@ class MobileConnection(Session):
         if not (p.apiKey or p.token):
             raise CoreError("unauthorized", "Invalid apiKey")
         caller = await self.verify(api_key=p.apiKey, token=p.token)
-        self.caller = caller
-        self.authenticated(caller.userId)
         session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
         return {"status": "ok", "sessionId": session_id, "scopes": sorted(caller.scopes)}
 

@@ -18,9 +18,11 @@ engine does the rest, the same way for all of them:
   (:meth:`Session.follow`), an event reaching a client twice is sent once
   (:meth:`Session.first_delivery`);
   the hub stopping closes 1012 "service restart", any other end 1011;
-* **auth stage** — :meth:`Session.verify` (JWT or API key, throttled per address);
+* **auth stage** — :meth:`Session.verify` (JWT or API key, throttled per address) makes
+  the connection the caller's, :meth:`Session.sign_out` nobody's, :meth:`Session.close_at_expiry`
+  ends it with the token;
 * **counts** — the connection is registered in the app's :class:`~.state.DialectState`
-  (``/health`` ``websocket``) from accept to close; :meth:`Session.authenticated` marks it.
+  (``/health`` ``websocket``) from accept to close, with its caller.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -39,6 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
+from ..auth import token_expiry
 from ..caller import Caller
 from ..hub import HubStopped
 from ..throttle import client_address
@@ -111,6 +115,8 @@ class Session:
         self.connection = self.state.open(dialect)
         self.address = client_address(websocket)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.caller: Caller | None = None
+        self.expires_at: datetime | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._delivered: set[str] = set()
         self._delivered_order: deque[str] = deque()
@@ -118,15 +124,29 @@ class Session:
     async def verify(self, *, token: str | None = None, api_key: str | None = None) -> Caller:
         """The auth stage every dialect shares: the caller of an API key (else a JWT), with
         failures throttled per client address and principal (:mod:`..throttle`, settings
-        ``auth_*``). Raises CoreError ``unauthorized`` or ``rate_limited`` — the dialect
-        answers it in its own form."""
+        ``auth_*``). On success the connection is the caller's (:attr:`caller`, counted in
+        ``/health``; :attr:`expires_at` the JWT's ``exp``). Raises CoreError ``unauthorized``
+        or ``rate_limited`` — the dialect answers it in its own form."""
         if api_key:
-            return await self.core.authenticate_api_key(api_key, self.address)
-        return await self.core.authenticate_jwt(token or "", self.address)
+            caller = await self.core.authenticate_api_key(api_key, self.address)
+        else:
+            caller = await self.core.authenticate_jwt(token or "", self.address)
+        self.caller, self.expires_at = caller, None if api_key else token_expiry(token or "")
+        self.connection.userId = caller.userId
+        return caller
 
-    def authenticated(self, user_id: str | None) -> None:
-        """Count the connection as ``user_id``'s (None: not authenticated any more)."""
-        self.connection.userId = user_id
+    def sign_out(self) -> None:
+        """The connection is nobody's any more."""
+        self.caller = self.expires_at = self.connection.userId = None
+
+    def close_at_expiry(self, code: int, reason: str) -> None:
+        """Close the connection with ``code``/``reason`` when the caller's token expires."""
+        if self.expires_at is not None:
+            self.spawn(self._close_at(self.expires_at, code, reason))
+
+    async def _close_at(self, at: datetime, code: int, reason: str) -> None:
+        await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+        await self.sender.close(code, reason)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` alongside the connection; cancelled when it ends."""
