@@ -40,7 +40,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from chargelog.domain.chain import GENESIS, unseal
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
-from chargelog.domain.log import START, Position, PositionNotAvailable, RawRecord, Record
+from chargelog.domain.log import RAW_BATCH, START, Position, PositionNotAvailable, RawBatch, Record
 
 from .chaining import ChainSealer
 from .group_commit import GroupCommit
@@ -235,33 +235,47 @@ class EmbeddedLog:
     ) -> AsyncIterator[Record]:
         """``read`` without a limit, as a stream (for exports such as ``chargelog events``):
         pages of rows up to ``until`` (default: the end when called), decoded one at a time."""
-        async for row in self._scan_rows(stream, after, until, types, charge_point_id, False):
-            yield self._record(row)  # type: ignore[arg-type]
+        async for rows in self._pages(stream, after, until, types, charge_point_id, False, SUBSCRIBE_PAGE):
+            for row in rows:
+                yield self._record(row)  # type: ignore[arg-type]
 
     async def scan_raw(
         self, stream: str, after: Position = START, *, until: Position | None = None,
-        types: Sequence[str] = (), charge_point_id: str | None = None,
-    ) -> AsyncIterator[RawRecord]:
-        """See the port: the rows of ``scan``, undecoded, keyed by their ``originator_id``."""
-        async for n, state, key in self._scan_rows(stream, after, until, types, charge_point_id, True):
-            yield RawRecord(key, state, 0, n - 1, Position({0: n}))
+        types: Sequence[str] = (), charge_point_id: str | None = None, batch: int = RAW_BATCH,
+    ) -> AsyncIterator[RawBatch]:
+        """See the port: pages of ``batch`` rows of ``scan``, undecoded, keyed by their
+        ``originator_id``, the next page read while this one is used."""
+        before = after
+        async for rows in self._pages(stream, after, until, types, charge_point_id, True, batch):
+            ids, values, keys = zip(*rows)
+            after = Position({0: ids[-1]})
+            yield RawBatch(0, list(keys), list(values), [n - 1 for n in ids], before, after)
+            before = after
 
-    async def _scan_rows(
+    async def _pages(
         self, stream: str, after: Position, until: Position | None, types: Sequence[str],
-        charge_point_id: str | None, with_key: bool,
-    ) -> AsyncIterator[tuple[Any, ...]]:
+        charge_point_id: str | None, with_key: bool, page: int,
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Non-empty pages of at most ``page`` rows after ``after`` up to ``until`` (default:
+        the end now); the next page is selected in a worker thread while the caller uses this one."""
         s = self._stream(stream)
         until = until if until is not None else await self.latest(stream)
-        position = after
-        while True:
-            rows = await asyncio.to_thread(
-                s.call, self._select, s, stream, position, SUBSCRIBE_PAGE, until, tuple(types), charge_point_id,
-                with_key)
-            for row in rows:
-                yield row
-            if len(rows) < SUBSCRIBE_PAGE:
-                return
-            position = Position({0: rows[-1][0]})
+
+        def select(position: Position) -> asyncio.Future[list[tuple[Any, ...]]]:
+            return asyncio.ensure_future(asyncio.to_thread(
+                s.call, self._select, s, stream, position, page, until, tuple(types), charge_point_id, with_key))
+
+        pending: asyncio.Future[list[tuple[Any, ...]]] | None = select(after)
+        try:
+            while pending is not None:
+                rows = await pending
+                pending = select(Position({0: rows[-1][0]})) if len(rows) == page else None
+                if rows:
+                    yield rows
+        finally:
+            if pending is not None:  # never close the stream under a query still running
+                with contextlib.suppress(BaseException):
+                    await pending
 
     @staticmethod
     def _select_rows(
@@ -284,8 +298,9 @@ class EmbeddedLog:
         sql += "ORDER BY rowid LIMIT ?"
         params.append(limit)
         with s.datastore.transaction(commit=False) as c:
+            c.row_factory = None  # plain tuples: no sqlite3.Row per row
             c.execute(sql, params)
-            return [tuple(row) for row in c.fetchall()]
+            return c.fetchall()
 
     @staticmethod
     def _record(row: tuple[int, bytes]) -> Record:
