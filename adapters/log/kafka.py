@@ -42,6 +42,7 @@ from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAva
 
 from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
+from .kafka_pacing import pace_metadata_refreshes
 from .kafka_producer import ResilientProducer
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class KafkaLog:
         producer = ResilientProducer(self.bootstrap, client_id="chargelog", connect_timeout_s=CONNECT_TIMEOUT_S)
         await producer.start()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
+        pace_metadata_refreshes(admin._client)
         try:
             await self._connect(admin)
         except LogUnavailable:
@@ -268,10 +270,12 @@ class KafkaLog:
     # -- reading -----------------------------------------------------------------------
 
     def _consumer(self, **extra: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="chargelog",
             auto_offset_reset="earliest", **{"max_partition_fetch_bytes": 4 * 1024 * 1024, **extra},
         )
+        pace_metadata_refreshes(consumer._client)
+        return consumer
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
