@@ -13,8 +13,9 @@ What we added on top of the library (it has no push subscription on SQLite):
   transaction survives ``kill -9``);
 * the hash chain: each event sealed into its charge point's chain as it is written
   (``.chaining``; seq = ``originator_version``; docs/audit.md);
-* in-process notification for catch-up subscriptions (plus a slow poll so other processes'
-  appends are seen too);
+* notification for catch-up subscriptions: in-process after each commit, and across
+  processes by a datagram to every other process with the log open (``.wakeup``), plus a
+  slow poll as the fallback;
 * timestamp reads by binary search over notification ids (``recordedAt`` is monotonic);
 * reads select (notification id, state) rows with the recorder's own query shape, plus a
   charge point filter on its primary key, without a ``Notification`` object per row, and
@@ -44,6 +45,7 @@ from chargelog.domain.log import START, Position, PositionNotAvailable, RawRecor
 
 from .chaining import ChainSealer
 from .group_commit import GroupCommit
+from .wakeup import Wakeups, supported as wakeups_supported
 
 #: The writer id of the embedded engine's chains (one writing process per data directory).
 EMBEDDED_WRITER = "embedded"
@@ -55,7 +57,7 @@ SUBSCRIBE_PAGE = 1000
 RECENT_DECODED = 4096
 T = TypeVar("T")
 
-#: How often an idle subscription re-reads the file, for appends by other processes (s).
+#: How often an idle subscription re-reads the file even without a wake-up (s).
 POLL_INTERVAL_S = 0.5
 
 
@@ -65,11 +67,12 @@ class _Stream:
     for the calls in flight: closing a connection under a running query crashes SQLite."""
 
     def __init__(self, path: Path) -> None:
+        self.name = path.stem
         self.datastore = SQLiteDatastore(str(path), originator_id_type="text", pool_size=4)
         self.recorder = SQLiteApplicationRecorder(self.datastore, events_table_name="events")
         self.recorder.create_table()
         self.chain = ChainSealer(EMBEDDED_WRITER, self._head)
-        self.appended = asyncio.Condition()
+        self._changed = asyncio.Event()
         self.generation = 0
         self.last_recorded: datetime | None = None
         self.commit: GroupCommit | None = None
@@ -78,6 +81,17 @@ class _Stream:
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
+
+    def wake(self) -> None:
+        """The stream grew (here or in another process): wake every waiting subscription."""
+        self.generation += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def grown(self, seen: int) -> None:
+        """Return once the generation moved past ``seen``."""
+        while self.generation == seen:
+            await self._changed.wait()
 
     def _head(self, charge_point_id: str) -> tuple[int, bytes]:
         """The last (seq = originator_version, hash) of a charge point's chain in the file."""
@@ -111,13 +125,17 @@ class _Stream:
 class EmbeddedLog:
     """The :class:`~chargelog.domain.log.EventLog` port on SQLite files in ``data_dir/log``.
 
-    One partition (0) per stream. Shared by the tasks of one process; one writing process
-    per data directory (other processes may read and follow).
+    One partition (0) per stream. Shared by the tasks of one process; several processes may
+    append to and follow the same files (``chargelog serve`` runs its fold in a second
+    process, docs/log-engines.md): SQLite serialises their transactions, the chains reload
+    their heads after another process's append, and each commit wakes the other processes'
+    subscriptions.
     """
 
     def __init__(self, data_dir: str | Path) -> None:
         self.dir = Path(data_dir) / "log"
         self._streams: dict[str, _Stream] = {}
+        self._wakeups: Wakeups | None = None
 
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -128,13 +146,28 @@ class EmbeddedLog:
                 await stream.commit.close()
             await asyncio.to_thread(stream.close)
         self._streams.clear()
+        if self._wakeups is not None:
+            self._wakeups.close()
+            self._wakeups = None
 
     def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
         if stream is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             stream = self._streams[name] = _Stream(self.dir / f"{name}.sqlite")
+            if self._wakeups is None and wakeups_supported():
+                self._wakeups = Wakeups(self.dir, self._woken)
+                try:
+                    self._wakeups.open()
+                except OSError:  # the slow poll still sees other processes' appends
+                    self._wakeups = None
         return stream
+
+    def _woken(self, name: str) -> None:
+        """Another process committed to stream ``name``."""
+        stream = self._streams.get(name)
+        if stream is not None:
+            stream.wake()
 
     # -- appending ------------------------------------------------------------------------
 
@@ -155,9 +188,9 @@ class EmbeddedLog:
                 s.recent[n] = record
         while len(s.recent) > RECENT_DECODED:
             s.recent.popitem(last=False)
-        async with s.appended:
-            s.generation += 1
-            s.appended.notify_all()
+        s.wake()
+        if self._wakeups is not None:
+            self._wakeups.notify(s.name)
         return [Position({0: n}) for n, _ in written]
 
     def _write(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
@@ -346,12 +379,12 @@ class EmbeddedLog:
 
     @staticmethod
     async def _wait_for_append(s: _Stream, seen: int) -> None:
-        """Until this process appended past generation ``seen``, or POLL_INTERVAL_S passed
-        (for appends by other processes)."""
+        """Until the stream grew past generation ``seen`` (woken by this process's writer or
+        another process's wake-up), or POLL_INTERVAL_S passed."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (gh-86296)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(POLL_INTERVAL_S), s.appended:
-                await s.appended.wait_for(lambda: s.generation != seen)
+            async with asyncio.timeout(POLL_INTERVAL_S):
+                await s.grown(seen)
 
     async def group_subscribe(
         self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],
