@@ -30,6 +30,7 @@ import contextlib
 import sqlite3
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from datetime import datetime, timedelta
@@ -76,11 +77,34 @@ class _Stream:
         self.generation = 0
         self.last_recorded: datetime | None = None
         self.commit: GroupCommit | None = None
+        #: the one long-lived thread that writes this stream (group commits queue for it)
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embedded-writer-{self.name}")
         #: this process's last appended records, decoded once (notification id → Record)
         self.recent: OrderedDict[int, Record] = OrderedDict()
+        #: the file's last notification id when no other process has appended since this
+        #: process's last commit; None when unknown (a subscription there must read the file)
+        self.end: int | None = None
+        #: wake-ups from other processes so far
+        self.peer_wakes = 0
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
+
+    def tail_after(self, start: int) -> list[Record]:
+        """This process's records ``start`` + 1, + 2, … as far as they follow one another in
+        :attr:`recent` (no file read, no decoding)."""
+        run = []
+        record = self.recent.get(start + 1)
+        while record is not None:
+            run.append(record)
+            record = self.recent.get(record.offset + 2)
+        return run
+
+    def peer_appended(self) -> None:
+        """Another process committed to this stream: the end is unknown until read."""
+        self.peer_wakes += 1
+        self.end = None
+        self.wake()
 
     def wake(self) -> None:
         """The stream grew (here or in another process): wake every waiting subscription."""
@@ -119,6 +143,7 @@ class _Stream:
         with self._idle:
             self._closed = True
             self._idle.wait_for(lambda: self._busy == 0)
+        self.writer.shutdown(wait=True)
         self.datastore.close()
 
 
@@ -167,7 +192,7 @@ class EmbeddedLog:
         """Another process committed to stream ``name``."""
         stream = self._streams.get(name)
         if stream is not None:
-            stream.wake()
+            stream.peer_appended()
 
     # -- appending ------------------------------------------------------------------------
 
@@ -181,13 +206,18 @@ class EmbeddedLog:
         return await s.commit.append(events)
 
     async def _write_and_notify(self, s: _Stream, events: list[Event]) -> list[Position]:
-        """One transaction for the gathered batch, then wake this process's subscriptions."""
-        written = await asyncio.to_thread(s.call, self._write, s, events)
+        """One transaction for the gathered batch in the stream's writer thread, then wake this
+        process's subscriptions (they take the records from :attr:`_Stream.recent`)."""
+        peer_wakes = s.peer_wakes
+        written = await asyncio.get_running_loop().run_in_executor(s.writer, s.call, self._write, s, events)
         for n, record in written:
             if record is not None:
                 s.recent[n] = record
         while len(s.recent) > RECENT_DECODED:
             s.recent.popitem(last=False)
+        # the end is known unless another process appended meanwhile (its wake-up came during
+        # the write; one that comes later resets it again)
+        s.end = written[-1][0] if peer_wakes == s.peer_wakes else None
         s.wake()
         if self._wakeups is not None:
             self._wakeups.notify(s.name)
@@ -352,9 +382,23 @@ class EmbeddedLog:
         s = self._stream(stream)
         position = after
         ahead: asyncio.Future[list[tuple[int, bytes]]] | None = None  # the next page, read meanwhile
+        read_file = True  # the first look, and one after a silent poll interval, goes to the file
         try:
             while True:
                 seen = s.generation
+                if ahead is None:
+                    # at the tail: this process's own appends come from memory, and at the
+                    # known end there is nothing to read (no thread hop either way)
+                    run = s.tail_after(position.get(0))
+                    if run:
+                        for record in run:
+                            yield record
+                            position = record.position
+                        continue
+                    if not read_file and s.end is not None and position.get(0) >= s.end:
+                        read_file = not await self._wait_for_append(s, seen)
+                        continue
+                read_file = False
                 fresh = ahead is None
                 rows = await (ahead or self._page(s, stream, position))
                 ahead = None
@@ -368,7 +412,7 @@ class EmbeddedLog:
                     position = record.position
                 if rows or not fresh:
                     continue
-                await self._wait_for_append(s, seen)
+                read_file = not await self._wait_for_append(s, seen)
         finally:
             if ahead is not None:
                 ahead.cancel()
@@ -378,13 +422,15 @@ class EmbeddedLog:
         return asyncio.to_thread(s.call, self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
 
     @staticmethod
-    async def _wait_for_append(s: _Stream, seen: int) -> None:
+    async def _wait_for_append(s: _Stream, seen: int) -> bool:
         """Until the stream grew past generation ``seen`` (woken by this process's writer or
-        another process's wake-up), or POLL_INTERVAL_S passed."""
+        another process's wake-up): True; or POLL_INTERVAL_S passed: False."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (gh-86296)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(POLL_INTERVAL_S):
                 await s.grown(seen)
+                return True
+        return False
 
     async def group_subscribe(
         self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],
