@@ -284,7 +284,10 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     if operator_api is not None:
         from chargelog.adapters.ocpp.sealing import Sealer
 
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
+        from chargelog.adapters.store import open_store
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings),
+                                                   lambda: open_store(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager
