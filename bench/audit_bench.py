@@ -158,7 +158,7 @@ async def bench_engine(engine: str, make_log: Callable[[str], Awaitable[EventLog
 
         async def raw_scan() -> None:
             async for _ in log.scan_raw(SOURCE):
-                pass
+                pass  # the records of a batch, in columns
 
         async def verify() -> None:
             report = await verify_stream(log, SOURCE)

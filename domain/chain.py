@@ -26,6 +26,7 @@ that were written. Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 #: The hash before the first link of every chain.
@@ -79,25 +80,19 @@ class Link:
         return self.stored[:self.at] + UNSEALED_END
 
 
+#: A stored envelope's chain field, from :data:`CHAIN_FIELD` to the end (as :func:`seal` writes it).
+LINK_TEXT = re.compile(rb',"chain":\{"writer":"([^"\\]*)","seq":([0-9]+),"hash":"([0-9a-f]{64})"\}\}')
+
+
 def unseal(stored: bytes) -> Link | None:
     """The link of stored envelope bytes, or None when the event carries no chain (``chain``
     missing or null). Malformed chain text also yields None (the verifier reports it as an
     event without a valid link)."""
     at = stored.rfind(CHAIN_FIELD)
-    if at < 0 or not stored.endswith(b"}}"):
+    found = LINK_TEXT.fullmatch(stored, at) if at >= 0 else None
+    if found is None:
         return None
-    body = stored[at + len(CHAIN_FIELD):-1]
-    if not body.startswith(b'{"writer":"'):
-        return None
-    try:
-        writer_part, seq_part, hash_part = body[11:-1].split(b",")
-        digest = bytes.fromhex(hash_part[8:-1].decode())
-        seq = int(seq_part[6:])
-    except ValueError:
-        return None
-    if len(digest) != 32 or not seq_part.startswith(b'"seq":') or not hash_part.startswith(b'"hash":"'):
-        return None
-    return Link(writer_part[:-1].decode(), seq, digest, stored, at)
+    return Link(found[1].decode(), int(found[2]), bytes.fromhex(found[3].decode()), stored, at)
 
 
 def link_of(previous: bytes, link: Link) -> bytes:

@@ -67,7 +67,7 @@ async def test_every_appended_event_carries_a_link_of_its_charge_points_chain(lo
     assert all(link is not None for link in links)
     assert [link.seq for link in links] == list(range(1, len(links) + 1))  # type: ignore[union-attr]
     assert len({link.writer for link in links}) == 1  # type: ignore[union-attr]
-    raw = [r async for r in log.scan_raw(SOURCE, charge_point_id="CP1")]
+    raw = [r async for batch in log.scan_raw(SOURCE, charge_point_id="CP1") for r in batch.records()]
     previous = bytes(32)
     for record in raw:
         link = unseal(record.value)
@@ -200,7 +200,7 @@ async def test_kafka_verify_names_a_re_produced_record(tmp_path: Path) -> None:
         assert code == 0, report
         # a copy of the source topic with one record edited, as a rewrite of the topic would be
         await forged._partitions(SOURCE)
-        records = [r async for r in log.scan_raw(SOURCE)]
+        records = [r async for batch in log.scan_raw(SOURCE) for r in batch.records()]
         target = next(r for r in records if r.chargePointId == "CP2" and b'"meterStop":3000' in r.value)
         copied = {}
         for r in sorted(records, key=lambda r: (r.partition, r.offset)):

@@ -163,6 +163,38 @@ async def test_scan_streams_what_read_returns(log: EventLog) -> None:
     assert len(everything) == 35 and everything[-1].position == await log.latest(SOURCE)
 
 
+async def test_scan_raw_gives_the_stored_bytes_of_scan_in_batches(log: EventLog) -> None:
+    """The bulk read of verify and export: batches of one partition each, at most ``batch``
+    records, never empty; the records, stored bytes and positions of ``scan`` (filters
+    included); ``after`` of the last batch reaches ``until`` even when its tail was filtered."""
+    await log.append(SOURCE, [ev(f"CP{i % 4}", i, "test.a" if i % 3 else "test.b") for i in range(60)])
+    until = await log.latest(SOURCE)
+    await log.append(SOURCE, [ev("CP1", i) for i in range(60, 65)])
+    for filters in [{}, {"types": ["test.b"]}, {"charge_point_id": "CP1"}, {"types": ["test.a"], "charge_point_id": "CP3"}]:
+        scanned = [r async for r in log.scan(SOURCE, until=until, **filters)]  # type: ignore[arg-type]
+        batches = [b async for b in log.scan_raw(SOURCE, until=until, batch=4, **filters)]  # type: ignore[arg-type]
+        assert batches and all(0 < len(b) <= 4 for b in batches)
+        raw = [r for b in batches for r in b.records()]
+        events = {(r.partition, r.offset): r.event for r in scanned}
+        assert sorted((r.partition, r.offset) for r in raw) == sorted(events)
+        for record in raw:
+            event = Event.decode(record.value)
+            assert event == events[(record.partition, record.offset)]
+            assert record.chargePointId == event.chargePointId
+        for previous, batch in zip(batches, batches[1:]):
+            assert batch.before == previous.after
+        for batch in batches:  # each record's resume token, and its text built in bulk
+            prefix, suffix = batch.position_text()
+            for record in batch.records():
+                assert record.position.get(record.partition) == record.offset + 1 and record.position <= until
+                assert f"{prefix}{record.offset + 1}{suffix}" == str(record.position)
+        assert batches[-1].after <= until
+        if not filters:
+            assert batches[-1].after == until
+    everything = [b async for b in log.scan_raw(SOURCE)]
+    assert sum(map(len, everything)) == 65 and everything[-1].after == await log.latest(SOURCE)
+
+
 async def test_timestamp_reads(log: EventLog) -> None:
     for seq in range(6):
         await log.append(SOURCE, [ev(f"CP{seq % 3}", seq), ev(f"CP{seq % 2}", 100 + seq)])

@@ -32,23 +32,18 @@ async def verify_stream(
     expected: Heads | None = None, progress: Callable[[int], None] | None = None,
 ) -> StreamReport:
     """Verify ``stream`` up to its end as of the call (from ``since``: anchored, see
-    :class:`ChainVerifier`); ``progress(n)`` is called every 10,000 records."""
+    :class:`ChainVerifier`); ``progress(n)`` is told each batch of ``n`` records checked."""
     after = await log.position_at(stream, since) if since is not None else START
     end = await log.latest(stream)
     if charge_point_id is not None and expected:
         expected = {k: v for k, v in expected.items() if k[0] == charge_point_id}
     verifier = ChainVerifier(anchored=since is not None, expected=dict(expected or {}))
-    count = 0
-    check = verifier.check
     scan = log.scan_raw(stream, after, until=end, charge_point_id=charge_point_id)
     async with contextlib.aclosing(scan):
-        async for record in scan:
-            check(record.partition, record.offset, record.chargePointId, record.value)
-            count += 1
-            if progress is not None and count % 10_000 == 0:
-                progress(10_000)
-    if progress is not None:
-        progress(count % 10_000)
+        async for batch in scan:
+            verifier.check_batch(batch.partition, batch.offsets, batch.chargePointIds, batch.values)
+            if progress is not None:
+                progress(len(batch))
     verifier.finish()
     heads = {key: (head.seq, head.hash) for key, head in verifier.heads.items()}
     return StreamReport(stream, verifier.verified, verifier.breaks, str(end), heads)

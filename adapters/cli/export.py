@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 async def run(args: argparse.Namespace) -> int:
     # pyarrow (and the pandas it loads) only for this command, not every chargelog start-up
     from chargelog.adapters.audit.export import ExportMismatch, export
+    from chargelog.adapters.gc_tuning import tune_for_bulk_read
+
+    tune_for_bulk_read()
 
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None

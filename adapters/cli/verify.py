@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 async def run(args: argparse.Namespace) -> int:
     # cryptography only for this command
     from chargelog.adapters.audit.checkpoint import CheckpointError, generate_key, read_checkpoint, write_checkpoint
+    from chargelog.adapters.gc_tuning import tune_for_bulk_read
+
+    tune_for_bulk_read()
 
     if args.generate_key:
         public = generate_key(args.generate_key)

@@ -38,10 +38,11 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from chargelog.domain.envelope import Event, EventDecodeError, new_event_id, utcnow
-from chargelog.domain.log import START, LogUnavailable, Position, PositionNotAvailable, RawRecord, Record
+from chargelog.domain.log import RAW_BATCH, START, LogUnavailable, Position, PositionNotAvailable, RawBatch, Record
 
 from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
+from .kafka_pacing import pace_metadata_refreshes
 from .kafka_producer import ResilientProducer
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ READ_STALL_TIMEOUT_S = 30.0
 READER_POOL_SIZE = 4
 #: Bytes fetched per partition and request by bounded reads (a page, not the whole backlog).
 READ_FETCH_BYTES = 256 * 1024
+#: Bytes a bulk scan (``scan_raw``: verify, export) fetches per partition and per request.
+SCAN_PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+SCAN_FETCH_BYTES = 64 * 1024 * 1024
 #: Records taken from the consumer at a time by subscriptions.
 FETCH_BATCH = 500
 #: TopicAlreadyExists (Kafka protocol error code).
@@ -149,6 +153,7 @@ class KafkaLog:
         producer = ResilientProducer(self.bootstrap, client_id="chargelog", connect_timeout_s=CONNECT_TIMEOUT_S)
         await producer.start()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
+        pace_metadata_refreshes(admin._client)
         try:
             await self._connect(admin)
         except LogUnavailable:
@@ -268,10 +273,12 @@ class KafkaLog:
     # -- reading -----------------------------------------------------------------------
 
     def _consumer(self, **extra: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="chargelog",
             auto_offset_reset="earliest", **{"max_partition_fetch_bytes": 4 * 1024 * 1024, **extra},
         )
+        pace_metadata_refreshes(consumer._client)
+        return consumer
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
@@ -382,37 +389,73 @@ class KafkaLog:
         """``read`` without a limit, as a stream: every kept record after ``after`` up to
         ``until`` (default: the end when called), decoded one at a time on a consumer of its
         own (for exports such as ``chargelog events``). Raises as ``read``."""
-        async for record in self._scan_own(stream, after, until, types, charge_point_id, False):
+        async for record in self._scan_own(stream, after, until, types, charge_point_id):
             yield record
 
     async def scan_raw(
         self, stream: str, after: Position = START, *, until: Position | None = None,
-        types: Sequence[str] = (), charge_point_id: str | None = None,
-    ) -> AsyncIterator[RawRecord]:
-        """See the port: the records of ``scan``, undecoded, keyed by their record key."""
-        async for record in self._scan_own(stream, after, until, types, charge_point_id, True):
-            yield record
+        types: Sequence[str] = (), charge_point_id: str | None = None, batch: int = RAW_BATCH,
+    ) -> AsyncIterator[RawBatch]:
+        """See the port: the records of ``scan``, undecoded, keyed by their record key, one
+        :class:`RawBatch` per partition and fetch (large fetches: up to
+        :data:`SCAN_PARTITION_FETCH_BYTES` per partition), split at ``batch`` records."""
+        consumer = self._consumer(fetch_max_wait_ms=100, max_partition_fetch_bytes=SCAN_PARTITION_FETCH_BYTES,
+                                  fetch_max_bytes=SCAN_FETCH_BYTES)
+        await self._connect(consumer)
+        try:
+            assigned = await self._assign(consumer, stream, after, until, charge_point_id)
+            if assigned is None:
+                return
+            pending, stop = assigned
+            type_set = frozenset(t.encode() for t in types)
+            key = charge_point_id.encode() if charge_point_id is not None else None
+            progress = after
+            while pending:
+                fetched = await self._fetch(consumer, pending, stream, batch)
+                for tp, messages in fetched.items():
+                    p, last = tp.partition, stop[tp.partition]
+                    if messages[-1].offset >= last:
+                        messages = [m for m in messages if m.offset < last]
+                        reached = last
+                    else:
+                        reached = messages[-1].offset + 1
+                    if type_set or key is not None:
+                        messages = [m for m in messages if self._wanted(m, type_set, key)]
+                    for start in range(0, len(messages), batch):
+                        part = messages[start:start + batch]
+                        before = progress
+                        progress = progress.advanced(p, reached if start + batch >= len(messages)
+                                                     else part[-1].offset + 1)
+                        yield RawBatch(p, [(m.key or b"-").decode(errors="replace") for m in part],
+                                       [m.value for m in part], [m.offset for m in part], before, progress)
+                    progress = progress.advanced(p, reached)
+                    if reached >= last:
+                        pending.remove(tp)
+        finally:
+            await _stop_quietly(consumer)
 
     async def _scan_own(
         self, stream: str, after: Position, until: Position | None, types: Sequence[str],
-        charge_point_id: str | None, raw: bool,
-    ) -> AsyncIterator[Any]:
+        charge_point_id: str | None,
+    ) -> AsyncIterator[Record]:
         consumer = self._consumer(fetch_max_wait_ms=100)
         await self._connect(consumer)
         try:
             async with contextlib.aclosing(
-                    self._scan(consumer, stream, after, until, types, charge_point_id, raw)) as scan:
+                    self._scan(consumer, stream, after, until, types, charge_point_id)) as scan:
                 async for record in scan:
                     yield record
         finally:
             await _stop_quietly(consumer)
 
-    async def _scan(
+    async def _assign(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
-        types: Sequence[str], charge_point_id: str | None, raw: bool = False,
-    ) -> AsyncIterator[Any]:
-        """The bounded read ``read``, ``scan`` and ``scan_raw`` (``raw``) are: assign the partitions with records
-        between ``after`` and the stop offsets, seek, fetch until every one reached its stop."""
+        charge_point_id: str | None,
+    ) -> tuple[list[TopicPartition], dict[int, int]] | None:
+        """Assign ``consumer`` the partitions with records between ``after`` and the stop
+        offsets (``until``, default the end now; only ``charge_point_id``'s partition when
+        given) and seek them to ``after``: (those partitions, stop offset per partition), or
+        None when there is nothing to read. Raises PositionNotAvailable as ``read``."""
         tps, begin, end = await self._bounds(consumer, stream)
         self._check(stream, after, begin, end)
         if charge_point_id is not None:
@@ -422,32 +465,45 @@ class KafkaLog:
                 else end[tp.partition] for tp in tps}
         pending = [tp for tp in tps if after.get(tp.partition) < stop[tp.partition]]
         if not pending:
-            return
+            return None
         consumer.assign(pending)
         for tp in pending:
             consumer.seek(tp, after.get(tp.partition))
+        return pending, stop
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, pending: list[TopicPartition], stream: str, max_records: int | None,
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next non-empty fetch of ``pending``. Raises LogUnavailable after a stall."""
+        batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000),
+                                         max_records=max_records)
+        if not batches:
+            raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
+                                 f"while reading stream {stream!r}")
+        return {tp: messages for tp, messages in batches.items() if messages}
+
+    async def _scan(
+        self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
+        types: Sequence[str], charge_point_id: str | None,
+    ) -> AsyncIterator[Record]:
+        """The bounded read ``read`` and ``scan`` are: assign, seek, fetch until every
+        partition reached its stop (:meth:`_assign`), decoding the kept records."""
+        assigned = await self._assign(consumer, stream, after, until, charge_point_id)
+        if assigned is None:
+            return
+        pending, stop = assigned
         type_set = frozenset(t.encode() for t in types)
         key = charge_point_id.encode() if charge_point_id is not None else None
         progress = after
         while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000),
-                                             max_records=FETCH_BATCH)
-            if not batches:
-                raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
-                                     f"while reading stream {stream!r}")
-            for tp, messages in batches.items():
+            for tp, messages in (await self._fetch(consumer, pending, stream, FETCH_BATCH)).items():
                 p, last = tp.partition, stop[tp.partition]
                 for message in messages:
                     if message.offset >= last:
                         progress = progress.advanced(p, last)
                         break
                     progress = progress.advanced(p, message.offset + 1)
-                    if not self._wanted(message, type_set, key):
-                        continue
-                    if raw:
-                        yield RawRecord((message.key or b"-").decode(errors="replace"), message.value,
-                                        p, message.offset, progress)
-                    else:
+                    if self._wanted(message, type_set, key):
                         yield self._decode(message, progress)
                 if progress.get(p) >= last:
                     pending.remove(tp)
