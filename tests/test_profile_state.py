@@ -14,6 +14,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import websockets
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from chargelog.adapters.ocpp.commands import request_command, wait_for_outcome
 from chargelog.domain.envelope import Event, Source
@@ -164,3 +167,45 @@ async def test_stored_projection_matches_a_recomputation_survives_rebuild_and_sh
         store.close()
     assert state["reservations"][0]["status"] == "Cancelled"
     assert state == ProfileState.load((await recomputed(log))[CP]).view(datetime.now(UTC))
+
+
+#: Event sequences a charge point's log may hold (requests and answers are separate events,
+#: so a stored state can fall between them), plus junk.
+STEPS = [
+    lambda: answered("ReserveNow", {"connectorId": 0, "expiryDate": now_iso(600), "idTag": "T1",
+                                    "reservationId": 3}, {"status": "Accepted"}, "r1"),
+    lambda: answered("CancelReservation", {"reservationId": 3}, {"status": "Accepted"}, "r2"),
+    lambda: answered("SendLocalList", {"listVersion": 2, "updateType": "Differential",
+                                       "localAuthorizationList": [{"idTag": "T2", "idTagInfo": {"status": "Accepted"}}]},
+                     {"status": "Accepted"}, "l1"),
+    lambda: answered("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 4, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile"}}, {"status": "Accepted"}, "p1"),
+    lambda: answered("ClearChargingProfile", {"connectorId": 1}, {"status": "Accepted"}, "p2"),
+    lambda: answered("GetDiagnostics", {"location": "ftp://x"}, {"fileName": "d.log"}, "d1"),
+    lambda: [frame("in", 2, {"connectorId": 1, "idTag": "T1", "meterStart": 0, "timestamp": now_iso()},
+                   action="StartTransaction", messageId="s1"),
+             frame("out", 3, {"transactionId": 9, "idTagInfo": {"status": "Accepted"}}, messageId="s1")],
+    lambda: [frame("in", 2, {"connectorId": 1, "status": "Reserved", "errorCode": "NoError"},
+                   action="StatusNotification", messageId="n1"), frame("out", 3, {}, messageId="n1")],
+    lambda: [frame("in", 2, {"status": "Uploading"}, action="DiagnosticsStatusNotification", messageId="n2"),
+             frame("out", 3, {}, messageId="n2")],
+    lambda: [frame("in", 2, {"type": "X", "timestamp": now_iso()}, action="SecurityEventNotification",
+                   messageId="n3"), frame("out", 4, {}, messageId="n3")],
+    lambda: [frame("in", 2, {}, action="Heartbeat", messageId="h1"), frame("out", 3, {}, messageId="h1"),
+             Event(type="ocpp.frame", chargePointId=CP, source=Source.OCPP, payload={"payload": [1]})],
+]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, len(STEPS) - 1), max_size=25), st.integers(0, 60))
+def test_a_stored_state_folds_on_exactly_like_the_uninterrupted_fold(steps, cut):
+    events = [e for i in steps for e in STEPS[i]()]
+    whole, first = ProfileState(CP), ProfileState(CP)
+    for event in events:
+        whole.apply(event)
+    for event in events[:cut]:
+        first.apply(event)
+    resumed = ProfileState.load(json.loads(json.dumps(first.dump())))  # as stored in the read model
+    for event in events[cut:]:
+        resumed.apply(event)
+    assert resumed.dump() == whole.dump()
