@@ -21,7 +21,9 @@ csms = module_csms()
 
 #: Requests that must fit the simulated station's state (others: the command tests' table).
 FLEET_REQUESTS = {
-    "ReserveNow": {"connectorId": 0, "expiryDate": now_iso(3600), "idTag": VALID_TAG, "reservationId": 1},
+    # for an idTag the fleet never presents: a StartTransaction with the reserved idTag on any
+    # connector (connectorId 0) would use the reservation before CancelReservation (OCPP 1.6 §3.11)
+    "ReserveNow": {"connectorId": 0, "expiryDate": now_iso(3600), "idTag": "FLEET-RESERVED", "reservationId": 1},
     "CancelReservation": {"reservationId": 1},
     "ChangeAvailability": {"connectorId": 0, "type": "Operative"},
     "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": {
