@@ -335,10 +335,12 @@ async def test_TC_037_3_CSMS_offline_start_transaction_invalid_id_tag_stop_on_in
 
 async def test_TC_039_CSMS_offline_transaction(csms):
     async with connected(csms) as cp:
-        started = await cp.start_transaction(1, VALID_TAG, timestamp=now_iso(-4 * 3600))
+        # both times from one clock reading: the round trip between them may take seconds
+        start, stop = now_iso(-4 * 3600), now_iso(-3 * 3600)
+        started = await cp.start_transaction(1, VALID_TAG, timestamp=start)
         assert started.id_tag_info["status"] == "Accepted"
         await cp.stop_transaction(started.transaction_id, meter_stop=2000, id_tag=VALID_TAG, reason="Local",
-                                  timestamp=now_iso(-3 * 3600))
+                                  timestamp=stop)
         (event,) = await csms.settled(cp.id, "transaction.stopped")
         assert event.payload["energyWh"] == 2000 and event.payload["durationS"] == 3600
 
