@@ -286,7 +286,8 @@ async def subscribe_clients_main() -> None:
     sizes: list[int] = []
 
     async def client() -> None:
-        async with websockets.connect(url, max_size=None, open_timeout=300, ping_interval=None) as ws:
+        async with websockets.connect(url, max_size=None, open_timeout=300, ping_interval=None,
+                                      compression=None) as ws:  # as serve: no per-message deflate
             await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
             await ws.recv()
             await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["all"]}}))
