@@ -90,7 +90,21 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
             keys = [stack.key(f"bench-user-{i}", "read:stations") for i in range(args.subscribers)]
             # where the time goes: frame send → domain event durable → the API's hub has it
             to_domain: list[float] = []
+            to_source: list[float] = []  # frame send → its CALL event durable on ``source`` (gateway)
+            source_to_domain: list[float] = []  # → the translated domain event durable
             to_hub: list[float] = []
+            source_durable: dict[str, float] = {}  # source eventId → when its append returned
+            append = log.append
+
+            async def timed_append(stream: str, events: Any) -> Any:
+                positions = await append(stream, events)
+                if stream == "source":
+                    now = time.time()
+                    for event in events:
+                        source_durable[event.eventId] = now
+                return positions
+
+            log.append = timed_append  # type: ignore[method-assign]
             hub_at: dict[str, float] = {}
             hub = stack.app.state.core.hub
             publish = hub._publish
@@ -101,6 +115,10 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
                 if event.type == "connector.status.changed" and event.chargePointId.startswith("BENCH-") and stamp:
                     sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
                     to_domain.append((event.recordedAt.timestamp() - sent) * 1000)
+                    durable = source_durable.pop(event.causationId or "", None)
+                    if durable is not None:
+                        to_source.append((durable - sent) * 1000)
+                        source_to_domain.append((event.recordedAt.timestamp() - durable) * 1000)
                     now = time.time()
                     to_hub.append((now - event.recordedAt.timestamp()) * 1000)
                     hub_at[event.eventId] = now
@@ -138,6 +156,8 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
             result["receipts"] = [r for part in parts for r in part["receipts"]]
             receipts = result.pop("receipts")
             result["frame_to_domain"] = percentiles(to_domain)
+            result["frame_to_source"] = percentiles(to_source)
+            result["source_to_domain"] = percentiles(source_to_domain)
             result["domain_to_hub"] = percentiles(to_hub)
             result["hub_to_client"] = percentiles([(t - hub_at[e]) * 1000 for e, t in receipts if e in hub_at])
     finally:
