@@ -399,12 +399,10 @@ class KafkaLog:
                                   fetch_max_bytes=SCAN_FETCH_BYTES)
         await self._connect(consumer)
         try:
-            assigned = await self._assign(consumer, stream, after, until, charge_point_id)
+            assigned = await self._assign(consumer, stream, after, until, types, charge_point_id)
             if assigned is None:
                 return
-            pending, stop = assigned
-            type_set = frozenset(t.encode() for t in types)
-            key = charge_point_id.encode() if charge_point_id is not None else None
+            pending, stop, type_set, key = assigned
             progress = after
             while pending:
                 fetched = await self._fetch(consumer, pending, stream, batch)
@@ -446,12 +444,13 @@ class KafkaLog:
 
     async def _assign(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
-        charge_point_id: str | None,
-    ) -> tuple[list[TopicPartition], dict[int, int]] | None:
+        types: Sequence[str], charge_point_id: str | None,
+    ) -> tuple[list[TopicPartition], dict[int, int], frozenset[bytes], bytes | None] | None:
         """Assign ``consumer`` the partitions with records between ``after`` and the stop
         offsets (``until``, default the end now; only ``charge_point_id``'s partition when
-        given) and seek them to ``after``: (those partitions, stop offset per partition), or
-        None when there is nothing to read. Raises PositionNotAvailable as ``read``."""
+        given) and seek them to ``after``: (those partitions, stop offset per partition, and
+        the filters as :meth:`_wanted` takes them: type header values, record key), or None
+        when there is nothing to read. Raises PositionNotAvailable as ``read``."""
         tps, begin, end = await self._bounds(consumer, stream)
         self._check(stream, after, begin, end)
         if charge_point_id is not None:
@@ -465,7 +464,8 @@ class KafkaLog:
         consumer.assign(pending)
         for tp in pending:
             consumer.seek(tp, after.get(tp.partition))
-        return pending, stop
+        key = charge_point_id.encode() if charge_point_id is not None else None
+        return pending, stop, frozenset(t.encode() for t in types), key
 
     async def _fetch(
         self, consumer: AIOKafkaConsumer, pending: list[TopicPartition], stream: str, max_records: int | None,
@@ -484,12 +484,10 @@ class KafkaLog:
     ) -> AsyncIterator[Record]:
         """The bounded read ``read`` and ``scan`` are: assign, seek, fetch until every
         partition reached its stop (:meth:`_assign`), decoding the kept records."""
-        assigned = await self._assign(consumer, stream, after, until, charge_point_id)
+        assigned = await self._assign(consumer, stream, after, until, types, charge_point_id)
         if assigned is None:
             return
-        pending, stop = assigned
-        type_set = frozenset(t.encode() for t in types)
-        key = charge_point_id.encode() if charge_point_id is not None else None
+        pending, stop, type_set, key = assigned
         progress = after
         while pending:
             for tp, messages in (await self._fetch(consumer, pending, stream, FETCH_BATCH)).items():
