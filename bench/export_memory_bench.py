@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/audit-mem"))
     parser.add_argument("--keep", action="store_true", help="keep the logs and Parquet files")
+    parser.add_argument("--steps", default="scan,export,verify", help="of scan (the floor), export, verify")
     parser.add_argument("--scan-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scan_only:
@@ -131,13 +132,16 @@ def main() -> None:
             print(f"  built {size:,} events in {time.perf_counter() - began:.0f} s", flush=True)
         cli = [sys.executable, "-m", "chargelog"]
         where = ["--log", "embedded", "--data-dir", str(data_dir)]
+        steps = args.steps.split(",")
         try:
             runs.append(timed(size, "raw scan (floor)", [sys.executable, __file__, "--scan-only", str(data_dir)]))
-            runs.append(timed(size, "verify", [*cli, "verify", *where, "--stream", "source", "--format", "json"]))
-            out.unlink(missing_ok=True)
-            runs.append(timed(size, "export parquet", [*cli, "export", *where, "--stream", "source", "--format",
-                                                       "parquet", "--out", str(out)]))
-            print(f"  parquet: {out.stat().st_size / 1e6:,.0f} MB", flush=True)
+            if "export" in steps:
+                out.unlink(missing_ok=True)
+                runs.append(timed(size, "export parquet", [*cli, "export", *where, "--stream", "source", "--format",
+                                                           "parquet", "--out", str(out)]))
+                print(f"  parquet: {out.stat().st_size / 1e6:,.0f} MB", flush=True)
+            if "verify" in steps:
+                runs.append(timed(size, "verify", [*cli, "verify", *where, "--stream", "source", "--format", "json"]))
         finally:
             if not args.keep:
                 out.unlink(missing_ok=True)
