@@ -74,8 +74,13 @@ class Runtime:
     abandoned with an error naming it.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, processes: int = 1, ops_server: bool = True) -> None:
         self.settings = settings
+        #: 2: the projections role runs in a supervised child process (``FoldProcess``)
+        self.processes = processes
+        self.ops_server = ops_server
+        self.fold: Any = None
+        self.stored_fold: Any = None
         self.log: EventLog = open_log(settings)
         self.registry: Any = None
         self.gateway: Any = None
@@ -103,6 +108,8 @@ class Runtime:
         from chargelog.adapters.ops import HubConsumer, runner_consumers
 
         found: list[Any] = []
+        if self.stored_fold is not None:
+            found += self.stored_fold.consumers()
         if self.worker is not None:
             found += runner_consumers("translator", self.worker.translator)
             found += runner_consumers("projection", self.worker.projections)
@@ -131,7 +138,14 @@ class Runtime:
 
             await apply_registry_file(self.log, self.settings.registry_file)
         await self.registry.start()
-        if "projections" in roles:
+        if "projections" in roles and self.processes > 1:
+            from chargelog.adapters.fold_process import FoldProcess, StoredFold
+            from chargelog.adapters.store import open_store
+
+            self.fold = FoldProcess(self.settings, logging.getLevelName(logging.getLogger().getEffectiveLevel()))
+            await self.fold.start()
+            self.stored_fold = StoredFold(open_store(self.settings))
+        elif "projections" in roles:
             from chargelog.projections.runner import ProjectionWorker
 
             self.worker = ProjectionWorker(self.log, self.settings, self.registry)
@@ -150,7 +164,7 @@ class Runtime:
                                    "ocpp") from None
         if "api" in roles:
             await self._start_api()
-        elif self.gateway is None:
+        elif self.gateway is None and self.ops_server:
             await self._start_ops()
         if self.settings.simulate and self.gateway is not None:
             from chargelog.adapters.simulator import Fleet
@@ -175,6 +189,8 @@ class Runtime:
             from chargelog.projections.runner import follow_read_models
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
+            if self.stored_fold is not None:
+                self.read_models.quarantine_sources.append(self.stored_fold.translator_quarantine)
         from chargelog.adapters.api.app import http_authorizer
         from chargelog.adapters.ops import ops_routes
 
@@ -216,6 +232,8 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_timeout_s - EXIT_MARGIN_S
         roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
+        if self.fold is not None:
+            self.fold.terminate()  # it stops its roles meanwhile, within the same bound
         if self._ops is not None and self._ops_task is not None:
             self._ops.should_exit = True
             await self._step("metrics server", self._ops_task, roles_deadline)
@@ -227,9 +245,13 @@ class Runtime:
         if self.gateway is not None:
             await self._step("OCPP gateway", self.gateway.stop(max(0.0, roles_deadline - loop.time())),
                              roles_deadline + 1.0)
+        if self.fold is not None:  # its own log close comes after its roles: past ours, SIGKILL
+            await self._step("fold process", self.fold.stop(), max(roles_deadline, deadline - 1.0))
         for name, part in (("projections", self.worker), ("registry", self.registry)):
             if part is not None:
                 await self._step(name, part.stop(), roles_deadline)
+        if self.stored_fold is not None:
+            self.stored_fold.close()
         await self._step("log", self.log.close(), deadline)
 
     async def _step(self, name: str, awaitable: Awaitable[Any], deadline: float) -> None:

@@ -13,10 +13,20 @@ Faults: ``broker-stop`` (``infra/kafka.sh stop``, down ``--down`` s, start), ``b
 (SIGKILL, down, start), ``kill-gateway`` / ``kill-projections`` / ``kill-api`` (SIGKILL of
 that role's process, started again at once).
 
-Per trial, recovery time = from the broker reachable again (``kafka.sh start`` returned) or
-the killed role listening again, until the rate over the last second is back to ≥ 80 % of the
-rate before the fault: acknowledged CALLs/s for broker and gateway faults, pushes/s received
-by the client for projections and API faults. Per fault, after the trials: every station
+Per trial, recovery time = from the broker reachable again (``kafka.sh start`` returned: its
+port is open) or the killed role listening again, to the start of the first 1 s window whose
+rate is back to ≥ 80 % of the rate in the ``--baseline`` seconds before the fault:
+acknowledged CALLs/s for broker and gateway faults, pushes/s received by the client for
+projections and API faults. Each trial also records its phases, in seconds from that moment
+(``phasesS``): ``brokerServing`` (a fresh consumer gets the end offsets of every ``source``
+partition: the broker answers and every partition has a leader), ``gatewayAppendsBack`` /
+``translatorAppendsBack`` (the producer's "Kafka … is back" log line in the gateway's /
+projections worker's log), ``gatewayHealthy`` (``/health`` ok: upgrades accepted again),
+``firstAck``, ``everyStationAcked``, ``acks80`` (acknowledged CALLs/s back to ≥ 80 %),
+``firstPush``, ``pushes80`` (pushes/s at the client back to ≥ 80 %: translator, projections
+and API hub all resumed); ``ratesAfterBack``: acknowledged CALLs/s and pushes/s in each
+second after that moment; and ``faultS`` / ``startS`` (how long ``kafka.sh stop``/SIGKILL and
+``kafka.sh start`` took) or ``restartS``. Per fault, after the trials: every station
 disconnects and the gateway stops, then the log is read back:
 
 * ``acked`` — CALLs the stations got a CALLRESULT for; ``lost`` — of those, not in the log;
@@ -25,11 +35,17 @@ disconnects and the gateway stops, then the log is read back:
 * ``clientGaps`` — domain events after the client's first position it never received;
 * ``ghosts`` — charge points the log still says are online (presence fold of ``source`` and
   the station map's ``station.connected``/``disconnected``) once all have disconnected;
-* ``endless`` — connections without exactly one end event.
+* ``endless`` — connections without exactly one end event;
+* ``aiokafkaErrorLines`` — error lines aiokafka logged per role (failed connections and
+  metadata refreshes while the broker was down).
+
+The load is paced (``--pause`` between a station's CALLs), not saturating: the rate then
+depends little on how busy the machine is, so "80 % of before" measures the system, not
+the other processes on a shared machine.
 
 Usage::
 
-    python bench/fault_bench.py --trials 10 --stations 20
+    python bench/fault_bench.py --trials 10
     python bench/fault_bench.py --faults broker-stop,kill-api --trials 3
 
 Prints one JSON object per fault and a summary table.
@@ -39,8 +55,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
+import logging
 import os
 import signal
 import statistics
@@ -50,14 +68,17 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import websockets
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fault_support import Fleet, PrivateBroker, check_log, source_log  # noqa: E402
+from fault_support import Fleet, PrivateBroker, check_log, http_json, source_log  # noqa: E402
 from processes import Server, chargelog_cmd  # noqa: E402
 
 from chargelog.adapters.log.kafka import KafkaLog  # noqa: E402
@@ -71,6 +92,8 @@ WINDOW_S = 1.0
 RECOVERED = 0.8
 #: Longest a trial waits for recovery before recording it as not recovered (s).
 RECOVERY_LIMIT_S = 60.0
+#: Partitions per topic.
+PARTITIONS = 4
 
 
 class Client:
@@ -128,22 +151,101 @@ class Client:
 
 
 def rate(times: list[float], end: float, window_s: float = WINDOW_S) -> float:
-    """Events per second in (end - window, end]."""
-    return sum(1 for t in times[-5000:] if end - window_s < t <= end) / window_s
+    """Events per second in (end - window, end] of the sorted ``times``."""
+    return (bisect.bisect_right(times, end) - bisect.bisect_right(times, end - window_s)) / window_s
 
 
 def all_times(fleet: Fleet) -> list[float]:
     return sorted(t for s in fleet.stations for t in s.times)
 
 
-async def recovery(series: Any, baseline: float, since: float) -> float | None:
+def recovered_at(times: list[float], baseline: float, since: float, until: float) -> float | None:
     """Seconds from ``since`` to the start of the first :data:`WINDOW_S` window, wholly after
-    ``since``, whose rate of ``series()`` is back to RECOVERED × baseline."""
+    ``since`` and ending by ``until``, holding ≥ RECOVERED × ``baseline`` of ``times``
+    (window starts probed every 0.05 s); None if there is none."""
+    start = since
+    while start + WINDOW_S <= until:
+        if rate(times, start + WINDOW_S) >= RECOVERED * baseline:
+            return round(start - since, 2)
+        start += 0.05
+    return None
+
+
+async def recovery(series: Any, baseline: float, since: float) -> float | None:
+    """:func:`recovered_at` of ``series()``, waited for live (at most :data:`RECOVERY_LIMIT_S`)."""
     while time.monotonic() - since < RECOVERY_LIMIT_S:
-        now = time.monotonic()
-        if now - WINDOW_S >= since and rate(series(), now) >= RECOVERED * baseline:
-            return round(now - WINDOW_S - since, 2)
-        await asyncio.sleep(0.1)  # sampling a rate
+        await asyncio.sleep(0.25)  # sampling a rate
+        took = recovered_at(series(), baseline, since, time.monotonic())
+        if took is not None:
+            return took
+    return None
+
+
+def p50(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None
+
+
+def first_after(times: list[float], since: float) -> float | None:
+    """Seconds from ``since`` to the first of ``times`` after it."""
+    later = [t for t in times if t > since]
+    return round(min(later) - since, 2) if later else None
+
+
+def last_first_after(series: list[list[float]], since: float) -> float | None:
+    """:func:`first_after` of the slowest of ``series``; None if one has none."""
+    firsts = [first_after(times, since) for times in series]
+    return None if None in firsts else max(f for f in firsts if f is not None)
+
+
+def log_line_after(path: Path, needle: str, since_wall: float) -> float | None:
+    """Seconds from ``since_wall`` (Unix time) to the first line of the log at ``path``
+    containing ``needle`` whose ISO-8601 UTC timestamp is later."""
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            if needle not in line or not line[:4].isdigit():
+                continue
+            with contextlib.suppress(ValueError):
+                at = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp()
+                if at > since_wall:
+                    return round(at - since_wall, 2)
+    return None
+
+
+def aiokafka_errors(path: Path) -> int:
+    """Lines aiokafka logged at error level in a role's log (e.g. failed metadata refreshes
+    while the broker was down)."""
+    with contextlib.suppress(OSError):
+        return sum(1 for line in path.read_text(errors="replace").splitlines()
+                   if "[error" in line and "[aiokafka" in line)
+    return 0
+
+
+async def until_serving(bootstrap: str, topic: str, since: float, limit_s: float = RECOVERY_LIMIT_S) -> float | None:
+    """Seconds from ``since`` until a fresh group-less consumer gets the end offsets of every
+    partition of ``topic`` (the broker answers and every partition has a leader again)."""
+    while time.monotonic() - since < limit_s:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await asyncio.wait_for(consumer.start(), 3)
+            await asyncio.wait_for(consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)]), 3)
+            return round(time.monotonic() - since, 2)
+        except (KafkaError, OSError, TimeoutError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 3)
+        await asyncio.sleep(0.1)  # probing the broker
+    return None
+
+
+async def until_healthy(port: int, since: float, limit_s: float = RECOVERY_LIMIT_S) -> float | None:
+    """Seconds from ``since`` until the gateway's ``/health`` says ``ok``."""
+    while time.monotonic() - since < limit_s:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            _, body = await http_json(port, "/health")
+            if body.get("status") == "ok":
+                return round(time.monotonic() - since, 2)
+        await asyncio.sleep(0.05)  # polling the gateway's health
     return None
 
 
@@ -224,8 +326,10 @@ async def run_fault(fault: str, broker: PrivateBroker, args: argparse.Namespace,
     logs = tmp / prefix
     logs.mkdir()
     env = {"CHARGELOG_LOG": f"kafka://{broker.bootstrap}", "CHARGELOG_TOPIC_PREFIX": prefix,
-           "CHARGELOG_PARTITIONS": "4", "CHARGELOG_DATA_DIR": str(logs / "data"),
-           "CHARGELOG_GATEWAY_ID": f"gw-{prefix}", "CHARGELOG_JWT_SECRET": "fault-bench-secret-0123456789abcdef"}
+           "CHARGELOG_PARTITIONS": str(PARTITIONS), "CHARGELOG_DATA_DIR": str(logs / "data"),
+           "CHARGELOG_GATEWAY_ID": f"gw-{prefix}", "CHARGELOG_JWT_SECRET": "fault-bench-secret-0123456789abcdef",
+           # every station connects from 127.0.0.1 without being registered: lift the per-address cap
+           "CHARGELOG_UNKNOWN_CHARGE_POINTS_PER_ADDRESS_PER_HOUR": str(10 * args.stations)}
     subprocess.run(chargelog_cmd("apikey", "create", "--user", "bench", "--scopes", "read:stations", "--key", KEY),
                    env={**os.environ, **env}, check=True, capture_output=True)
     roles = Roles(env, logs)
@@ -235,26 +339,56 @@ async def run_fault(fault: str, broker: PrivateBroker, args: argparse.Namespace,
     client = Client(roles.servers["api"].api_port)
     fleet.start()
     client.start()
-    recoveries: list[float | None] = []
+    trials: list[dict[str, Any]] = []
     by_pushes = fault in ("kill-projections", "kill-api")
-    series = (lambda: client.times) if by_pushes else (lambda: all_times(fleet))
+    acks = lambda: all_times(fleet)  # noqa: E731
+    pushes = lambda: client.times  # noqa: E731
     try:
         await asyncio.sleep(args.warmup)
-        for trial in range(args.trials):
-            baseline = rate(series(), time.monotonic(), args.baseline) if args.baseline else 0.0
+        for number in range(1, args.trials + 1):
+            now = time.monotonic()
+            baselines = {"acks": rate(acks(), now, args.baseline), "pushes": rate(pushes(), now, args.baseline)}
+            trial: dict[str, Any] = {"trial": number, "loadavg": round(os.getloadavg()[0], 1),
+                                     "baselineAcksPerS": round(baselines["acks"]),
+                                     "baselinePushesPerS": round(baselines["pushes"])}
+            began = time.monotonic()
             if fault.startswith("broker-"):
                 await asyncio.to_thread(broker.fault, fault.removeprefix("broker-"))
+                trial["faultS"] = round(time.monotonic() - began, 2)
                 await asyncio.sleep(args.down)
+                began = time.monotonic()
                 await asyncio.to_thread(broker.start)
+                trial["startS"] = round(time.monotonic() - began, 2)  # kafka.sh start: until the port is open
             else:
                 role = fault.removeprefix("kill-")
                 await asyncio.to_thread(roles.kill, role)
                 await asyncio.to_thread(roles.restart, role)
-            back = time.monotonic()
-            took = await recovery(series, baseline, back)
-            recoveries.append(took)
-            print(f"  {fault} trial {trial + 1}: baseline {baseline:.0f}/s, recovered in {took} s", flush=True)
+                trial["restartS"] = round(time.monotonic() - began, 2)  # until the role listens again
+            back, back_wall = time.monotonic(), time.time()
+            probes = [until_healthy(gateway.ocpp_port, back)]
+            if fault.startswith("broker-"):
+                probes.append(until_serving(broker.bootstrap, f"{prefix}.source", back))
+            watched = asyncio.gather(*probes)
+            series = pushes if by_pushes else acks
+            took = await recovery(series, baselines["pushes" if by_pushes else "acks"], back)
             await asyncio.sleep(args.settle)
+            probed = await watched
+            until = time.monotonic()
+            phases = {"brokerServing": probed[1] if len(probed) > 1 else None,
+                      "gatewayHealthy": probed[0],
+                      "gatewayAppendsBack": log_line_after(logs / "gateway.log", " is back: appends", back_wall),
+                      "translatorAppendsBack": log_line_after(logs / "projections.log", " is back: appends", back_wall),
+                      "firstAck": first_after(acks(), back),
+                      "everyStationAcked": last_first_after([s.times for s in fleet.stations], back),
+                      "acks80": recovered_at(acks(), baselines["acks"], back, until),
+                      "firstPush": first_after(pushes(), back),
+                      "pushes80": recovered_at(pushes(), baselines["pushes"], back, until)}
+            after = {"acksPerS": [round(rate(acks(), back + i + 1)) for i in range(int(until - back))],
+                     "pushesPerS": [round(rate(pushes(), back + i + 1)) for i in range(int(until - back))]}
+            trial.update(recoveryS=took, phasesS=phases, ratesAfterBack=after)
+            trials.append(trial)
+            print(f"  {fault} trial {number}: load {trial['loadavg']}, recovered in {took} s; "
+                  f"{json.dumps({k: v for k, v in trial.items() if k not in ('trial', 'recoveryS')})}", flush=True)
     finally:
         await fleet.stop()
         sigterm_s = await asyncio.to_thread(roles.stop, "gateway")
@@ -265,7 +399,9 @@ async def run_fault(fault: str, broker: PrivateBroker, args: argparse.Namespace,
     acked = [m for s in fleet.stations for m in s.acked]
     check = check_log(await source_log(broker.bootstrap, prefix), acked)
     domain = await domain_check(broker.bootstrap, prefix, client)
+    recoveries = [t["recoveryS"] for t in trials]
     done = [r for r in recoveries if r is not None]
+    pushes_back = [t["phasesS"]["pushes80"] for t in trials if t["phasesS"]["pushes80"] is not None]
     return {
         "fault": fault, "trials": len(recoveries), "stations": args.stations, "acked": len(acked),
         "lost": len(check.lost), "sourceDuplicates": check.duplicates,
@@ -273,10 +409,14 @@ async def run_fault(fault: str, broker: PrivateBroker, args: argparse.Namespace,
         "clientPushes": len(client.ids), "clientReconnects": client.reconnects,
         "clientDuplicatePushes": len(client.ids) - len(set(client.ids)), "clientGaps": domain["clientGaps"],
         "gapOffsets": domain["gapOffsets"], "clientErrors": len(client.errors),
-        "recoveryP50S": round(statistics.median(done), 2) if done else None, "recoveryMaxS": max(done) if done else None,
-        "notRecovered": len(recoveries) - len(done),
+        "recoveryP50S": p50(done), "recoveryMaxS": max(done) if done else None,
+        "notRecovered": len(recoveries) - len(done), "over10S": sum(1 for r in done if r > 10),
+        "pushes80P50S": p50(pushes_back), "pushes80MaxS": max(pushes_back, default=None),
+        "baselineAcksPerS": [min(t["baselineAcksPerS"] for t in trials), max(t["baselineAcksPerS"] for t in trials)],
+        "loadavgTrials": [min(t["loadavg"] for t in trials), max(t["loadavg"] for t in trials)],
         "ghosts": len(check.online) + len(domain["mapGhosts"]), "endless": len(check.ends),
-        "gatewaySigtermS": sigterm_s, "recoveriesS": recoveries, "fleet": fleet.counts(),
+        "aiokafkaErrorLines": {role: aiokafka_errors(logs / f"{role}.log") for role in roles.servers},
+        "gatewaySigtermS": sigterm_s, "recoveriesS": recoveries, "fleet": fleet.counts(), "trialsDetail": trials,
     }
 
 
@@ -284,14 +424,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--stations", type=int, default=20)
-    parser.add_argument("--pause", type=float, default=0.05, help="pause between a station's CALLs (s)")
+    parser.add_argument("--stations", type=int, default=30)
+    parser.add_argument("--pause", type=float, default=0.5, help="pause between a station's CALLs (s)")
     parser.add_argument("--down", type=float, default=3.0, help="broker down time per trial (s)")
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--baseline", type=float, default=3.0, help="window of the pre-fault rate (s)")
+    parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--baseline", type=float, default=5.0, help="window of the pre-fault rate (s)")
     parser.add_argument("--settle", type=float, default=4.0, help="steady time after a recovery (s)")
     parser.add_argument("--workdir", help="keep the broker and the processes' logs here (default: a temporary directory)")
     args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the broker probe's errors while it is down
     with (contextlib.nullcontext(args.workdir) if args.workdir
           else tempfile.TemporaryDirectory(prefix="fault-bench-")) as tmp:
         broker = PrivateBroker(Path(tmp) / "kafka")
@@ -308,13 +449,14 @@ async def main() -> None:
         finally:
             with contextlib.suppress(Exception):
                 broker.stop()
-    print("\n| fault | trials | acked | lost | dup. source/domain/pushes | client gaps | recovery p50 / max (s) | ghosts | no end |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| fault | trials | load avg | acked | lost | dup. source/domain/pushes | client gaps | "
+          "recovery p50 / max (s) | trials > 10 s | pushes ≥ 80 % p50 / max (s) | ghosts | no end |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['fault']} | {r['trials']} | {r['acked']} | {r['lost']} | {r['sourceDuplicates']}/"
-              f"{r['domainDuplicates']}/{r['clientDuplicatePushes']} | {r['clientGaps']} | "
-              f"{r['recoveryP50S']} / {r['recoveryMaxS']} ({r['notRecovered']} not) | {r['ghosts']} | {r['endless']} |")
-
+        print(f"| {r['fault']} | {r['trials']} | {r['loadavgTrials'][0]}–{r['loadavgTrials'][1]} | {r['acked']} | "
+              f"{r['lost']} | {r['sourceDuplicates']}/{r['domainDuplicates']}/{r['clientDuplicatePushes']} | "
+              f"{r['clientGaps']} | {r['recoveryP50S']} / {r['recoveryMaxS']} ({r['notRecovered']} not) | "
+              f"{r['over10S']} | {r['pushes80P50S']} / {r['pushes80MaxS']} | {r['ghosts']} | {r['endless']} |")
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):

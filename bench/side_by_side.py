@@ -7,7 +7,8 @@ One load generator (:mod:`ocpp_bench`'s station workers: N raw OCPP-J 1.6 statio
 
 * ``floor`` — a bare ``ocpp``-library central system with no persistence (``ocpp_floor.py``);
 * ``embedded`` — ``chargelog serve`` (all roles) on the embedded log (``city_bench``'s
-  :class:`~city_bench.ServerProcess`);
+  :class:`~city_bench.ServerProcess`), by default two processes on 2+ cores (the fold in a
+  child); ``embedded-1process`` — the same with ``CHARGELOG_PROCESSES=1``;
 * ``kafka`` — the same on Kafka, when ``KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092) answers;
 * ``embedded-gc-default`` — embedded with Python's garbage-collector defaults (no
   ``gc.freeze``, threshold 700), to measure ``adapters/gc_tuning.py``.
@@ -20,12 +21,13 @@ cost of connected subscribers not interested in most records; ``admin`` — each
 station's non-public events (``meter.update``); ``everything`` — admins subscribed to every
 station (fan-out: every record to every client).
 
-Per server it prints: CPU s of the server process (user + system, psutil) per 1,000
+Per server it prints: CPU s of the server's processes (user + system, psutil) per 1,000
 acknowledged CALLs (a CALL counts when its CALLRESULT reaches the station; chargelog sends it
 only after the CALL and CALLRESULT events are durable, so each is 2 events on the log),
 acknowledged CALLs/s, round trip p50/p99 (ms), RSS growth per connection (KB, idle server →
 middle of the load window, over stations and subscribers), pushes/s received by the
-subscribers, and each figure's ratio to the floor; plus the 1-min load average
+subscribers, context switches of the server's processes per acknowledged CALL (every
+thread, voluntary + involuntary), and each figure's ratio to the floor; plus the 1-min load average
 at the start and end of each window, since this machine is shared.
 
 Usage::
@@ -69,7 +71,8 @@ SERVE_ENV = {k: v for k, v in ocpp_bench.gateway_env("embedded", "").items()
 
 #: Server name → (log engine, extra environment of ``chargelog serve``).
 CHARGELOG_SERVERS: dict[str, tuple[str, dict[str, str]]] = {
-    "embedded": ("embedded", {}),
+    "embedded": ("embedded", {}),  # the default: the fold in a second process on 2+ cores
+    "embedded-1process": ("embedded", {"CHARGELOG_PROCESSES": "1"}),
     "kafka": ("kafka", {}),
     # Python's collector defaults, to measure what adapters/gc_tuning.py buys
     "embedded-gc-default": ("embedded", {"CHARGELOG_GC_FREEZE": "false", "CHARGELOG_GC_THRESHOLD0": "700"}),
@@ -107,7 +110,7 @@ async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience
     own user's events only, admin = everything) subscribed to ``all`` → (process, OCPP URL
     base)."""
     engine, extra = CHARGELOG_SERVERS[name]
-    for key in ("CHARGELOG_GC_FREEZE", "CHARGELOG_GC_THRESHOLD0"):
+    for key in ("CHARGELOG_GC_FREEZE", "CHARGELOG_GC_THRESHOLD0", "CHARGELOG_PROCESSES"):
         os.environ.pop(key, None)
     os.environ.update(SERVE_ENV, **extra)
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
@@ -129,16 +132,51 @@ async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience
                     await city_bench.delete_topics(bootstrap, spec.topic_prefix)
 
 
-def _cpu_s(ps: psutil.Process) -> float:
-    times = ps.cpu_times()
-    return times.user + times.system
+def _tree(ps: psutil.Process) -> list[psutil.Process]:
+    """``ps`` and its child processes (``serve``'s fold process)."""
+    with contextlib.suppress(psutil.Error):
+        return [ps, *ps.children(recursive=True)]
+    return [ps]
+
+
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds of ``processes`` (those that still run)."""
+    total = 0.0
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _switches(processes: list[psutil.Process]) -> int:
+    """Voluntary + involuntary context switches of every thread of ``processes`` (Linux
+    ``/proc/PID/task/TID/status``; a thread that ended since is not counted)."""
+    total = 0
+    for p in processes:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p.pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    for line in (task / "status").read_text().splitlines():
+                        if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                            total += int(line.split()[-1])
+    return total
+
+
+def _rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
 
 
 async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float,
                   clients: list[StationSubscriber], mix: str) -> dict[str, Any]:
-    """Run the load on one server; CPU / RSS of ``ps`` around the load window. ``clients``
-    open once the stations are connected and before the window starts."""
-    rss_idle = ps.memory_info().rss
+    """Run the load on one server; CPU / RSS of ``ps`` and its children around the load
+    window. ``clients`` open once the stations are connected and before the window starts."""
+    tree = _tree(ps)
+    rss_idle = _rss(tree)
     per = [stations // workers] * workers
     per[-1] += stations - sum(per)
     booted_at = time.time() + 3 + stations / 500
@@ -152,11 +190,13 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
         if time.time() > start_at:
             city_bench.note(f"subscribers opened {time.time() - start_at:.1f} s after the window started")
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, load0, pushes0 = _cpu_s(ps), os.getloadavg()[0], sum(c.pushes for c in clients)
+    cpu0, load0, pushes0 = _cpu_s(tree), os.getloadavg()[0], sum(c.pushes for c in clients)
+    switches0 = _switches(tree)
     await asyncio.sleep(duration / 2)
-    rss_load = ps.memory_info().rss
+    rss_load = _rss(tree)
     results = await load
-    cpu = _cpu_s(ps) - cpu0
+    cpu = _cpu_s(tree) - cpu0
+    switches = _switches(tree) - switches0
     pushes = sum(c.pushes for c in clients) - pushes0
     acked = sum(r["acked"] for r in results)
     latencies = sorted(x for r in results for x in r["latencies_ms"])
@@ -165,7 +205,7 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
             "cpu_s_per_1000": cpu * 1000 / acked if acked else math.nan,
             "p50_ms": city_bench.percentile(latencies, 50), "p99_ms": city_bench.percentile(latencies, 99),
             "rss_kb_per_conn": (rss_load - rss_idle) / 1024 / (stations + len(clients)),
-            "server_cores": cpu / elapsed, "pushes_per_s": pushes / elapsed, "errors": sum(r["errors"] for r in results),
+            "server_cores": cpu / elapsed, "switches_per_call": switches / acked if acked else math.nan, "pushes_per_s": pushes / elapsed, "errors": sum(r["errors"] for r in results),
             "load1_start": load0, "load1_end": os.getloadavg()[0]}
 
 
@@ -247,12 +287,13 @@ def summary(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| server | CPU s / 1,000 acked CALLs | × floor | acked CALLs/s | × floor | p50 ms | p99 ms "
-            "| RSS KB / conn | server cores | pushes/s | load avg 1 min | errors |")
-    lines = [head, "| " + " | ".join(["---"] + ["---:"] * 11) + " |"]
+            "| RSS KB / conn | server cores | context switches / CALL | pushes/s | load avg 1 min | errors |")
+    lines = [head, "| " + " | ".join(["---"] + ["---:"] * 12) + " |"]
     for r in rows:
         lines.append(f"| {r['server']} | {r['cpu_s_per_1000']:.3f} | {r['cpu_s_per_1000_x_floor']:.2f} "
                      f"| {r['calls_per_s']:.0f} | {r['calls_per_s_x_floor']:.2f} | {r['p50_ms']:.1f} "
-                     f"| {r['p99_ms']:.1f} | {r['rss_kb_per_conn']:.1f} | {r['server_cores']:.2f} | {r['pushes_per_s']:.0f} "
+                     f"| {r['p99_ms']:.1f} | {r['rss_kb_per_conn']:.1f} | {r['server_cores']:.2f} | {r['switches_per_call']:.2f} "
+                     f"| {r['pushes_per_s']:.0f} "
                      f"| {r['load1_start']:.1f} → {r['load1_end']:.1f} | {r['errors']:.0f} |")
     return "\n".join(lines)
 

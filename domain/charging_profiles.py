@@ -78,6 +78,17 @@ class ChargingProfiles:
             self.composite[connector] = {**answer, "duration": request.get("duration"),
                                          "reportedAt": at.isoformat()}
 
+    def dump(self) -> dict[str, Any]:
+        """The fold's state, JSON-native (:meth:`load` inverts it)."""
+        return {"installed": self.installed, "composite": {str(c): s for c, s in self.composite.items()}}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> ChargingProfiles:
+        state = cls()
+        state.installed = data["installed"]
+        state.composite = {int(c): s for c, s in data["composite"].items()}
+        return state
+
     def view(self) -> dict[str, Any]:
         key = (lambda p: (p["connectorId"], str(p["chargingProfile"].get("chargingProfilePurpose")),
                           p["chargingProfile"].get("stackLevel", 0)))

@@ -50,5 +50,15 @@ class Jobs:
             job["status"] = status
             job["history"].append({"status": status, "at": at.isoformat()})
 
+    def dump(self) -> dict[str, Any]:
+        """The fold's state, JSON-native (:meth:`load` inverts it)."""
+        return {"jobs": self.jobs, "lastReported": self.last_reported}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Jobs:
+        state = cls()
+        state.jobs, state.last_reported = data["jobs"], data["lastReported"]
+        return state
+
     def view(self) -> dict[str, Any]:
         return {"jobs": list(reversed(self.jobs)), "lastReported": self.last_reported}

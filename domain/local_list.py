@@ -41,6 +41,18 @@ class LocalList:
     def version_reported(self, version: Any, at: datetime) -> None:
         self.reported = {"listVersion": version, "at": at.isoformat()}
 
+    def dump(self) -> dict[str, Any]:
+        """The fold's state, JSON-native (:meth:`load` inverts it)."""
+        return {"listVersion": self.list_version, "entries": self.entries, "lastUpdate": self.last_update,
+                "reported": self.reported}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> LocalList:
+        state = cls()
+        state.list_version, state.entries = data["listVersion"], data["entries"]
+        state.last_update, state.reported = data["lastUpdate"], data["reported"]
+        return state
+
     def view(self) -> dict[str, Any]:
         return {"listVersion": self.list_version,
                 "entries": [{"idTag": tag, "idTagInfo": info} for tag, info in sorted(self.entries.items())],

@@ -16,6 +16,11 @@ answered with a CALLERROR derives nothing):
 
 Input order: one charge point's events in log order (its partition). Events of other
 charge points, and anything malformed, are ignored: the fold is total.
+
+The fold's whole state (including requests and CALLs still awaiting their answer) is
+JSON-native through :meth:`ProfileState.dump` / :meth:`ProfileState.load`, so the stored
+read model (:mod:`chargelog.projections.profile_state`) keeps it per charge point and goes on
+folding from where it stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from .security_state import SECURITY_REPORTS, SECURITY_REQUESTS, SecurityState
 TYPES = ("command.requested", "command.failed", "ocpp.frame")
 #: Unanswered requests / CALLs remembered (older ones are dropped: they timed out).
 _PENDING_MAX = 1024
+#: The charge-point CALLs whose answered payload the fold reads (others are not remembered).
+REPORTED_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "StatusNotification",
+                              *NOTIFICATION_KIND, *SECURITY_REPORTS})
 
 
 def _int(value: Any) -> int | None:
@@ -41,7 +49,8 @@ def _int(value: Any) -> int | None:
 
 
 class ProfileState:
-    """Fold with :meth:`apply`; :meth:`view` is the operators' JSON."""
+    """Fold with :meth:`apply`; :meth:`view` is the operators' JSON; :meth:`dump` /
+    :meth:`load` its stored form."""
 
     def __init__(self, charge_point_id: str) -> None:
         self.charge_point_id = charge_point_id
@@ -53,20 +62,24 @@ class ProfileState:
         self._requests: dict[str, tuple[str, dict[str, Any]]] = {}
         self._calls: dict[str, dict[str, Any]] = {}
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event) -> bool:
+        """Fold ``event``; True when it changed the state (False: not this charge point's,
+        or nothing the fold keeps)."""
         if event.chargePointId != self.charge_point_id:
-            return
+            return False
         p = event.payload
         cid = event.correlationId
         if event.type == "command.requested" and cid and isinstance(p.get("request"), dict):
             self._requests[cid] = (str(p.get("action")), p["request"])
             _bound(self._requests)
-        elif event.type == "command.failed" and cid:
-            self._requests.pop(cid, None)
-        elif event.type == "ocpp.frame":
-            self._frame(p, cid, event.occurredAt)
+            return True
+        if event.type == "command.failed" and cid:
+            return self._requests.pop(cid, None) is not None
+        if event.type == "ocpp.frame":
+            return self._frame(p, cid, event.occurredAt)
+        return False
 
-    def _frame(self, p: dict[str, Any], cid: str | None, at: datetime) -> None:
+    def _frame(self, p: dict[str, Any], cid: str | None, at: datetime) -> bool:
         direction, kind, payload = p.get("direction"), p.get("messageTypeId"), p.get("payload")
         if not isinstance(payload, dict):
             payload = {}
@@ -74,13 +87,18 @@ class ProfileState:
             action, request = self._requests.pop(cid)  # type: ignore[arg-type]
             if not p.get("schemaError"):
                 self._answered(action, request, payload, at, cid)
-        elif direction == "in" and kind == 2 and isinstance(p.get("messageId"), str):
+            return True
+        if direction == "in" and kind == 2 and isinstance(p.get("messageId"), str) \
+                and p.get("action") in REPORTED_ACTIONS:
             self._calls[p["messageId"]] = p
             _bound(self._calls)
-        elif direction == "out" and kind in (3, 4):
+            return True
+        if direction == "out" and kind in (3, 4):
             call = self._calls.pop(str(p.get("messageId")), None)
             if call is not None and kind == 3 and isinstance(call.get("payload"), dict):
                 self._reported(str(call.get("action")), call["payload"], payload, p.get("decision") or {}, at)
+            return call is not None
+        return False
 
     def _answered(self, action: str, request: dict[str, Any], answer: dict[str, Any], at: datetime,
                   cid: str | None) -> None:
@@ -128,6 +146,28 @@ class ProfileState:
             self.jobs.reported(action, payload, at)
         elif action in SECURITY_REPORTS:
             self.security.reported(action, payload, answer, decision, at)
+
+    def dump(self) -> dict[str, Any]:
+        """The whole state, JSON-native: ``{chargePointId, reservations, chargingProfiles,
+        localList, jobs, security, requests, calls}`` (the last two: answers still awaited)."""
+        return {"chargePointId": self.charge_point_id, "reservations": self.reservations.dump(),
+                "chargingProfiles": self.profiles.dump(), "localList": self.local_list.dump(),
+                "jobs": self.jobs.dump(), "security": self.security.dump(),
+                "requests": {cid: [action, request] for cid, (action, request) in self._requests.items()},
+                "calls": self._calls}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> ProfileState:
+        """Inverse of :meth:`dump`. Raises KeyError / ValueError on another shape."""
+        state = cls(data["chargePointId"])
+        state.reservations = Reservations.load(data["reservations"])
+        state.profiles = ChargingProfiles.load(data["chargingProfiles"])
+        state.local_list = LocalList.load(data["localList"])
+        state.jobs = Jobs.load(data["jobs"])
+        state.security = SecurityState.load(data["security"])
+        state._requests = {cid: (action, request) for cid, (action, request) in data["requests"].items()}
+        state._calls = data["calls"]
+        return state
 
     def view(self, now: datetime) -> dict[str, Any]:
         """``{chargePointId, reservations, chargingProfiles, localList, jobs, security}``;

@@ -90,6 +90,20 @@ class Reservations:
     def status_reported(self, connector_id: int, status: str) -> None:
         self.connector_status[connector_id] = status
 
+    def dump(self) -> dict[str, Any]:
+        """The fold's state, JSON-native (:meth:`load` inverts it)."""
+        return {"reservations": [r.model_dump(mode="json") for r in self.by_id.values()],
+                "connectorStatus": {str(c): s for c, s in self.connector_status.items()}}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Reservations:
+        state = cls()
+        for item in data["reservations"]:
+            reservation = Reservation.model_validate(item)
+            state.by_id[reservation.reservationId] = reservation
+        state.connector_status = {int(c): s for c, s in data["connectorStatus"].items()}
+        return state
+
     def view(self, now: datetime) -> list[dict[str, Any]]:
         """Every reservation, newest first, with ``status`` as of ``now`` and ``active``."""
         out = []

@@ -62,6 +62,19 @@ class SecurityState:
     def profile_changed(self, value: Any, at: datetime) -> None:
         self.profile = {"securityProfile": value, "at": at.isoformat()}
 
+    def dump(self) -> dict[str, Any]:
+        """The fold's state, JSON-native (:meth:`load` inverts it)."""
+        return {"events": self.events, "signing": self.signing, "sent": self.sent,
+                "installAttempts": self.install_attempts, "installed": self.installed, "profile": self.profile}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> SecurityState:
+        state = cls()
+        state.events, state.signing, state.sent = data["events"], data["signing"], data["sent"]
+        state.install_attempts, state.installed, state.profile = (data["installAttempts"], data["installed"],
+                                                                  data["profile"])
+        return state
+
     def view(self) -> dict[str, Any]:
         return {"events": list(reversed(self.events)), "signingRequests": self.signing,
                 "securityProfile": self.profile,

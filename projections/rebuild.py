@@ -1,5 +1,6 @@
 """Rebuild a projection from position zero (``chargelog projections rebuild``): forget its rows
-and positions, fold the ``domain`` stream up to its current end, commit in pages. The result
+and positions, fold its stream (``domain``; ``source`` for the profile state) up to its
+current end, commit in pages. The result
 equals the live projection (tests/test_projections_runner.py::test_rebuilt_projection_equals_live).
 
 Only the event types the projection folds are read (``log.scan(types=…)``: the embedded engine
@@ -16,10 +17,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from chargelog.domain.log import DOMAIN, START, EventLog
+from chargelog.domain.log import START, EventLog
 
 from .base import RowFold, quarantine_name
-from .runner import projection_folds
+from .runner import read_model_folds
 from .store import ReadModelStore
 
 #: Records per store transaction.
@@ -28,10 +29,10 @@ PAGE = 5000
 
 def fold_named(name: str) -> RowFold:
     """A fresh projection by name. Raises KeyError naming the known ones."""
-    for fold in projection_folds():
+    for fold in read_model_folds():
         if fold.name == name:
             return fold
-    raise KeyError(f"no projection {name!r}; known: {', '.join(f.name for f in projection_folds())}")
+    raise KeyError(f"no projection {name!r}; known: {', '.join(f.name for f in read_model_folds())}")
 
 
 async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
@@ -45,7 +46,7 @@ async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
     if store is not None:
         await asyncio.to_thread(store.reset, name)
         await asyncio.to_thread(store.reset, quarantine_name(name))
-    end = await log.latest(DOMAIN)
+    end = await log.latest(fold.stream)
     total = pending = 0
     done = START
 
@@ -57,7 +58,7 @@ async def rebuild(log: EventLog, store: ReadModelStore | None, name: str,
             progress(done.total, end.total)
 
     types = sorted(fold.types) if fold.types is not None else ()
-    async with contextlib.aclosing(log.scan(DOMAIN, START, until=end, types=types)) as records:
+    async with contextlib.aclosing(log.scan(fold.stream, START, until=end, types=types)) as records:
         async for record in records:
             fold.offer(record)
             done = record.position

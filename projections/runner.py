@@ -15,7 +15,8 @@ the in-memory read models of API nodes) — and applies records in batches:
 On assignment it loads the held partitions' rows and positions from the store and resumes
 there; on revocation it forgets them (everything applied was already committed). A crash
 anywhere resumes from the last commit. :class:`ProjectionWorker` runs the translator
-(``source`` → ``domain``) and the three projections (``domain`` → store).
+(``source`` → ``domain``), the three domain projections (``domain`` → store) and the profile
+state projection (``source`` → store).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .base import RowFold, quarantine_name
 from .dedupe import RecentIds
 from .health import quarantine_summary
 from .stale import StaleSweep
+from .profile_state import ProfileStateProjection
 from .query import ProjectionReadModels
 from .sessions import ActiveSessionsProjection, SessionHistoryProjection
 from .stations import StationsProjection
@@ -54,11 +56,16 @@ QUEUE_SIZE = 10_000
 
 
 def projection_folds() -> list[RowFold]:
-    """Fresh instances of every read-model projection, in a stable order."""
+    """Fresh instances of the read-model projections of the ``domain`` stream, in a stable order."""
     return [StationsProjection(), ActiveSessionsProjection(), SessionHistoryProjection()]
 
 
-PROJECTION_NAMES = tuple(f.name for f in projection_folds())
+def read_model_folds() -> list[RowFold]:
+    """Fresh instances of every read-model projection (``domain`` ones, then those of ``source``)."""
+    return [*projection_folds(), ProfileStateProjection()]
+
+
+PROJECTION_NAMES = tuple(f.name for f in read_model_folds())
 
 
 class FoldRunner:
@@ -333,8 +340,9 @@ class FoldRunner:
 
 class ProjectionWorker:
     """The ``projections`` role (docs/contracts.md, "Composition"): the translator
-    (``source`` → ``domain``) and the read-model projections (``domain`` → store), each a
-    consumer-group member (groups ``{topic_prefix}.translator`` / ``.projections``).
+    (``source`` → ``domain``), the read-model projections (``domain`` → store) and the profile
+    state projection (``source`` → store), each a consumer-group member (groups
+    ``{topic_prefix}.translator`` / ``.projections`` / ``.profile_state``).
 
     ``read_models`` answers queries. On the embedded engine it is this worker's own
     projections (it holds the only partition); on Kafka, where the worker holds only a share of
@@ -353,6 +361,7 @@ class ProjectionWorker:
         self.translate = translate
         self.translator: FoldRunner | None = None
         self.projections: FoldRunner | None = None
+        self.profile_states: FoldRunner | None = None
         self.read_models: Any = None
         self._follower: FollowingReadModels | None = None
         self._sweep: StaleSweep | None = None
@@ -383,6 +392,9 @@ class ProjectionWorker:
             self._sweep = StaleSweep(self.log, self.translator.folds[0],  # type: ignore[arg-type]
                                      getattr(self.settings, "transaction_stale_after_s", 86400.0))
             self._sweep.start()
+        self.profile_states = FoldRunner(self.log, SOURCE, [ProfileStateProjection()], self._store,
+                                         group_id=f"{prefix}.{ProfileStateProjection.name}")
+        await self.profile_states.start()
         await self.projections.start()
         if getattr(self.settings, "is_kafka", False):
             self._follower = FollowingReadModels(self.log, self._current_registry)
@@ -394,7 +406,8 @@ class ProjectionWorker:
 
     def folds(self) -> list[RowFold]:
         """The folds this worker runs (translator first, when it runs one)."""
-        return [fold for runner in (self.translator, self.projections) if runner is not None for fold in runner.folds]
+        return [fold for runner in (self.translator, self.projections, self.profile_states) if runner is not None
+                for fold in runner.folds]
 
     def quarantined(self) -> list[dict[str, Any]]:
         """Every record quarantined by this worker's folds (:func:`quarantine_summary`)."""
@@ -403,7 +416,7 @@ class ProjectionWorker:
     async def stop(self) -> None:
         if self._sweep is not None:
             await self._sweep.stop()
-        for runner in (self._follower, self.translator, self.projections):
+        for runner in (self._follower, self.translator, self.projections, self.profile_states):
             if runner is not None:
                 await runner.stop()
         if self._store is not None:
@@ -437,4 +450,5 @@ async def follow_read_models(log: EventLog, settings: Any, registry: Any = None)
     return read_models
 
 
-__all__ = ["FoldRunner", "FollowingReadModels", "ProjectionWorker", "follow_read_models", "projection_folds"]
+__all__ = ["FoldRunner", "FollowingReadModels", "ProjectionWorker", "follow_read_models", "projection_folds",
+           "read_model_folds"]

@@ -51,6 +51,12 @@ class ReadModelStore(Protocol):
         ``(key, partition, json)`` rows, for ``partitions`` (None = all)."""
         ...
 
+    def get(self, name: str, key: str) -> tuple[dict[int, int], tuple[int, str] | None]:
+        """``(positions, row)`` of fold ``name`` read in ONE snapshot: every partition's
+        position and the row ``key`` as ``(partition, json)`` (None when absent). The row
+        reflects exactly the records below those positions."""
+        ...
+
     def tracked(self, name: str) -> int:
         """An ``extra`` counter's stored value (0 when never stored)."""
         ...
@@ -71,6 +77,26 @@ class ReadModelStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def like_prefix(name: str) -> str:
+    """A LIKE pattern (escape character ``!``) matching the tracking names of fold ``name``."""
+    return name.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "#%"
+
+
+def split_get(rows: Iterable[tuple[str, int, str | None]], name: str) -> tuple[dict[int, int], tuple[int, str] | None]:
+    """:meth:`ReadModelStore.get`'s result from one query's rows: tracking rows
+    ``(application_name, offset, None)`` and at most one read-model row ``("", partition, json)``."""
+    positions: dict[int, int] = {}
+    row = None
+    for label, number, value in rows:
+        if value is not None:
+            row = (number, value)
+        else:
+            parsed = split_tracking_name(label)
+            if parsed is not None and parsed[0] == name:
+                positions[parsed[1]] = number
+    return positions, row
 
 
 def tracking_name(name: str, partition: int) -> str:

@@ -33,6 +33,9 @@ ANSWER_TIMEOUT_S = 30.0
 #: Pause of a station between a failed connection and its next attempt (s).
 RECONNECT_S = 0.2
 END_TYPES = (pr.CLOSED, pr.OFFLINE, pr.REPLACED)
+#: Longest a private broker may take to open its port (s): generous, a loaded machine's JVM
+#: start is slow (a hung start fails instead of blocking).
+BROKER_START_LIMIT_S = 180.0
 
 
 def _port_pair() -> int:
@@ -63,9 +66,10 @@ class PrivateBroker:
         return f"127.0.0.1:{self.port}"
 
     def _run(self, command: str) -> None:
-        env = {**os.environ, "KAFKA_HOME": str(self.home), "KAFKA_PORT": str(self.port)}
+        env = {**os.environ, "KAFKA_HOME": str(self.home), "KAFKA_PORT": str(self.port),
+               "KAFKA_START_TIMEOUT_S": str(int(BROKER_START_LIMIT_S))}
         done = subprocess.run(["bash", str(KAFKA_SH), command], env=env, capture_output=True, text=True,
-                              timeout=180)
+                              timeout=BROKER_START_LIMIT_S + 60)
         if done.returncode != 0:
             raise RuntimeError(f"infra/kafka.sh {command} failed ({done.returncode}): {done.stderr[-2000:]}")
 

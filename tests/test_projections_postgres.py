@@ -7,6 +7,7 @@ unreachable server FAILS the tests, never skips them. Each test works in its own
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -71,5 +72,13 @@ async def test_worker_on_postgres_resumes_and_rebuilds(pg_store: PostgresReadMod
         await rebuild(log, pg_store, "session_history")
         rebuilt = pg_store.load("session_history")
         assert (rebuilt[0], sorted(rebuilt[1])) == (live[0], sorted(live[1]))
+        # the profile state (a projection of ``source``) too, and read back with its position
+        profiles = pg_store.load("profile_state")
+        assert {key for key, _, _ in profiles[1]} == {"CP1", "CP2"}
+        assert profiles[0] == dict((await log.latest(SOURCE)).offsets)
+        await rebuild(log, pg_store, "profile_state")
+        assert sorted(pg_store.load("profile_state")[1]) == sorted(profiles[1])
+        positions, (_, row) = pg_store.get("profile_state", "CP2")
+        assert positions == profiles[0] and json.loads(row)["reservations"]["connectorStatus"]["1"] == "Charging"
     finally:
         await log.close()

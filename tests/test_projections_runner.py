@@ -72,6 +72,8 @@ async def settle(log: EventLog, worker: ProjectionWorker, count: int) -> list[Ev
     events = await domain_count_reaches(log, count)
     async with asyncio.timeout(TIMEOUT_S):
         await worker.read_models.wait_for(await log.latest(DOMAIN))
+        source_end, profiles = await log.latest(SOURCE), worker.profile_states
+        await profiles.wait_until(lambda: source_end <= profiles.folds[0].position)
     return events
 
 

@@ -46,7 +46,19 @@ def check_reset_forgets_one_projection(store: ReadModelStore) -> None:
     assert loaded(store, "p") == ({0: 1}, [("a", 0, "2")])
 
 
-CHECKS = [check_commit_and_load, check_stale_commit_writes_nothing, check_reset_forgets_one_projection]
+def check_get_reads_one_row_with_the_positions(store: ReadModelStore) -> None:
+    assert store.get("p", "a") == ({}, None)
+    store.commit([Change("p", positions={0: 3, 1: 2}, upserts=[("a", 1, '{"x":1}'), ("b", 0, '{"x":2}')]),
+                  Change("p_", positions={0: 9, 7: 1}, upserts=[("a", 0, '{"y":1}')])])
+    assert store.get("p", "a") == ({0: 3, 1: 2}, (1, '{"x":1}'))
+    assert store.get("p", "c") == ({0: 3, 1: 2}, None)
+    assert store.get("p_", "a") == ({0: 9, 7: 1}, (0, '{"y":1}'))
+    store.commit([Change("p", positions={1: 4}, deletes=["a"])])
+    assert store.get("p", "a") == ({0: 3, 1: 4}, None)
+
+
+CHECKS = [check_commit_and_load, check_stale_commit_writes_nothing, check_reset_forgets_one_projection,
+          check_get_reads_one_row_with_the_positions]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

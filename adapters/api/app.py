@@ -1,5 +1,5 @@
 """The client API's Starlette application (issue 5): ``/ws`` (every WebSocket dialect,
-chosen per connection — :mod:`.dialects.base`), ``/health``, ``/openapi.json``,
+chosen per connection — :mod:`.ws.base`), ``/health``, ``/openapi.json``,
 ``/asyncapi.json``, the routes of :data:`ROUTE_PROVIDERS` that are installed, the operator
 routes (admin scope) when ``chargelog.adapters.ocpp.operator_api`` is installed, and
 ``extra_routes``.
@@ -40,8 +40,9 @@ from .asyncapi import asyncapi_document
 from .caller import ADMIN, Caller, CoreError
 from .core import ClientCore
 from .dialects import ApiContext, Dialect, load_dialects
-from .dialects import charging_codec, wire
-from .dialects.base import IdleTimeout, LimitPolicy, MessageTooLarge
+from .dialects import charging_codec
+from .ws import wire
+from .ws.base import IdleTimeout, LimitPolicy, MessageTooLarge
 from .openapi import Endpoint, openapi_document
 from .throttle import Throttled, client_address
 
@@ -163,7 +164,7 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[JSONRespo
 
 async def dispatch_websocket(websocket: WebSocket, ctx: ApiContext, dialects: Sequence[Dialect]) -> None:
     """Give the connection to the first dialect that claims its handshake, else its first
-    message (:mod:`.dialects.base`). A first message no dialect claims (not JSON, nested too
+    message (:mod:`.ws.base`). A first message no dialect claims (not JSON, nested too
     deep, no ``action``/``type``) is answered in the error form of the dialect it looks
     like (:func:`first_message_error`) and the connection waits for the next one (until the
     idle timeout)."""
@@ -283,7 +284,10 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     if operator_api is not None:
         from chargelog.adapters.ocpp.sealing import Sealer
 
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings)))
+        from chargelog.adapters.store import open_store
+
+        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings),
+                                                   lambda: open_store(settings)))
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager

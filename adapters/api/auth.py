@@ -12,7 +12,9 @@ Optional ``scopes`` claim: a list or a space-separated string of
 
 from __future__ import annotations
 
+import contextlib
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -94,3 +96,13 @@ def issue_token(settings: Settings, user_id: str, ttl_s: float = 3600.0,
             raise ValueError("RS256 tokens need the private key (PEM)")
         return jwt.encode(claims, private_key, algorithm="RS256")
     return jwt.encode(claims, jwt_secret(settings), algorithm="HS256")
+
+
+def token_expiry(token: str) -> datetime | None:
+    """The ``exp`` (UTC) of a token that has already been verified, read without verifying
+    again; None when it has none."""
+    with contextlib.suppress(jwt.InvalidTokenError, TypeError, ValueError, OverflowError):
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        if isinstance(exp, int | float):
+            return datetime.fromtimestamp(exp, UTC)
+    return None

@@ -35,8 +35,8 @@ from chargelog.adapters.config import Settings
 from .caller import Caller, CoreError
 from .core import ClientCore
 from .dialects.charging_codec import iso_ms
-from .dialects.comms_actions import ActionFailed, parse_charger_id, parse_connector_id, start_session, stop_session
-from .dialects.state import DialectState, state_for
+from .dialects.comms_actions import ActionFailed, command_data, start_session, stop_session
+from .ws.state import DialectState, state_for
 from .openapi import Endpoint
 from .ratelimit import Decision
 from .throttle import Throttled, client_address
@@ -250,14 +250,11 @@ def rest_routes(core: ClientCore, settings: Settings) -> list[Route]:
             return _limited(decision)
         try:
             body = await json_body(request)
+            params = command_data(body, charger_required=starting)
             if starting:
-                charger_id = parse_charger_id(body.get("charger_id"), required=True)
-                assert charger_id is not None
-                data = await start_session(core, caller, charger_id, parse_connector_id(body.get("connector_id")),
-                                           wait_s)
+                data = await start_session(core, caller, params.charger_id or "", params.connector_id, wait_s)
             else:
-                data = await stop_session(core, caller, parse_charger_id(body.get("charger_id"), required=False),
-                                          wait_s)
+                data = await stop_session(core, caller, params.charger_id, wait_s)
         except ActionFailed as exc:
             return _json(exc.body(), exc.status, decision)
         except CoreError as exc:

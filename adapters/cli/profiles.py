@@ -1,7 +1,8 @@
 """``chargelog profile-state --charge-point ID``: print one charge point's profile state —
 reservations, charging profiles and composite schedules, local authorization list,
-firmware / diagnostics / log jobs, security events and certificates — as JSON, rebuilt from
-the log (:mod:`chargelog.projections.profile_state`)."""
+firmware / diagnostics / log jobs, security events and certificates — as JSON: the stored
+read model of the read-model store the flags name, caught up with the log's end
+(:mod:`chargelog.projections.profile_state`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import json
 
 from chargelog.adapters.log import open_log
+from chargelog.adapters.store import open_store
 from chargelog.projections.profile_state import profile_state
 
 from .common import add_log_flags, settings_from
@@ -23,10 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 async def run(args: argparse.Namespace) -> int:
-    log = open_log(settings_from(args))
-    await log.start()
+    settings = settings_from(args)
+    log = open_log(settings)
+    store = open_store(settings)
     try:
-        print(json.dumps(await profile_state(log, args.charge_point), indent=2), flush=True)
+        await log.start()
+        print(json.dumps(await profile_state(log, store, args.charge_point), indent=2), flush=True)
         return 0
     finally:
+        store.close()
         await log.close()

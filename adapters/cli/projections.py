@@ -2,8 +2,8 @@
 projection (and the translator) has got and what it quarantined, and retry quarantined records.
 
 ``rebuild [NAME]`` forgets the projection's rows and position in the read-model store
-(SQLite under ``--data-dir``, or PostgreSQL with ``CHARGELOG_READMODEL_DSN``) and folds the
-whole ``domain`` stream again, with a progress bar; without NAME it rebuilds every projection.
+(SQLite under ``--data-dir``, or PostgreSQL with ``CHARGELOG_READMODEL_DSN``) and folds its
+whole stream again (``domain``; ``source`` for ``profile_state``), with a progress bar; without NAME it rebuilds every projection.
 Stop the projection workers first. ``status`` prints one line per fold: name, stream, stored
 position, lag (records of the stream not yet folded) and how many records it quarantined,
 then one line per quarantined record (consumer, position ``partition-offset``, event type,
@@ -28,18 +28,20 @@ from chargelog.domain.log import DOMAIN, SOURCE, EventLog, LogUnavailable, Posit
 from chargelog.projections.base import quarantine_name
 from chargelog.projections.rebuild import rebuild
 from chargelog.projections.retry import fold_for_retry, retry
-from chargelog.projections.runner import PROJECTION_NAMES
+from chargelog.projections.runner import PROJECTION_NAMES, read_model_folds
 from chargelog.projections.store import ReadModelStore
 
 from .common import add_log_flags, settings_from
 from .main import UserError
 
 FOLD_NAMES = ("translator", *PROJECTION_NAMES)
+#: The stream each fold reads.
+FOLD_STREAMS = {"translator": SOURCE, **{f.name: f.stream for f in read_model_folds()}}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("projections", help="rebuild read models; show projection positions",
-                              description="Rebuild read models from the domain stream, or show their positions.")
+                              description="Rebuild read models from the log, or show their positions.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser("rebuild", help="rebuild a projection (default: all) from position zero")
     r.add_argument("name", nargs="?", choices=PROJECTION_NAMES, metavar="NAME",
@@ -97,7 +99,7 @@ async def run_status(args: argparse.Namespace) -> int:
         quarantined = []
         print(f"{'NAME':<18} {'STREAM':<7} {'POSITION':<24} {'LAG':>8} QUARANTINED")
         for name in FOLD_NAMES:
-            stream = SOURCE if name == "translator" else DOMAIN
+            stream = FOLD_STREAMS[name]
             position = Position(stored.get(name, {}))
             lag = sum(max(o - position.get(p), 0) for p, o in latest[stream].offsets.items())
             entries = [json.loads(value) for _, _, value in sorted(store.load(quarantine_name(name))[1])]

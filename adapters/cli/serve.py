@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import sys
 from typing import Any
 
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_log_flags(p)
     p.add_argument("--role", action="append", choices=["gateway", "api", "projections"],
                    help="run only these roles (repeatable; default all three)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="embedded log: 2 runs the translator and projections in a child process, 1 keeps one "
+                        "process (env CHARGELOG_PROCESSES; default one per core, at most 2)")
     p.add_argument("--simulate", type=int, metavar="N",
                    help="also start N simulated charge points (they charge only when a user starts them)")
     p.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
@@ -91,6 +95,8 @@ def banner(runtime: Any) -> str:
         base = f"{_host(s.api_host)}:{runtime.api_port}"
         lines += [f"  client API:   http://{base}/health   ws://{base}/ws   ws://{base}/?token=JWT",
                   f"  station map:  chargelog stations --watch 2"]
+    if runtime.fold is not None:
+        lines.append(f"  processes:    {os.getpid()} (this one), fold {runtime.fold.pid} (translator, projections)")
     lines.append(f"  data dir:     {s.data_dir.resolve()}")
     lines.append(f"  JWT secret:   {secret_source(s)}  (chargelog token --user NAME signs with it)")
     if s.simulate:
@@ -109,14 +115,18 @@ def version() -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from chargelog.adapters import fold_process
     from chargelog.adapters.runtime import Runtime
+
+    if fold_process.is_child():  # the fold half of a serve started by FoldProcess
+        return await fold_process.run_child()
 
     from chargelog.adapters.logs import configure
 
     settings = settings_from(
         args, roles=args.role, simulate=args.simulate, ocpp_port=args.ocpp_port, api_port=args.api_port,
         ocpp_host=args.host, api_host=args.host, registry_file=args.registry, insecure=args.insecure,
-        log_format=args.log_format)
+        log_format=args.log_format, processes=args.processes)
     configure(settings.log_format, args.log_level, role="+".join(settings.roles))
 
     def say(text: str) -> None:  # JSON logs: every stderr line is a JSON object
@@ -132,7 +142,7 @@ async def run(args: argparse.Namespace) -> int:
             redactor.literals.append(jwt_secret(settings))  # generated now, before anything listens
         except (OSError, ValueError) as exc:
             raise UserError(f"JWT secret: {exc}") from None
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, processes=fold_process.fold_processes(settings))
     try:
         await runtime.run_until_signal(lambda rt: say(banner(rt)))
     except OSError as exc:

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
+    processes: int = Field(0, ge=0, description="Processes of one `chargelog serve` on the embedded engine: 2 runs "
+                           "the fold (translator, projections) in a supervised child process, 1 keeps every role in "
+                           "one process; 0 = one per core, at most 2 (docs/deploy.md, \"Processes\").")
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
     shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")

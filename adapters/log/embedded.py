@@ -13,8 +13,9 @@ What we added on top of the library (it has no push subscription on SQLite):
   transaction survives ``kill -9``);
 * the hash chain: each event sealed into its charge point's chain as it is written
   (``.chaining``; seq = ``originator_version``; docs/audit.md);
-* in-process notification for catch-up subscriptions (plus a slow poll so other processes'
-  appends are seen too);
+* notification for catch-up subscriptions: in-process after each commit, and across
+  processes by a datagram to every other process with the log open (``.wakeup``), plus a
+  slow poll as the fallback;
 * timestamp reads by binary search over notification ids (``recordedAt`` is monotonic);
 * reads select (notification id, state) rows with the recorder's own query shape, plus a
   charge point filter on its primary key, without a ``Notification`` object per row, and
@@ -29,6 +30,7 @@ import contextlib
 import sqlite3
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from datetime import datetime, timedelta
@@ -44,6 +46,7 @@ from chargelog.domain.log import RAW_BATCH, START, Position, PositionNotAvailabl
 
 from .chaining import ChainSealer
 from .group_commit import GroupCommit
+from .wakeup import Wakeups, supported as wakeups_supported
 
 #: The writer id of the embedded engine's chains (one writing process per data directory).
 EMBEDDED_WRITER = "embedded"
@@ -55,7 +58,7 @@ SUBSCRIBE_PAGE = 1000
 RECENT_DECODED = 4096
 T = TypeVar("T")
 
-#: How often an idle subscription re-reads the file, for appends by other processes (s).
+#: How often an idle subscription re-reads the file even without a wake-up (s).
 POLL_INTERVAL_S = 0.5
 
 
@@ -65,19 +68,54 @@ class _Stream:
     for the calls in flight: closing a connection under a running query crashes SQLite."""
 
     def __init__(self, path: Path) -> None:
+        self.name = path.stem
         self.datastore = SQLiteDatastore(str(path), originator_id_type="text", pool_size=4)
         self.recorder = SQLiteApplicationRecorder(self.datastore, events_table_name="events")
         self.recorder.create_table()
         self.chain = ChainSealer(EMBEDDED_WRITER, self._head)
-        self.appended = asyncio.Condition()
+        self._changed = asyncio.Event()
         self.generation = 0
         self.last_recorded: datetime | None = None
         self.commit: GroupCommit | None = None
+        #: the one long-lived thread that writes this stream (group commits queue for it)
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embedded-writer-{self.name}")
         #: this process's last appended records, decoded once (notification id → Record)
         self.recent: OrderedDict[int, Record] = OrderedDict()
+        #: the file's last notification id when no other process has appended since this
+        #: process's last commit; None when unknown (a subscription there must read the file)
+        self.end: int | None = None
+        #: wake-ups from other processes so far
+        self.peer_wakes = 0
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
+
+    def tail_after(self, start: int) -> list[Record]:
+        """This process's records ``start`` + 1, + 2, … as far as they follow one another in
+        :attr:`recent` (no file read, no decoding)."""
+        run = []
+        record = self.recent.get(start + 1)
+        while record is not None:
+            run.append(record)
+            record = self.recent.get(record.offset + 2)
+        return run
+
+    def peer_appended(self) -> None:
+        """Another process committed to this stream: the end is unknown until read."""
+        self.peer_wakes += 1
+        self.end = None
+        self.wake()
+
+    def wake(self) -> None:
+        """The stream grew (here or in another process): wake every waiting subscription."""
+        self.generation += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def grown(self, seen: int) -> None:
+        """Return once the generation moved past ``seen``."""
+        while self.generation == seen:
+            await self._changed.wait()
 
     def _head(self, charge_point_id: str) -> tuple[int, bytes]:
         """The last (seq = originator_version, hash) of a charge point's chain in the file."""
@@ -105,19 +143,24 @@ class _Stream:
         with self._idle:
             self._closed = True
             self._idle.wait_for(lambda: self._busy == 0)
+        self.writer.shutdown(wait=True)
         self.datastore.close()
 
 
 class EmbeddedLog:
     """The :class:`~chargelog.domain.log.EventLog` port on SQLite files in ``data_dir/log``.
 
-    One partition (0) per stream. Shared by the tasks of one process; one writing process
-    per data directory (other processes may read and follow).
+    One partition (0) per stream. Shared by the tasks of one process; several processes may
+    append to and follow the same files (``chargelog serve`` runs its fold in a second
+    process, docs/log-engines.md): SQLite serialises their transactions, the chains reload
+    their heads after another process's append, and each commit wakes the other processes'
+    subscriptions.
     """
 
     def __init__(self, data_dir: str | Path) -> None:
         self.dir = Path(data_dir) / "log"
         self._streams: dict[str, _Stream] = {}
+        self._wakeups: Wakeups | None = None
 
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -128,13 +171,28 @@ class EmbeddedLog:
                 await stream.commit.close()
             await asyncio.to_thread(stream.close)
         self._streams.clear()
+        if self._wakeups is not None:
+            self._wakeups.close()
+            self._wakeups = None
 
     def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
         if stream is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             stream = self._streams[name] = _Stream(self.dir / f"{name}.sqlite")
+            if self._wakeups is None and wakeups_supported():
+                self._wakeups = Wakeups(self.dir, self._woken)
+                try:
+                    self._wakeups.open()
+                except OSError:  # the slow poll still sees other processes' appends
+                    self._wakeups = None
         return stream
+
+    def _woken(self, name: str) -> None:
+        """Another process committed to stream ``name``."""
+        stream = self._streams.get(name)
+        if stream is not None:
+            stream.peer_appended()
 
     # -- appending ------------------------------------------------------------------------
 
@@ -148,16 +206,21 @@ class EmbeddedLog:
         return await s.commit.append(events)
 
     async def _write_and_notify(self, s: _Stream, events: list[Event]) -> list[Position]:
-        """One transaction for the gathered batch, then wake this process's subscriptions."""
-        written = await asyncio.to_thread(s.call, self._write, s, events)
+        """One transaction for the gathered batch in the stream's writer thread, then wake this
+        process's subscriptions (they take the records from :attr:`_Stream.recent`)."""
+        peer_wakes = s.peer_wakes
+        written = await asyncio.get_running_loop().run_in_executor(s.writer, s.call, self._write, s, events)
         for n, record in written:
             if record is not None:
                 s.recent[n] = record
         while len(s.recent) > RECENT_DECODED:
             s.recent.popitem(last=False)
-        async with s.appended:
-            s.generation += 1
-            s.appended.notify_all()
+        # the end is known unless another process appended meanwhile (its wake-up came during
+        # the write; one that comes later resets it again)
+        s.end = written[-1][0] if peer_wakes == s.peer_wakes else None
+        s.wake()
+        if self._wakeups is not None:
+            self._wakeups.notify(s.name)
         return [Position({0: n}) for n, _ in written]
 
     def _write(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
@@ -334,9 +397,23 @@ class EmbeddedLog:
         s = self._stream(stream)
         position = after
         ahead: asyncio.Future[list[tuple[int, bytes]]] | None = None  # the next page, read meanwhile
+        read_file = True  # the first look, and one after a silent poll interval, goes to the file
         try:
             while True:
                 seen = s.generation
+                if ahead is None:
+                    # at the tail: this process's own appends come from memory, and at the
+                    # known end there is nothing to read (no thread hop either way)
+                    run = s.tail_after(position.get(0))
+                    if run:
+                        for record in run:
+                            yield record
+                            position = record.position
+                        continue
+                    if not read_file and s.end is not None and position.get(0) >= s.end:
+                        read_file = not await self._wait_for_append(s, seen)
+                        continue
+                read_file = False
                 fresh = ahead is None
                 rows = await (ahead or self._page(s, stream, position))
                 ahead = None
@@ -350,7 +427,7 @@ class EmbeddedLog:
                     position = record.position
                 if rows or not fresh:
                     continue
-                await self._wait_for_append(s, seen)
+                read_file = not await self._wait_for_append(s, seen)
         finally:
             if ahead is not None:
                 ahead.cancel()
@@ -360,13 +437,15 @@ class EmbeddedLog:
         return asyncio.to_thread(s.call, self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
 
     @staticmethod
-    async def _wait_for_append(s: _Stream, seen: int) -> None:
-        """Until this process appended past generation ``seen``, or POLL_INTERVAL_S passed
-        (for appends by other processes)."""
+    async def _wait_for_append(s: _Stream, seen: int) -> bool:
+        """Until the stream grew past generation ``seen`` (woken by this process's writer or
+        another process's wake-up): True; or POLL_INTERVAL_S passed: False."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (gh-86296)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(POLL_INTERVAL_S), s.appended:
-                await s.appended.wait_for(lambda: s.generation != seen)
+            async with asyncio.timeout(POLL_INTERVAL_S):
+                await s.grown(seen)
+                return True
+        return False
 
     async def group_subscribe(
         self, stream: str, group_id: str, start_positions: Callable[[set[int]], Awaitable[Position]],

@@ -42,6 +42,7 @@ from chargelog.domain.log import RAW_BATCH, START, LogUnavailable, Position, Pos
 
 from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
+from .kafka_pacing import pace_metadata_refreshes
 from .kafka_producer import ResilientProducer
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class KafkaLog:
         producer = ResilientProducer(self.bootstrap, client_id="chargelog", connect_timeout_s=CONNECT_TIMEOUT_S)
         await producer.start()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="chargelog-admin")
+        pace_metadata_refreshes(admin._client)
         try:
             await self._connect(admin)
         except LogUnavailable:
@@ -271,10 +273,12 @@ class KafkaLog:
     # -- reading -----------------------------------------------------------------------
 
     def _consumer(self, **extra: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="chargelog",
             auto_offset_reset="earliest", **{"max_partition_fetch_bytes": 4 * 1024 * 1024, **extra},
         )
+        pace_metadata_refreshes(consumer._client)
+        return consumer
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:

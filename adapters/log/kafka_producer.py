@@ -35,17 +35,24 @@ from aiokafka.errors import KafkaError
 
 from chargelog.domain.log import LogUnavailable
 
+from .kafka_pacing import pace_metadata_refreshes
+
 log = logging.getLogger("chargelog.log.kafka")
 
 #: First pause before a retry (s); doubled per failed attempt up to :data:`BACKOFF_MAX_S`.
 BACKOFF_MIN_S = 0.1
 #: Longest pause between two attempts (s): bounds how late a retry notices the broker is back.
-BACKOFF_MAX_S = 1.0
+#: An attempt while the broker is down costs one refused connection, so 2 a second is cheap.
+BACKOFF_MAX_S = 0.5
 #: A batch not acknowledged within this long fails (ms; aiokafka's request timeout and batch
 #: expiry). Short, so an outage is noticed and the instance replaced quickly.
 REQUEST_TIMEOUT_MS = 5000
 #: How long building a replacement instance may take before the attempt counts as failed (s):
 #: short, so a broker that is back is noticed within about this plus :data:`BACKOFF_MAX_S`.
+#: A refused connection fails at once; a build that runs out of this time (a broker that took
+#: the connection but is still starting, or a starved machine) gets twice as long next time,
+#: up to the connect timeout — so a slow start is waited for instead of being restarted
+#: from scratch every few seconds.
 REBUILD_TIMEOUT_S = 3.0
 #: How long discarding a broken producer instance may take (s).
 DISCARD_TIMEOUT_S = 2.0
@@ -75,6 +82,7 @@ class ResilientProducer:
         self.unavailable_since: float | None = None
         self.replaced = 0  # producer instances discarded after a failure
         self._producer: AIOKafkaProducer | None = None
+        self._rebuild_timeout_s = REBUILD_TIMEOUT_S
         self._build_lock = asyncio.Lock()
         self._closed = False
 
@@ -96,15 +104,19 @@ class ResilientProducer:
                     linger_ms=0, max_batch_size=MAX_BATCH_BYTES, client_id=self.client_id,
                     request_timeout_ms=REQUEST_TIMEOUT_MS,
                 )
-                timeout_s = self.connect_timeout_s if self.replaced == 0 else REBUILD_TIMEOUT_S
+                pace_metadata_refreshes(producer.client)
+                timeout_s = self.connect_timeout_s if self.replaced == 0 else self._rebuild_timeout_s
                 try:
                     await asyncio.wait_for(producer.start(), timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await self._discard(producer)
+                    if isinstance(exc, TimeoutError):
+                        self._rebuild_timeout_s = min(self.connect_timeout_s, 2 * self._rebuild_timeout_s)
                     raise LogUnavailable(
                         f"Kafka broker not reachable at {self.bootstrap} (waited at most "
                         f"{timeout_s:g} s): {exc or type(exc).__name__}") from exc
                 self._producer = producer
+                self._rebuild_timeout_s = REBUILD_TIMEOUT_S
             return self._producer
 
     async def send(self, topic: str, records: Mapping[int, Sequence[Prepared]]) -> dict[int, list[int]]:

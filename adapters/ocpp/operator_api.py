@@ -10,8 +10,8 @@ that the client API mounts (admin scope is checked by the ``authorize`` it passe
   no such command.
 * ``GET /api/operator/charge-points/{chargePointId}/profile-state`` → 200 the charge
   point's reservations, charging profiles, composite schedules, local list, firmware /
-  diagnostics / log jobs and security events (:mod:`chargelog.projections.profile_state`,
-  rebuilt from the log); ``?at=ISO-8601`` evaluates reservation expiry at that time
+  diagnostics / log jobs and security events (:mod:`chargelog.projections.profile_state`:
+  the stored read model, caught up with the log's end); ``?at=ISO-8601`` evaluates reservation expiry at that time
   instead of now (400 when it is not an aware date-time).
 
 ``authorize(request)`` (plain or async) returns the caller or raises (e.g. Starlette's
@@ -37,6 +37,7 @@ from chargelog.adapters.api.openapi import Endpoint
 from chargelog.domain.envelope import Principal
 from chargelog.domain.log import SOURCE, EventLog, Position
 from chargelog.projections.profile_state import profile_state
+from chargelog.projections.store import ReadModelStore
 
 from .commands import REQUESTED, CommandOutcome, InvalidCommand, find_outcome, request_command
 from .ports import maybe_await
@@ -101,11 +102,21 @@ def _caller_id(caller: Any) -> str:
     return "operator"
 
 
-def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: Sealer | None = None) -> list[Route]:
+def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: Sealer | None = None,
+                    store: Callable[[], ReadModelStore] | None = None) -> list[Route]:
     """The routes above; mount them in the client API's Starlette app. ``sealer`` seals
     credentials in requests (ChangeConfiguration AuthorizationKey, :mod:`.sealing`); without
-    it such a request is refused (400 SecurityError)."""
+    it such a request is refused (400 SecurityError). ``store`` opens the read-model store
+    holding the profile state (on the first request; None: folded from the log alone)."""
     tracker = CommandTracker(log)
+    opened: list[ReadModelStore] = []
+    opening = asyncio.Lock()
+
+    async def read_models() -> ReadModelStore | None:
+        async with opening:
+            if store is not None and not opened:
+                opened.append(await asyncio.to_thread(store))
+        return opened[0] if opened else None
 
     async def post_command(request: Request) -> JSONResponse:
         caller = await maybe_await(authorize(request))
@@ -147,7 +158,8 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
         except ValueError:
             return JSONResponse({"error": "at must be an ISO 8601 date-time with offset", "errorCode": "bad_request"},
                                 400)
-        return JSONResponse(await profile_state(log, request.path_params["charge_point_id"], now))
+        return JSONResponse(await profile_state(log, await read_models(), request.path_params["charge_point_id"],
+                                                now))
 
     return [Route("/api/operator/commands", post_command, methods=["POST"]),
             Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),

@@ -12,7 +12,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from chargelog.projections.store import Change, StaleCommit, split_tracking_name, tracking_name
+from chargelog.projections.store import (Change, StaleCommit, like_prefix, split_get, split_tracking_name,
+                                         tracking_name)
 
 TRACKING_TABLE = "projection_tracking"
 ROWS_TABLE = "readmodel_rows"
@@ -55,6 +56,16 @@ class PostgresReadModelStore:
                     if wanted is None or r["partition"] in wanted]
         return positions, rows
 
+    def get(self, name: str, key: str) -> tuple[dict[int, int], tuple[int, str] | None]:
+        with self.datastore.transaction(commit=False) as curs:
+            # one statement: positions and row from one snapshot
+            curs.execute(self._sql(
+                "SELECT application_name AS label, notification_id AS number, NULL AS value FROM {schema}.{tracking} "
+                "WHERE application_name LIKE %s ESCAPE '!' "
+                "UNION ALL SELECT '', partition, value FROM {schema}.{rows} WHERE projection = %s AND key = %s"),
+                (like_prefix(name), name, key))
+            return split_get(((r["label"], r["number"], r["value"]) for r in curs.fetchall()), name)
+
     def tracked(self, name: str) -> int:
         return self.recorder.max_tracking_id(name) or 0
 
@@ -81,7 +92,7 @@ class PostgresReadModelStore:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._sql("DELETE FROM {schema}.{rows} WHERE projection = %s"), (name,))
             curs.execute(self._sql("DELETE FROM {schema}.{tracking} WHERE application_name LIKE %s ESCAPE '!'"),
-                         (name.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "#%",))
+                         (like_prefix(name),))
 
     def positions(self) -> dict[str, dict[int, int]]:
         result: dict[str, dict[int, int]] = {}

@@ -10,7 +10,8 @@ from pathlib import Path
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from chargelog.projections.store import Change, StaleCommit, split_tracking_name, tracking_name
+from chargelog.projections.store import (Change, StaleCommit, like_prefix, split_get, split_tracking_name,
+                                         tracking_name)
 
 ROWS_TABLE = (
     "CREATE TABLE IF NOT EXISTS readmodel_rows ("
@@ -41,6 +42,15 @@ class SQLiteReadModelStore:
             rows = [(k, p, v) for k, p, v in c.fetchall() if wanted is None or p in wanted]
         return positions, rows
 
+    def get(self, name: str, key: str) -> tuple[dict[int, int], tuple[int, str] | None]:
+        with self.datastore.transaction(commit=False) as c:
+            # one statement: positions and row from one snapshot
+            c.execute("SELECT application_name, notification_id, NULL FROM tracking "
+                      "WHERE application_name LIKE ? ESCAPE '!' "
+                      "UNION ALL SELECT '', partition, value FROM readmodel_rows WHERE projection = ? AND key = ?",
+                      (like_prefix(name), name, key))
+            return split_get(c.fetchall(), name)
+
     def tracked(self, name: str) -> int:
         return self.recorder.max_tracking_id(name) or 0
 
@@ -64,8 +74,7 @@ class SQLiteReadModelStore:
     def reset(self, name: str) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM readmodel_rows WHERE projection = ?", (name,))
-            c.execute("DELETE FROM tracking WHERE application_name LIKE ? ESCAPE '!'",
-                      (name.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "#%",))
+            c.execute("DELETE FROM tracking WHERE application_name LIKE ? ESCAPE '!'", (like_prefix(name),))
 
     def positions(self) -> dict[str, dict[int, int]]:
         result: dict[str, dict[int, int]] = {}

@@ -1,16 +1,16 @@
 """The registry of WebSocket dialects served at ``/ws`` (see :mod:`.base` for how one is
-chosen). Each module listed exposes ``DIALECT`` (a :class:`~.base.Dialect`); a module not
+chosen). Each module listed exposes ``DIALECT`` (a :class:`~..ws.base.Dialect`); a module not
 installed yet is left out."""
 
 from __future__ import annotations
 
 import importlib
 
-from .base import ApiContext, Dialect
+from ..ws.base import ApiContext, Dialect
 
 #: Dialect modules of this package, in dispatch order.
 #: "comms" claims ``?token=`` handshakes (the Communication Protocol push socket, which also
-#: carries the test guide's commands, :mod:`.testguide`); "charging" a first ``{"type": …}``.
+#: carries the test guide's commands); "charging" a first ``{"type": …}``.
 DIALECT_MODULES: tuple[str, ...] = ("mobile", "charging", "comms")
 
 

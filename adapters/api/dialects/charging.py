@@ -1,111 +1,103 @@
 """The Charging WebSocket API at ``/ws`` (specs/charging-websocket-api.md): a connection whose
 first message is a typed envelope ``{"id", "type", "timestamp", "data"}`` — normally
-``{"type": "auth_request", …}``.
-
-Messages (document section "Message Types"; formatting in :mod:`.charging_codec`):
-
-* ``auth_request`` {token, userId?} → ``auth_response`` {success, userId, sessionId,
-  expiresAt, message}; a failure is ``auth_response`` with ``success: false`` *and* an
-  ``error`` (INVALID_TOKEN, MISSING_PARAMETERS, RATE_LIMIT_EXCEEDED). Re-authentication on the
-  same connection is allowed (the document's Jest tests authenticate twice).
-* ``start_charging_request`` {chargePointId, connectorId, idTag?, userId?} →
-  ``start_charging_response`` once the charge point has started the transaction (it carries
-  the OCPP transactionId), waiting at most ``Settings.charging_start_wait_s``;
-  ``stop_charging_request`` {chargePointId?, transactionId, reason?} →
-  ``stop_charging_response`` once it has stopped.
-* ``heartbeat`` both ways: a client heartbeat is answered with its own id; the server sends
-  one every ``charging_heartbeat_interval_s`` and does not answer the client's echo of it.
-* Pushes after authentication: ``charging_status_update`` for the connectors the user charges
-  on (from the start request until the connector is Available again with no session of the
-  user), ``meter_values_update`` for the user's transactions.
-* Errors: ``{"type": "error", "error": {code, message, details}}`` with the request's id —
-  NOT_AUTHENTICATED, INVALID_TOKEN (also once the token has expired), MISSING_PARAMETERS,
-  INVALID_REQUEST, GATEWAY_ERROR, CHARGE_POINT_OFFLINE, TRANSACTION_NOT_FOUND,
-  RATE_LIMIT_EXCEEDED.
-
-Limits (section "Rate Limiting"): connections per minute per IP (refused with an ``error``
-RATE_LIMIT_EXCEEDED, then close 1008), messages per minute per authenticated user,
-authentication attempts per minute per IP. The session closes (1000 "Session timeout") after
-``charging_session_timeout_s`` without a client message.
+``auth_request``. :attr:`ChargingSession.routes` routes ``auth_request``,
+``start_charging_request``, ``stop_charging_request`` and ``heartbeat``; pushes
+``charging_status_update`` / ``meter_values_update`` follow the user's connectors
+(:meth:`ChargingSession.push_for`); every failure is an ``error`` with the request's id.
+Message shapes: :mod:`.charging_models`; formatting: :mod:`.charging_codec`; the choices
+where the document contradicts itself, error codes and limits: docs/dialects.md
+("Charging WebSocket API").
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
+from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
 from chargelog.domain.log import Record
 
 from ..caller import Caller, CoreError
+from ..ws.base import ApiContext, Dialect
+from ..ws.session import Session
+from ..ws.state import state_for
+from ..ws.wire import BadMessage, loads, peek_id
 from . import charging_codec as codec
-from . import charging_models, contract
-from .base import ApiContext, MessageTooLarge
-from .session import Session
-from .state import state_for
-from .wire import BadMessage, loads, peek_id
+from . import charging_models as models
 
 logger = logging.getLogger(__name__)
 
 #: Domain event types this dialect pushes from.
 PUSH_TYPES = ("connector.status.changed", "meter.update", "transaction.started", "transaction.stopped")
-#: Client → server message types.
-REQUEST_TYPES = ("auth_request", "start_charging_request", "stop_charging_request", "heartbeat")
 
 ConnectorKey = tuple[str, int]
 
 
-def token_expiry(token: str) -> datetime | None:
-    """The ``exp`` of a token that has already been verified (read without re-verifying)."""
-    with contextlib.suppress(jwt.InvalidTokenError, TypeError, ValueError, OverflowError):
-        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        if isinstance(exp, int | float):
-            return datetime.fromtimestamp(exp, UTC)
-    return None
+class Refusal(Exception):
+    """A request answered with an ``error`` (code, message, details)."""
+
+    def __init__(self, code: str, text: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(text)
+        self.code, self.text, self.details = code, text, details
 
 
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def parse(model: type[BaseModel], value: Any, required: tuple[str, ...] = ()) -> Any:
+    """``value`` validated by ``model``. Raises :class:`Refusal`: MISSING_PARAMETERS (with
+    ``details.missing``) when a ``required`` field is absent, null or empty, else
+    INVALID_REQUEST naming the first problem."""
+    missing = [f for f in required if value.get(f) in (None, "")]
+    if missing:
+        raise Refusal(codec.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}",
+                      {"missing": missing})
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Refusal(codec.INVALID_REQUEST, f"{first['loc'][0] if first['loc'] else 'message'}: {first['msg']}") from None
 
 
 class ChargingSession(Session):
-    """One Charging WebSocket API connection on the session engine."""
+    """One Charging WebSocket API connection on the session engine; :attr:`routes` is the
+    routing table (message type → handler, and whether it needs authentication)."""
+
+    idle_reason = "Session timeout"
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "charging", state_for(ctx.core, ctx.settings).charging_receive)
-        self.caller: Caller | None = None
-        self.expires_at: datetime | None = None
         self.session_id = f"ws_session_{uuid.uuid4().hex[:12]}"
-        self.push_task: asyncio.Task[None] | None = None
         self.server_heartbeats: deque[str] = deque(maxlen=16)
         # connectors whose status the user follows; the user's own transaction per connector;
         # connectors with a start in flight
         self.interest: set[ConnectorKey] = set()
         self.transactions: dict[ConnectorKey, int] = {}
         self.pending: set[ConnectorKey] = set()
+        self.routes: dict[str, tuple[Callable[[Any, dict[str, Any]], Awaitable[None]], bool]] = {
+            "heartbeat": (self.heartbeat, False), "auth_request": (self.authenticate, False),
+            "start_charging_request": (self.start, True), "stop_charging_request": (self.stop, True)}
+
+    async def send_error(self, code: str, text: str, reply_id: Any = None, details: dict[str, Any] | None = None) -> None:
+        await self.sender.send(codec.error_message(code, text, id_=reply_id, details=details))
+
+    async def refuse(self, request_id: Any, text: str) -> None:
+        await self.send_error(codec.INVALID_REQUEST, text, request_id)
 
     async def run(self, first: str | None) -> None:
         verdict = self.state.limits.connections.hit(self.address)
         if not verdict.allowed:
-            await self.sender.send(codec.error_message(
-                codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
-                id_=peek_id(first), details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+            await self.send_error(codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address", peek_id(first),
+                                  {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
             await self.sender.close(1008, "Rate limit exceeded")
             await self.end()
             return
         self.spawn(self._heartbeats())
-
-        async def too_large(exc: MessageTooLarge) -> None:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, str(exc), id_=peek_id(exc.text)))
-
-        await self.serve(self.handle, first=first, on_too_large=too_large, idle_reason="Session timeout")
+        await self.serve(self.handle, first=first)
 
     async def _heartbeats(self) -> None:
         interval = self.settings.charging_heartbeat_interval_s
@@ -119,88 +111,54 @@ class ChargingSession(Session):
 
     async def handle(self, text: str) -> None:
         """Parse and route one client message (see the module docstring)."""
+        reply_id = None
         try:
-            msg = loads(text)
-        except BadMessage as exc:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}",
-                                                       id_=exc.request_id))
-            return
-        if not isinstance(msg, dict):
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, "Message must be a JSON object"))
-            return
-        mid = msg.get("id")
-        reply_id = mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
-        problem = self._envelope_problem(msg)
-        if problem:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
-            return
-        type_ = msg["type"]
-        data = msg.get("data") or {}
-        if self.caller is not None:
-            verdict = self.state.limits.messages.hit(f"user:{self.caller.userId}")
-            if not verdict.allowed:
-                await self.sender.send(codec.error_message(
-                    codec.RATE_LIMIT_EXCEEDED, "Too many messages; slow down", id_=reply_id,
-                    details={"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
+            try:
+                msg = loads(text)
+            except BadMessage as exc:
+                raise Refusal(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}") from None
+            if not isinstance(msg, dict):
+                raise Refusal(codec.INVALID_REQUEST, "Message must be a JSON object")
+            mid = msg.get("id")
+            reply_id = mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
+            envelope = parse(models.RequestEnvelope, msg)
+            if self.caller is not None:
+                verdict = self.state.limits.messages.hit(f"user:{self.caller.userId}")
+                if not verdict.allowed:
+                    raise Refusal(codec.RATE_LIMIT_EXCEEDED, "Too many messages; slow down",
+                                  {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
+            handler, needs_auth = self.routes.get(envelope.type, (None, False))
+            if handler is None:
+                raise Refusal(codec.INVALID_REQUEST, f"Unknown message type {envelope.type!r}",
+                              {"type": envelope.type, "supported": list(self.routes)})
+            if not needs_auth:
+                await handler(reply_id, envelope.data or {})
                 return
-        if type_ == "heartbeat":
-            if not self._is_echo(reply_id):
-                await self.sender.send(codec.heartbeat(reply_id))
+            if self.caller is None:
+                raise Refusal(codec.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first")
+            if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
+                raise Refusal(codec.INVALID_TOKEN, "Token expired: authenticate again with a fresh token")
+        except Refusal as exc:
+            await self.send_error(exc.code, exc.text, reply_id, exc.details)
             return
-        if type_ == "auth_request":
-            await self.authenticate(reply_id, data)
-            return
-        if type_ not in REQUEST_TYPES:
-            await self.sender.send(codec.error_message(
-                codec.INVALID_REQUEST, f"Unknown message type {type_!r}", id_=reply_id,
-                details={"type": type_, "supported": list(REQUEST_TYPES)}))
-            return
-        if self.caller is None:
-            await self.sender.send(codec.error_message(
-                codec.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first", id_=reply_id))
-            return
-        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
-            await self.sender.send(codec.error_message(
-                codec.INVALID_TOKEN, "Token expired: authenticate again with a fresh token", id_=reply_id))
-            return
-        handler = self.start if type_ == "start_charging_request" else self.stop
-        self.spawn(self._guarded(handler, reply_id, data, self.caller))
+        self.spawn(self._guarded(handler, reply_id, envelope.data or {}, self.caller))
 
-    @staticmethod
-    def _envelope_problem(msg: dict[str, Any]) -> str | None:
-        """Why ``msg`` is not a valid envelope ("Message Structure": id, type, timestamp
-        required strings; data optional object), or None."""
-        mid, type_, stamp, data = msg.get("id"), msg.get("type"), msg.get("timestamp"), msg.get("data")
-        if not isinstance(type_, str) or not type_:
-            return "type is required (string)"
-        if mid is None or not isinstance(mid, str | int) or isinstance(mid, bool) or mid == "":
-            return "id is required (string)"
-        if not isinstance(stamp, str):
-            return "timestamp is required (ISO 8601 string)"
-        try:
-            datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
-            return "timestamp must be ISO 8601"
-        if data is not None and not isinstance(data, dict):
-            return "data must be an object"
-        return None
-
-    def _is_echo(self, mid: Any) -> bool:
-        """A client's answer to one of our heartbeats (same id, or id + "-response")."""
-        if not isinstance(mid, str):
-            return False
-        return mid in self.server_heartbeats or mid.removesuffix("-response") in self.server_heartbeats
+    async def heartbeat(self, reply_id: Any, _: dict[str, Any]) -> None:
+        """Answer a client heartbeat with its id; a client's echo of ours (same id, or id +
+        "-response") is not answered."""
+        if not (isinstance(reply_id, str) and reply_id.removesuffix("-response") in self.server_heartbeats):
+            await self.sender.send(codec.heartbeat(reply_id))
 
     async def _guarded(self, handler: Any, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
         try:
             await handler(reply_id, data, caller)
+        except Refusal as exc:
+            await self.send_error(exc.code, exc.text, reply_id, exc.details)
         except CoreError as exc:
-            kind = "start" if handler == self.start else "stop"
-            await self.sender.send(codec.core_error(reply_id, exc, kind))
+            await self.sender.send(codec.core_error(reply_id, exc, "start" if handler == self.start else "stop"))
         except Exception as exc:  # noqa: BLE001 - reported to the client, the connection lives on
             logger.exception("charging request failed")
-            await self.sender.send(codec.error_message(codec.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}",
-                                                       id_=reply_id))
+            await self.send_error(codec.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}", reply_id)
 
     async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
         verdict = self.state.limits.auth.hit(self.address)
@@ -213,6 +171,7 @@ class ChargingSession(Session):
             self._drop_auth()
             await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
             return
+        previous = self.caller
         try:
             caller = await self.verify(token=token)
         except CoreError as exc:
@@ -226,44 +185,30 @@ class ChargingSession(Session):
             await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN,
                                                       "userId does not match the token"))
             return
-        previous = self.caller
-        self.caller = caller
-        self.expires_at = token_expiry(token)
-        self.authenticated(caller.userId)
-        if previous is None or previous.userId != caller.userId or self.push_task is None:
+        if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
         await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
 
     def _drop_auth(self) -> None:
-        self.caller = None
-        self.authenticated(None)
-        if self.push_task is not None:
-            self.push_task.cancel()
-            self.push_task = None
+        self.sign_out()
+        self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()
 
+    @staticmethod
+    def _own(user_id: str | None, caller: Caller) -> None:
+        if user_id not in (None, caller.userId):
+            raise Refusal(codec.INVALID_REQUEST, "userId does not match the authenticated user")
+
     async def start(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
-        missing = [f for f in ("chargePointId", "connectorId") if data.get(f) in (None, "")]
-        if missing:
-            await self.sender.send(codec.error_message(
-                codec.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}", id_=reply_id,
-                details={"missing": missing}))
-            return
-        cp, connector, id_tag = data["chargePointId"], data["connectorId"], data.get("idTag")
-        problem = (None if isinstance(cp, str) else "chargePointId must be a string") or (
-            None if is_int(connector) and connector >= 1 else "connectorId must be an integer ≥ 1") or (
-            None if id_tag is None or isinstance(id_tag, str) else "idTag must be a string") or (
-            None if data.get("userId") in (None, caller.userId) else "userId does not match the authenticated user")
-        if problem:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
-            return
-        key = (cp, connector)
+        p = parse(models.StartChargingRequestData, data, ("chargePointId", "connectorId"))
+        self._own(p.userId, caller)
+        key = (p.chargePointId, p.connectorId)
         self.interest.add(key)
         self.pending.add(key)
         started = False
         try:
-            command = await self.core.start_charging(caller, cp, connector, id_tag)
+            command = await self.core.start_charging(caller, p.chargePointId, p.connectorId, p.idTag)
             outcome = await command.outcome(self.settings.charging_start_wait_s)
             started = outcome.status == "started" and outcome.session is not None
         finally:
@@ -273,31 +218,19 @@ class ChargingSession(Session):
         if started:
             assert outcome.session is not None
             self.transactions[key] = outcome.session.transactionId
-            await self.sender.send(codec.start_response(reply_id, outcome.session.transactionId, connector))
+            await self.sender.send(codec.start_response(reply_id, outcome.session.transactionId, p.connectorId))
             return
         await self.sender.send(self._failure(reply_id, outcome.status, outcome.reason, command.correlationId,
                                              "Charging could not be started"))
 
     async def stop(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
-        if data.get("transactionId") in (None, ""):
-            await self.sender.send(codec.error_message(
-                codec.MISSING_PARAMETERS, "Missing required parameters: transactionId", id_=reply_id,
-                details={"missing": ["transactionId"]}))
-            return
-        tid, cp, reason = data["transactionId"], data.get("chargePointId"), data.get("reason")
-        problem = (None if is_int(tid) else "transactionId must be an integer") or (
-            None if cp is None or isinstance(cp, str) else "chargePointId must be a string") or (
-            None if reason is None or isinstance(reason, str) else "reason must be a string") or (
-            None if data.get("userId") in (None, caller.userId) else "userId does not match the authenticated user")
-        if problem:
-            await self.sender.send(codec.error_message(codec.INVALID_REQUEST, problem, id_=reply_id))
-            return
+        p = parse(models.StopChargingRequestData, data, ("transactionId",))
+        self._own(p.userId, caller)
+        tid, cp = p.transactionId, p.chargePointId
         session = await self.core.active_session(caller, tid)
         if session is None or session.status != "active" or (cp is not None and session.chargePointId != cp):
-            await self.sender.send(codec.error_message(
-                codec.TRANSACTION_NOT_FOUND, f"No active transaction {tid}" + (f" on {cp}" if cp else ""),
-                id_=reply_id, details={"transactionId": tid, "chargePointId": cp}))
-            return
+            raise Refusal(codec.TRANSACTION_NOT_FOUND, f"No active transaction {tid}" + (f" on {cp}" if cp else ""),
+                          {"transactionId": tid, "chargePointId": cp})
         command = await self.core.stop_charging(caller, transaction_id=tid)
         outcome = await command.outcome(self.settings.charging_start_wait_s)
         if outcome.status == "stopped":
@@ -322,8 +255,7 @@ class ChargingSession(Session):
     # -- pushes ---------------------------------------------------------------------------
 
     async def _start_pushes(self, caller: Caller) -> None:
-        if self.push_task is not None:
-            self.push_task.cancel()
+        self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()
         after = await self.core.snapshot_position()  # before reading the sessions: no gap
@@ -332,8 +264,8 @@ class ChargingSession(Session):
                 key = (session.chargePointId, session.connectorId)
                 self.interest.add(key)
                 self.transactions[key] = session.transactionId
-        self.push_task = self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
-                                                lambda record: self._push(record, caller)))
+        self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                       lambda record: self._push(record, caller))
 
     async def _push(self, record: Record, caller: Caller) -> bool:
         message = self.push_for(record.event.type, record.event.payload, caller)
@@ -361,27 +293,12 @@ class ChargingSession(Session):
         return None
 
 
-class ChargingDialect:
-    """The :class:`~.base.Dialect` registration: claims a ``/ws`` connection whose first
-    message is a JSON object with a string ``type`` (and no ``action``: that is mobile)."""
-
-    name = "charging"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return False
-
-    def claims(self, message: Any) -> bool:
-        return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await ChargingSession(websocket, ctx).run(first)
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "chargingWs", "/ws", "Charging WebSocket API (charging-websocket-api.md)",
-            'First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
-            "user, 5 authentication attempts/min per IP.", "Charging",
-            send=charging_models.SEND, receive=charging_models.RECEIVE)
+def _claims(message: Any) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("type"), str) and "action" not in message
 
 
-DIALECT = ChargingDialect()
+DIALECT = Dialect("charging", ChargingSession, claims=_claims, contract=dict(
+    channel="chargingWs", address="/ws", title="Charging WebSocket API (charging-websocket-api.md)",
+    description='First message {"type": "auth_request", …}. Limits: 10 connections/min per IP, 100 messages/min per '
+                "user, 5 authentication attempts/min per IP.", prefix="Charging",
+    send=models.SEND, receive=models.RECEIVE))

@@ -19,7 +19,7 @@ from typing import Any, Final
 from chargelog.domain.envelope import new_event_id
 
 from ..caller import CoreError
-from . import timefmt
+from ..ws import timefmt
 
 NOT_AUTHENTICATED: Final = "NOT_AUTHENTICATED"
 INVALID_TOKEN: Final = "INVALID_TOKEN"

@@ -7,9 +7,10 @@ with ms; energy kWh, power kW, voltage V, current A, state of charge %.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from .charging_codec import ERROR_CODES
 
@@ -22,14 +23,36 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AuthRequestData(_Wire):
+class _Request(BaseModel):
+    """What a client sends: types exact (``"1"`` is no connectorId, ``true`` no integer),
+    unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True)
+
+
+def _iso(value: str) -> str:
+    datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError: not ISO 8601
+    return value
+
+
+class RequestEnvelope(_Request):
+    """Every client message ("Message Structure"): ``type``, ``id`` (a non-empty string or
+    an integer) and ``timestamp`` (ISO 8601) required; ``data`` an optional object."""
+
+    type: str = Field(min_length=1)
+    id: Annotated[str, Field(min_length=1)] | int
+    timestamp: Annotated[str, AfterValidator(_iso)]
+    data: dict[str, Any] | None = None
+
+
+class AuthRequestData(_Request):
     """``auth_request``: the JWT; ``userId`` optional (must be the token's)."""
 
     token: str
     userId: str | None = None
 
 
-class StartChargingRequestData(_Wire):
+class StartChargingRequestData(_Request):
     """``start_charging_request``: ``idTag`` optional (default: the user's own tag)."""
 
     chargePointId: str
@@ -38,7 +61,7 @@ class StartChargingRequestData(_Wire):
     userId: str | None = None
 
 
-class StopChargingRequestData(_Wire):
+class StopChargingRequestData(_Request):
     """``stop_charging_request``: ``reason`` accepted and ignored (OCPP 1.6
     RemoteStopTransaction has none)."""
 

@@ -1,45 +1,22 @@
-"""The WebSocket Communication Protocol's receive-only push connection
-(specs/websocket-communication-protocol.md, sections 2 and 4): ``/?token=<JWT>`` and
-``/ws?token=<JWT>``. The test guide's ``{action, data}`` commands run on the same connection
-(:mod:`.testguide`).
+"""The WebSocket Communication Protocol's push connection (specs/websocket-communication-protocol.md
+sections 2 and 4) at ``/?token=<JWT>`` and ``/ws?token=<JWT>``, with the test guide's
+``{action, data}`` commands (specs/websocket-charging-flow-test-guide.md) on the same socket.
 
-Handshake: the connection is accepted, then closed with **1008** and reason "Authentication
-required" (no or empty ``token``), "Invalid authentication token" (bad, expired or forged
-token; also when the token expires while connected) or "Server at capacity"
-(``Settings.comms_max_connections`` push connections open).
-
-Then, in order: ``connected`` {userId}; ``charger_list_update`` (the initial list, every
-site with its chargers); ``active_session_update`` (with or without a session); and live
-pushes from the domain stream (formatting in :mod:`.comms_codec`):
-
-=============================  =============================================================
-domain event                   pushes
-=============================  =============================================================
-transaction.started (own)      ``session_update``/session_started, ``active_session_update``,
-                               ``notification`` "Charging Started"
-meter.update (own)             ``session_update``/meter_value
-transaction.stopped (own)      ``session_update``/session_stopped, ``active_session_update``,
-                               ``notification`` "Charging Stopped"
-command.rejected / .failed /   ``session_update``/session_error, ``notification`` "Charging
-.timed_out (own)               Failed"
-connector.status.changed       ``charger_update`` (status_changed, connector_status_changed,
-                               error), ``charger_status_update``, ``charger_update``
-                               maintenance_mode when maintenance toggles
-station.connected /            ``charger_status_update`` (``charger_list_update`` when the
-.disconnected / .status.changed  charge point was not in the list yet)
-=============================  =============================================================
-
-A ``charger_status_update`` is sent only when its content differs from the last one sent for
-that charger on this connection. Views are read after the read models have folded the event
-(:meth:`ClientCore.caught_up`). Heartbeat: WebSocket ping/pong (the server's ping interval).
+The handshake closes **1008** "Authentication required" (no token), "Invalid authentication
+token" (bad or expired, also while connected) or "Server at capacity"
+(``Settings.comms_max_connections``). Then ``connected``, ``charger_list_update``,
+``active_session_update`` and the live pushes of :meth:`CommsSession.messages_for` — the
+table of domain event → pushes, the choices and the commands' answers are in
+docs/dialects.md ("WebSocket Communication Protocol", "Test guide commands"). Views are read
+after the read models have folded the event (:meth:`ClientCore.caught_up`); a
+``charger_status_update`` is sent only when it differs from the last one for that charger.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.routing import WebSocketRoute
@@ -53,12 +30,14 @@ from chargelog.projections.views import ChargePointView, SessionView, SiteView
 from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
+from ..ws.base import ApiContext, Dialect, LimitPolicy
+from ..ws.session import Session
+from ..ws.state import state_for
+from ..ws.wire import BadMessage, loads
 from . import comms_codec as cc
-from . import comms_models, contract
-from .base import ApiContext, LimitPolicy, MessageTooLarge
-from .charging import token_expiry
-from .session import Session
-from .state import state_for
+from . import comms_models
+from .comms_actions import ActionFailed, command_data, start_session, stop_session
+from .comms_models import ChargerCommandData
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +50,8 @@ SESSION_TYPES = ("transaction.started", "meter.update", "transaction.stopped")
 FAILURE_TYPES = ("command.rejected", "command.failed", "command.timed_out")
 STATION_TYPES = ("connector.status.changed", "station.connected", "station.disconnected", "station.status.changed")
 PUSH_TYPES = SESSION_TYPES + FAILURE_TYPES + STATION_TYPES
+#: Test-guide commands that need a ``charger_id``.
+CHARGER_REQUIRED = ("start_charging", "get_charger_status")
 
 
 class CommsSession(Session):
@@ -78,14 +59,17 @@ class CommsSession(Session):
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "comms", state_for(ctx.core, ctx.settings).comms_receive)
-        self.caller: Caller | None = None
         self.known_chargers: set[str] = set()
         self.last_status: dict[str, Any] = {}
         self.maintenance: dict[str, bool] = {}
         self.first_soc: dict[int, cc.SocSample] = {}
         self.started: dict[int, dict[str, Any]] = {}
+        self.commands: dict[str, Callable[[Caller, ChargerCommandData], Awaitable[dict[str, Any]]]] = {
+            "start_charging": self.start_charging, "stop_charging": self.stop_charging,
+            "get_charger_status": self.get_charger_status, "get_active_session": self.get_active_session,
+            "list_chargers": self.list_chargers}
 
-    async def run(self) -> None:
+    async def run(self, first: str | None = None) -> None:
         await self.websocket.accept()
         token = self.websocket.query_params.get("token")
         try:
@@ -97,30 +81,77 @@ class CommsSession(Session):
             await self.sender.close(POLICY_VIOLATION, refusal)
             await self.end()
             return
-        self.caller = caller
-        self.authenticated(caller.userId)
-        from .testguide import TestGuideCommands  # the commands ride on this connection
-
-        async def too_large(_: MessageTooLarge) -> None:
-            await self.sender.send(cc.error("Invalid message format"))
-
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
             await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
                                     "userId": cc.public_user_id(caller.userId)})
             await self._snapshot(caller)
-            self.spawn(self.follow(self.core.subscribe(caller, types=PUSH_TYPES, after=after),
-                                   lambda record: self._push(record, caller)))
-            expiry = token_expiry(token)
-            if expiry is not None:
-                self.spawn(self._expire_at(expiry))
-            await self.serve(TestGuideCommands(self).handle, on_too_large=too_large)
+            self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
+                           lambda record: self._push(record, caller))
+            self.close_at_expiry(POLICY_VIOLATION, INVALID_TOKEN)
+            await self.serve(self.command)
         finally:
             await self.end()
 
-    async def _expire_at(self, expiry: datetime) -> None:
-        await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
-        await self.sender.close(POLICY_VIOLATION, INVALID_TOKEN)
+    async def refuse(self, request_id: Any, text: str) -> None:
+        await self.sender.send(cc.error("Invalid message format"))
+
+    # -- the test guide's commands (docs/dialects.md "Test guide commands") ----------------
+
+    async def command(self, text: str) -> None:
+        """Answer one ``{"action", "data"}`` command; it runs alongside the push stream."""
+        caller = self.caller
+        assert caller is not None
+        try:
+            msg = loads(text)
+            action, data = msg["action"], msg.get("data")
+            if not (isinstance(action, str) and action and (data is None or isinstance(data, dict))):
+                raise BadMessage("not a command")
+        except (BadMessage, TypeError, KeyError):
+            await self.refuse(None, "not a command")
+            return
+        if not self.state.limits.messages.hit(f"user:{caller.userId}").allowed:
+            await self.sender.send(cc.error("Rate limit exceeded"))
+            return
+        handler = self.commands.get(action)
+        if handler is None:
+            await self.sender.send(cc.response(action, {"success": False, "error": f"Unknown action: {action}",
+                                                        "message": f"Supported actions: {', '.join(self.commands)}"}))
+            return
+        self.spawn(self._answer(action, handler, caller, data or {}))
+
+    async def _answer(self, action: str, handler: Callable[[Caller, ChargerCommandData], Awaitable[dict[str, Any]]],
+                      caller: Caller, data: dict[str, Any]) -> None:
+        try:
+            body = await handler(caller, command_data(data, charger_required=action in CHARGER_REQUIRED))
+        except ActionFailed as exc:
+            body = exc.body()
+        except CoreError as exc:
+            body = ActionFailed(exc.kind, exc.message, exc.correlationId).body()
+        await self.sender.send(cc.response(action, body))
+
+    async def start_charging(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
+        return await start_session(self.core, caller, p.charger_id or "", p.connector_id, self.settings.charging_start_wait_s)
+
+    async def stop_charging(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
+        return await stop_session(self.core, caller, p.charger_id, self.settings.charging_start_wait_s)
+
+    async def get_charger_status(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
+        cp = await self.charge_point(caller, p.charger_id or "")
+        if cp is None:
+            raise ActionFailed("charger_not_found", p.charger_id)
+        station = await self.station_of(caller, cp, cp.chargePointId)
+        update = cc.charger_status_update(cp, station.station_id)
+        return {"success": True, "charger_id": cp.chargePointId, "station_id": station.station_id,
+                "station_name": station.station_name, "status": update["status"], "online": cp.online,
+                **update["data"]}
+
+    async def get_active_session(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
+        session = await self.active_session_data(caller, await self.core.active_session(caller))
+        return {"success": True, "has_active_session": session is not None, "session": session}
+
+    async def list_chargers(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
+        return {"success": True, "chargers": await self.stations(caller)}
 
     # -- views ----------------------------------------------------------------------------
 
@@ -255,29 +286,12 @@ class CommsSession(Session):
         return None
 
 
-class CommsDialect:
-    """The :class:`~.base.Dialect` registration: claims a ``/ws`` handshake that carries a
-    ``token`` query parameter."""
-
-    name = "comms"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return "token" in websocket.query_params
-
-    def claims(self, message: Any) -> bool:
-        return False
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await CommsSession(websocket, ctx).run()
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "commsWs", "/?token={jwt}", "Communication Protocol push socket + test guide commands",
-            "Also at /ws?token={jwt}. Close 1008: 'Authentication required', 'Invalid authentication token', "
-            "'Server at capacity'.", "Comms", send=comms_models.SEND, receive=comms_models.RECEIVE)
-
-
-DIALECT = CommsDialect()
+DIALECT = Dialect("comms", CommsSession, claims_handshake=lambda websocket: "token" in websocket.query_params,
+                  contract=dict(channel="commsWs", address="/?token={jwt}",
+                                title="Communication Protocol push socket + test guide commands",
+                                description="Also at /ws?token={jwt}. Close 1008: 'Authentication required', "
+                                            "'Invalid authentication token', 'Server at capacity'.",
+                                prefix="Comms", send=comms_models.SEND, receive=comms_models.RECEIVE))
 
 
 def comms_routes(core: ClientCore, settings: Settings) -> list[WebSocketRoute]:

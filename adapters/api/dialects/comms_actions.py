@@ -1,25 +1,20 @@
 """Start and stop as the Communication Protocol's REST API (``POST /api/charging/start`` and
 ``/stop``) and the test guide's ``start_charging`` / ``stop_charging`` commands both answer
-them — one routing over :class:`~chargelog.adapters.api.core.ClientCore`, two codecs.
-
-Result bodies (specs/websocket-communication-protocol.md section 1 and 4.2;
-specs/websocket-charging-flow-test-guide.md "Expected Response"): ``session_id`` and
-``transaction_id`` (both the OCPP transactionId), ``charger_id``, ``connector_id``,
-``status``, ``message_id`` (the command's correlationId), ``message``; a stop adds
-``energy_delivered`` (kWh) and ``duration`` (s).
-
-Failures are :class:`ActionFailed` with the documents' ``error`` / ``message`` pair (e.g.
-"Charger not available" / "The requested charger is currently unavailable") and the HTTP
-status the REST route answers with.
+them — one routing over :class:`~chargelog.adapters.api.core.ClientCore`, two wire forms.
+Result bodies and the failures' ``error`` / ``message`` pairs (with the HTTP status the REST
+route answers with): docs/dialects.md ("WebSocket Communication Protocol").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..caller import Caller, CoreError
 from ..core import ClientCore
 from .comms_codec import kwh
+from .comms_models import ChargerCommandData
 
 #: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
 #: "no_session" (nothing to stop) / "charger_not_found".
@@ -70,24 +65,17 @@ def _core_failure(exc: CoreError, *, starting: bool) -> ActionFailed:
     return ActionFailed(kind, exc.message, exc.correlationId)
 
 
-def parse_charger_id(value: Any, *, required: bool) -> str | None:
-    """``charger_id``: a non-empty string (or absent/null when not ``required``)."""
-    if value is None or value == "":
-        if required:
-            raise ActionFailed("bad_request", "charger_id is required")
-        return None
-    if not isinstance(value, str):
-        raise ActionFailed("bad_request", "charger_id must be a string")
-    return value
-
-
-def parse_connector_id(value: Any) -> int:
-    """``connector_id``: an integer ≥ 1, default 1 when absent or null."""
-    if value is None:
-        return 1
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ActionFailed("bad_request", "connector_id must be an integer ≥ 1")
-    return value
+def command_data(body: Any, *, charger_required: bool) -> ChargerCommandData:
+    """``{charger_id, connector_id = 1}`` of a start, stop or status request (a REST body or
+    a test-guide command's ``data``); raises :class:`ActionFailed` ``bad_request``."""
+    try:
+        data = ChargerCommandData.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ActionFailed("bad_request", f"{first['loc'][0] if first['loc'] else 'body'}: {first['msg']}") from None
+    if charger_required and data.charger_id is None:
+        raise ActionFailed("bad_request", "charger_id is required")
+    return data
 
 
 async def start_session(core: ClientCore, caller: Caller, charger_id: str, connector_id: int,

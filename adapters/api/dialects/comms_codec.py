@@ -1,16 +1,10 @@
 """Pure formatting for the WebSocket Communication Protocol's push messages
-(specs/websocket-communication-protocol.md, section 4 "Node.js Gateway → Mobile App") — no
-sockets, no I/O: domain events and read-model views in, JSON-ready dicts out.
-
-Units on the wire (the document's "Field Descriptions"): energy kWh (``energy_consumed``,
-``energy_delivered``), power kW (``output_power``, ``power``), ``voltage`` V, ``current`` A,
-``meter_value`` Wh (the raw meter register), durations and ``time_remaining`` s (integers),
-``charge_percentage`` % (integer). Timestamps are ISO 8601 UTC with seconds and ``Z``, as in
-the document's examples (``"2025-01-29T12:00:00Z"``).
-
-Identifiers: ``session_id`` and ``transaction_id`` are both the OCPP transactionId (one
-session is one OCPP transaction here); ``station_id`` is the charge point's site id, or the
-charge point id itself when it belongs to no site; ``charger_id`` is the chargePointId.
+(specs/websocket-communication-protocol.md section 4): domain events and read-model views in,
+JSON-ready dicts out. Units (its "Field Descriptions"): energy kWh, power kW, voltage V,
+current A, ``meter_value`` Wh (the register), durations and ``time_remaining`` s (integers),
+``charge_percentage`` % (integer); timestamps ISO 8601 UTC with whole seconds and ``Z``.
+``session_id`` = ``transaction_id`` = the OCPP transactionId; ``station_id`` the charge
+point's site (or the chargePointId without one); ``charger_id`` the chargePointId.
 """
 
 from __future__ import annotations
@@ -23,7 +17,9 @@ from typing import Any
 from chargelog.domain.availability import IN_USE_STATUSES
 from chargelog.projections.views import ChargePointView, SessionView, SiteView
 
-from .reasons import COMMS_REASONS, stop_reason
+from ..ws.timefmt import iso_s as iso
+from ..ws.timefmt import now_s as now_iso
+from ..ws.timefmt import parse_time
 
 #: OCPP 1.6 ChargePointStatus (§7.7) → the connector occupancy vocabulary the document's
 #: ``connector_status_changed`` example uses ("Occupied": OCPP 2.0.1 ConnectorStatusEnumType).
@@ -39,37 +35,12 @@ OCCUPANCY = {
     "Faulted": "Faulted",
 }
 
+#: OCPP 1.6 StopTransaction Reason (§7.38; absent means ``Local``, §6.52) → ``stop_reason`` as
+#: the document's example spells it (OCPP 2.0.1 TriggerReason words); any other as sent.
+STOP_REASONS = {"Remote": "RemoteStop", "Local": "LocalStop"}
+
 #: ``data.station_status`` per ``status`` (the document's three examples).
 STATION_STATUS = {"available": "Available", "in_use": "In Use", "unavailable": "Unavailable"}
-
-
-def iso(dt: datetime | str | None) -> str | None:
-    """``2025-01-29T12:00:00Z`` (UTC, whole seconds); text is parsed first; None stays None."""
-    if dt is None:
-        return None
-    if isinstance(dt, str):
-        dt = parse_time(dt)
-        if dt is None:
-            return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | datetime | None) -> datetime | None:
-    """An aware UTC datetime from ISO 8601 text (``Z`` or an offset; naive means UTC), or
-    None when absent or unparsable."""
-    if text is None:
-        return None
-    if isinstance(text, datetime):
-        return text if text.tzinfo else text.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def now_iso() -> str:
-    return iso(datetime.now(UTC)) or ""
 
 
 def public_user_id(user_id: str) -> int | str:
@@ -239,7 +210,7 @@ def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
     """``session_update`` / ``session_stopped`` from a ``transaction.stopped`` domain payload
     (section 3.2 "Example: Session Stopped"): ``meter_stop`` Wh, ``energy_delivered`` kWh,
     ``duration`` s, ``stop_reason`` the OCPP 1.6 Reason (§7.38) in the document's vocabulary
-    (:data:`.reasons.COMMS_REASONS`: ``Remote`` → ``"RemoteStop"``)."""
+    (:data:`STOP_REASONS`: ``Remote`` → ``"RemoteStop"``)."""
     stop = iso(payload.get("stopTime"))
     duration = payload.get("durationS")
     return _session_update(payload.get("transactionId"), "session_stopped", {
@@ -251,7 +222,7 @@ def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
         "cost": payload.get("cost"),
         "cost_currency": payload.get("currency"),
         "stop_time": stop,
-        "stop_reason": stop_reason(payload.get("reason"), COMMS_REASONS),
+        "stop_reason": STOP_REASONS.get(payload.get("reason") or "Local", payload.get("reason")),
     }, stop)
 
 
@@ -473,6 +444,11 @@ def notification(title: str, message: str, data: dict[str, Any] | None = None,
     """``notification`` (sections 3.1 and 4.3)."""
     return {"type": "notification", "title": title, "message": message, "data": data or {},
             "timestamp": (iso(at) if at else None) or now_iso()}
+
+
+def response(action: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A test-guide command's answer ``{"type": "response", "action", "data", "timestamp"}``."""
+    return {"type": "response", "action": action, "data": data, "timestamp": now_iso()}
 
 
 def error(message: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 Availability = Literal["available", "in_use", "unavailable"]
 
@@ -62,7 +62,7 @@ class MeterValueData(_Wire):
 
 
 class SessionStoppedData(_Wire):
-    """``stop_reason`` in the document's vocabulary (``RemoteStop``; :mod:`.reasons`)."""
+    """``stop_reason`` in the document's vocabulary (``RemoteStop``, ``LocalStop``; OCPP 1.6 Reason otherwise)."""
 
     charger_id: str
     connector_id: int | None
@@ -244,10 +244,18 @@ class Command(_Wire):
 
 class ChargerCommandData(BaseModel):
     """``start_charging`` {charger_id, connector_id = 1}; ``stop_charging`` {charger_id?};
-    ``get_charger_status`` {charger_id}."""
+    ``get_charger_status`` {charger_id} — also the REST bodies. Types exact; null or ``""``
+    count as absent (the document's ``stopCharging(chargerId = null)``)."""
+
+    model_config = ConfigDict(strict=True)
 
     charger_id: str | None = None
-    connector_id: int = 1
+    connector_id: int = Field(1, ge=1)
+
+    @field_validator("charger_id", "connector_id", mode="before")
+    @classmethod
+    def _absent(cls, value: Any, info: ValidationInfo) -> Any:
+        return (None if info.field_name == "charger_id" else 1) if value is None or value == "" else value
 
 
 class Response(_Wire):

@@ -1,15 +1,11 @@
-"""The Mobile WebSocket API dialect at ``/ws`` (mobile-websocket-api.md, message for message).
-
-A connection whose first message is ``{"action": …}`` (normally ``auth``). Requests
+"""The Mobile WebSocket API dialect at ``/ws`` (mobile-websocket-api.md, message for message):
+a connection whose first message is ``{"action": …}`` (normally ``auth``). Requests
 ``{"id", "action", "params"}`` are answered ``{"id", "result"}`` or ``{"id", "error": {"code",
-"message", "correlationId"}}`` (section 3) in the order received; pushes ``{"event", "data",
-"eventId", "position"}`` (section 7) come from subscriptions and from the caller's own
-commands. Error codes (section 5): 400 bad request (also: rate limit, oversized message,
-unknown action), 401 not authenticated / invalid key or token, 403 missing scope or another
-user's resource, 404 unknown station/connector/transaction/subscription or a position the
-log no longer holds, 500 internal. A command that fails after ``pending`` is pushed as an
-error with its request ``id`` and ``correlationId``, ``reason`` rejected (403), offline
-(404), timeout or failed (500). Limits: section 10 (see :mod:`.base`).
+"message", "correlationId"}}`` (section 3) in the order received; pushes (section 7) come
+from subscriptions and from the caller's own commands. Error codes (section 5, :data:`CODES`):
+400 bad request (also rate limit, oversized message, unknown action), 401, 403 (missing scope,
+another user's resource), 404, 429 (authentication throttled), 500. A command that fails after
+``pending`` is pushed as an error with its request ``id``, ``correlationId`` and ``reason``.
 """
 
 from __future__ import annotations
@@ -18,63 +14,46 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chargelog.domain.envelope import Event
 from chargelog.domain.log import PositionNotAvailable, Record
 
 from ..caller import Caller, CoreError
 from ..commands import Command
-from . import contract
+from ..ws.base import ApiContext, Dialect
+from ..ws.session import Session
+from ..ws.wire import BadMessage, loads, peek_id, reply_id
 from . import mobile_codec as codec
 from . import mobile_models as m
-from .base import ApiContext, MessageTooLarge
-from .session import Session
-from .wire import BadMessage, loads, peek_id, reply_id
 
 logger = logging.getLogger(__name__)
 
 #: CoreError kind / command outcome → section 5 code.
 CODES: dict[str, int] = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "rate_limited": 429,
                          "internal": 500, "rejected": 403, "offline": 404, "timeout": 500, "failed": 500}
-#: Event ids remembered per connection to drop duplicates (subscription + command outcome).
-DEDUP_WINDOW = 4096
 
 ENCODER = codec.PushEncoder()
 STATIONS = codec.StationListEncoder()
 
 
-class _Subscription:
-    def __init__(self, sub_id: str, accept: Callable[[Event], bool], task: asyncio.Task[None] | None = None):
-        self.id = sub_id
-        self.accept = accept
-        self.task = task
-
-
 class MobileConnection(Session):
     """One client connection on the session engine: authentication, subscriptions, commands
-    in flight; :attr:`handlers` is the routing table (action → handler)."""
+    in flight; :attr:`handlers` is the routing table (action → handler of its params model
+    from :data:`.mobile_models.ACTIONS`)."""
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "mobile")
-        self.caller: Caller | None = None
-        self.session_id: str | None = None
-        self.subscriptions: dict[str, _Subscription] = {}
-        self._sent: set[str] = set()
-        self._sent_order: deque[str] = deque()
         self._sub_counter = 0
-        self.handlers: dict[str, Callable[[Any, dict[str, Any]], Awaitable[Any]]] = {
-            "ping": self.ping, "getStations": self.get_stations,
+        self.handlers: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
+            "auth": self.auth, "ping": self.ping, "getStations": self.get_stations,
             "getConnectorStatus": self.get_connector_status, "startCharging": self.start_charging,
             "stopCharging": self.stop_charging, "getMySessions": self.get_my_sessions,
-            "subscribe": self.subscribe, "unsubscribe": self.unsubscribe,
-            "getEventsSince": self.get_events_since,
-        }
+            "subscribe": self.subscribe_events, "unsubscribe": self.unsubscribe_events,
+            "getEventsSince": self.get_events_since}
 
     async def send_error(self, request_id: Any, kind: str, message: str, **extra: Any) -> None:
         error = {"code": CODES.get(kind, 500), "message": message}
@@ -83,57 +62,41 @@ class MobileConnection(Session):
 
     async def push(self, record: Record, with_position: bool = True) -> None:
         """Send a section 7 push once per eventId per connection."""
-        event_id = record.event.eventId
-        if event_id in self._sent:
-            return
         text = ENCODER.encode(record, with_position)
-        if text is None:
-            return
-        self._sent.add(event_id)
-        self._sent_order.append(event_id)
-        if len(self._sent_order) > DEDUP_WINDOW:
-            self._sent.discard(self._sent_order.popleft())
-        await self.sender.send(text)
+        if text is not None and self.first_delivery(record.event.eventId):
+            await self.sender.send(text)
+
+    async def refuse(self, request_id: Any, text: str) -> None:
+        await self.send_error(request_id, "bad_request", text)
 
     async def run(self, first: str | None) -> None:
-        async def too_large(exc: MessageTooLarge) -> None:
-            await self.send_error(peek_id(exc.text), "bad_request", str(exc))
-
-        await self.serve(self.handle_text, first=first, on_too_large=too_large)
+        await self.serve(self.handle_text, first=first)
 
     async def handle_text(self, text: str) -> None:
         if not self.receiver.allow():
-            await self.send_error(peek_id(text), "bad_request",
-                                  f"rate limit exceeded: {self.ctx.limits.rate_per_s:g} messages/s")
+            await self.refuse(peek_id(text), f"rate limit exceeded: {self.ctx.limits.rate_per_s:g} messages/s")
             return
         try:
             raw = loads(text)
-        except BadMessage as exc:
-            await self.send_error(exc.request_id, "bad_request", f"not a request {{id, action, params}}: {exc}")
-            return
-        try:
             request = m.Request.model_validate(raw)
-        except ValidationError:
-            await self.send_error(reply_id(raw), "bad_request", "not a request {id, action, params}")
+        except (BadMessage, ValidationError) as exc:
+            rid = exc.request_id if isinstance(exc, BadMessage) else reply_id(raw)
+            await self.refuse(rid, "not a request {id, action, params}" + (f": {exc}" if isinstance(exc, BadMessage) else ""))
             return
         request.id = reply_id(raw)
-        logger.debug("[WS-API:%s] id=%s", request.action, request.id)
         try:
-            if request.action == "auth":
-                result = await self.auth(request.params)
-            else:
-                handler = self.handlers.get(request.action)
-                if handler is None:
-                    raise CoreError("bad_request", f"unknown action {request.action!r}")
-                if self.caller is None:
-                    raise CoreError("unauthorized", "not authenticated: send auth first")
-                result = await handler(request.id, request.params)
+            handler = self.handlers.get(request.action)
+            if handler is None:
+                raise CoreError("bad_request", f"unknown action {request.action!r}")
+            if self.caller is None and request.action != "auth":
+                raise CoreError("unauthorized", "not authenticated: send auth first")
+            model = m.ACTIONS[request.action][0]
+            result = await handler(request.id, model.model_validate(request.params) if model else request.params)
         except CoreError as exc:
             await self.send_error(request.id, exc.kind, exc.message, correlationId=exc.correlationId)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            await self.send_error(request.id, "bad_request", f"params.{where}: {first['msg']}")
+            await self.refuse(request.id, f"params.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         except (WebSocketDisconnect, asyncio.CancelledError):
             raise
         except Exception:
@@ -145,41 +108,31 @@ class MobileConnection(Session):
             else:
                 await self.sender.send({"id": request.id, "result": result})
 
-    # -- actions --------------------------------------------------------------------------
+    # -- actions (sections 2–9) -----------------------------------------------------------
 
-    async def auth(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def auth(self, _id: Any, p: m.AuthParams) -> dict[str, Any]:
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
-        p = m.AuthParams.model_validate(params)
-        if p.apiKey:
-            caller = await self.verify(api_key=p.apiKey)
-        elif p.token:
-            caller = await self.verify(token=p.token)
-        else:
+        if not (p.apiKey or p.token):
             raise CoreError("unauthorized", "Invalid apiKey")
-        self.caller = caller
-        self.authenticated(caller.userId)
-        self.session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
-        return {"status": "ok", "sessionId": self.session_id, "scopes": sorted(caller.scopes)}
+        caller = await self.verify(api_key=p.apiKey, token=p.token)
+        session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
+        return {"status": "ok", "sessionId": session_id, "scopes": sorted(caller.scopes)}
 
-    async def ping(self, _id: Any, _params: dict[str, Any]) -> dict[str, Any]:
+    async def ping(self, _id: Any, _params: Any) -> dict[str, Any]:
         return {"pong": True, "ts": int(time.time() * 1000)}
 
-    async def get_stations(self, _id: Any, _params: dict[str, Any]) -> codec.RawJson:
+    async def get_stations(self, _id: Any, _params: Any) -> codec.RawJson:
         return STATIONS.encode(await self.core.stations(self._caller))
 
-    async def get_connector_status(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        p = m.StationConnectorParams.model_validate(params)
+    async def get_connector_status(self, _id: Any, p: m.StationConnectorParams) -> dict[str, Any]:
         return codec.connector_status_out(await self.core.connector_status(self._caller, p.stationId, p.connectorId))
 
-    async def start_charging(self, request_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        p = m.StartChargingParams.model_validate(params)
-        command = await self.core.start_charging(self._caller, p.stationId, p.connectorId, p.idTag)
-        return self._follow(request_id, command)
+    async def start_charging(self, request_id: Any, p: m.StartChargingParams) -> dict[str, Any]:
+        return self._follow(request_id, await self.core.start_charging(self._caller, p.stationId, p.connectorId, p.idTag))
 
-    async def stop_charging(self, request_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        p = m.StopChargingParams.model_validate(params)
-        command = await self.core.stop_charging(self._caller, p.transactionId, p.stationId, p.connectorId)
-        return self._follow(request_id, command)
+    async def stop_charging(self, request_id: Any, p: m.StopChargingParams) -> dict[str, Any]:
+        return self._follow(request_id, await self.core.stop_charging(self._caller, p.transactionId, p.stationId,
+                                                                      p.connectorId))
 
     def _follow(self, request_id: Any, command: Command) -> dict[str, Any]:
         """Answer pending now; push the outcome when it comes (6.3/6.4)."""
@@ -203,8 +156,7 @@ class MobileConnection(Session):
         finally:
             command.close()
 
-    async def get_my_sessions(self, _id: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
-        p = m.MySessionsParams.model_validate(params)
+    async def get_my_sessions(self, _id: Any, p: m.MySessionsParams) -> list[dict[str, Any]]:
         return [codec.session_out(s) for s in await self.core.my_sessions(self._caller, p.limit, p.offset)]
 
     @staticmethod
@@ -217,9 +169,8 @@ class MobileConnection(Session):
             raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(known)}")
         return tuple(events)
 
-    async def subscribe(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
+    async def subscribe_events(self, _id: Any, p: m.SubscribeParams) -> dict[str, Any]:
         """8.1–8.3: snapshot now, then pushes; ``since`` replays from a position/timestamp."""
-        p = m.SubscribeParams.model_validate(params)
         types = self._types(p.events)
         caller = self._caller
         since = p.position or p.since
@@ -229,40 +180,26 @@ class MobileConnection(Session):
             stations = [await self.core.station(caller, p.stationId)]
         else:
             stations = await self.core.stations(caller)
-        position = start
-        iterator = self.core.subscribe(caller, station_id=p.stationId, types=types, after=position)
         self._sub_counter += 1
         sub_id = f"sub-{int(time.time() * 1000)}-{self._sub_counter:03d}"
         type_set = frozenset(types)
-        subscription = _Subscription(sub_id, lambda e: e.type in type_set and (
-            p.stationId is None or e.chargePointId == p.stationId))
-        self.subscriptions[sub_id] = subscription
-        result = {"subscriptionId": sub_id, "snapshot": {"stations": [codec.station_out(s) for s in stations]},
-                  "position": str(position)}
-        # the pump starts after the result is sent (handle_text sends it before the next await here)
-        subscription.task = self.spawn(self._pump(sub_id, iterator))
-        return result
-
-    async def _pump(self, sub_id: str, iterator: AsyncIterator[Record]) -> None:
-        await asyncio.sleep(0)  # let the subscribe result go out first
 
         async def gone(exc: PositionNotAvailable) -> None:
             await self.send_error(None, "not_found", str(exc), subscriptionId=sub_id)
 
-        await self.follow(iterator, self.push, on_gone=gone)
+        self.subscribe(sub_id, self.core.subscribe(caller, station_id=p.stationId, types=types, after=start),
+                       self.push, on_gone=gone,
+                       accept=lambda e: e.type in type_set and (p.stationId is None or e.chargePointId == p.stationId))
+        return {"subscriptionId": sub_id, "snapshot": {"stations": [codec.station_out(s) for s in stations]},
+                "position": str(start)}
 
-    async def unsubscribe(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        p = m.UnsubscribeParams.model_validate(params)
-        subscription = self.subscriptions.pop(p.subscriptionId, None)
-        if subscription is None:
+    async def unsubscribe_events(self, _id: Any, p: m.UnsubscribeParams) -> dict[str, Any]:
+        if not self.unsubscribe(p.subscriptionId):
             raise CoreError("not_found", f"subscription {p.subscriptionId!r} not found")
-        if subscription.task is not None:
-            subscription.task.cancel()
         return {"subscriptionId": p.subscriptionId, "status": "ok"}
 
-    async def get_events_since(self, _id: Any, params: dict[str, Any]) -> dict[str, Any]:
+    async def get_events_since(self, _id: Any, p: m.EventsSinceParams) -> dict[str, Any]:
         """9: events after ``since`` (timestamp or position), read from the log."""
-        p = m.EventsSinceParams.model_validate(params)
         since = p.position or p.since
         if not since:
             raise CoreError("bad_request", "since (a timestamp or a position) is required")
@@ -277,27 +214,13 @@ class MobileConnection(Session):
         return self.caller
 
 
-class MobileDialect:
-    """The :class:`~.base.Dialect` for mobile-websocket-api.md."""
-
-    name = "mobile"
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        return False
-
-    def claims(self, message: Any) -> bool:
-        return isinstance(message, dict) and isinstance(message.get("action"), str) and "type" not in message
-
-    async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
-        await MobileConnection(websocket, ctx).run(first)
-
-    def asyncapi(self) -> dict[str, Any]:
-        return contract.fragment(
-            "mobileWs", "/ws", "Mobile WebSocket API (mobile-websocket-api.md)",
-            'First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
-            "without a message.", "Mobile", send=m.SEND, receive=m.RECEIVE)
+def _claims(message: Any) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("action"), str) and "type" not in message
 
 
-DIALECT = MobileDialect()
+DIALECT = Dialect("mobile", MobileConnection, claims=_claims, contract=dict(
+    channel="mobileWs", address="/ws", title="Mobile WebSocket API (mobile-websocket-api.md)",
+    description='First message {"action": "auth", …}. Limits: 10 messages/s, 1 MB per message, closed after 60 s '
+                "without a message.", prefix="Mobile", send=m.SEND, receive=m.RECEIVE))
 
-__all__ = ["DIALECT", "MobileConnection", "MobileDialect"]
+__all__ = ["DIALECT", "MobileConnection"]

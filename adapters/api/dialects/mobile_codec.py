@@ -10,38 +10,27 @@ import json
 from collections import OrderedDict
 from typing import Any
 
+from pydantic import BaseModel
+
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import Record
-from chargelog.projections.views import ChargePointView, ConnectorView, SessionView
+from chargelog.projections.views import ChargePointView, SessionView
 
 from ..core import ConnectorStatus
-from .reasons import MOBILE_REASONS, stop_reason
-from .timefmt import iso_ms
+from ..ws.timefmt import iso_ms
+from . import mobile_models as m
 
 
-def _whole(value: Any) -> int | None:
-    """A whole number of W, Wh or s, as the document's examples show them (``"power": 50000``,
-    ``"energy": 15500``); None for a missing value."""
-    return round(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _tenths(value: Any) -> float | None:
-    """A, V: one decimal (W, Wh and s are whole numbers: :func:`_whole`)."""
-    return round(float(value), 1) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def connector_out(view: ConnectorView) -> dict[str, Any]:
-    """Section 6.1 connector."""
-    return {"id": view.connectorId, "status": view.status, "transactionId": view.transactionId,
-            "errorCode": None if view.errorCode in (None, "NoError") else view.errorCode,
-            "updatedAt": iso_ms(view.updatedAt)}
+def out(model: type[BaseModel], source: Any, **wire: Any) -> dict[str, Any]:
+    """``source`` (a read model or a domain payload) in ``model``'s wire shape; ``wire``:
+    fields given as they go on the wire."""
+    built = model.model_validate(source)
+    return (built.model_copy(update=wire) if wire else built).model_dump()
 
 
 def station_out(view: ChargePointView) -> dict[str, Any]:
     """Section 6.1 station (status: Available / Charging / PartiallyAvailable / Offline)."""
-    return {"id": view.chargePointId, "name": view.name or view.chargePointId, "status": view.status,
-            "isOnline": view.online, "lastActivity": iso_ms(view.lastActivity),
-            "connectors": [connector_out(c) for c in view.connectors]}
+    return out(m.StationOut, view, name=view.name or view.chargePointId)
 
 
 class RawJson(str):
@@ -73,52 +62,32 @@ class StationListEncoder:
 def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     """Section 6.2 (meter fields only from the caller's own active session)."""
     c, s = status.connector, status.session
-    return {"stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
-            "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
-            "errorCode": None if c.errorCode in (None, "NoError") else c.errorCode,
-            "power": _whole(s.powerW) if s else None, "current": _tenths(s.currentA) if s else None,
-            "voltage": _tenths(s.voltageV) if s else None, "energy": _whole(s.energyWh) if s else None,
-            "updatedAt": iso_ms(c.updatedAt)}
+    return out(m.ConnectorStatusResult, {
+        "stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
+        "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
+        "errorCode": c.errorCode, "updatedAt": c.updatedAt, **(s.model_dump(include=_METER) if s else {})})
+
+
+_METER = {"powerW", "currentA", "voltageV", "energyWh"}
 
 
 def session_out(view: SessionView) -> dict[str, Any]:
-    """Section 6.5 (status "completed" for a stopped session, "active" otherwise)."""
-    return {"transactionId": view.transactionId, "stationId": view.chargePointId,
-            "connectorId": view.connectorId, "idTag": view.idTag, "startTime": iso_ms(view.startTime),
-            "stopTime": iso_ms(view.stopTime), "energy": _whole(view.energyWh), "cost": view.cost,
-            "status": "completed" if view.status == "stopped" else "active"}
+    """Section 6.5."""
+    return out(m.SessionOut, view)
 
 
 def push_data(event: Event) -> dict[str, Any] | None:
     """The ``data`` of a section 7 push for a domain event, or None for types not pushed.
     ``timestamp`` / ``startTime`` / ``stopTime`` here are the charge point's own times (as
-    OCPP reports them; its clock may be off) — the log's clock is the push's and the
-    getEventsSince event's top-level ``timestamp``."""
-    p = event.payload
-    cp = p.get("chargePointId", event.chargePointId)
-    t = event.type
-    if t == "connector.status.changed":
-        return {"stationId": cp, "connectorId": p.get("connectorId"), "status": p.get("status"),
-                "transactionId": p.get("transactionId"),
-                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt)}
-    if t == "transaction.started":
-        return {"transactionId": p.get("transactionId"), "stationId": cp, "connectorId": p.get("connectorId"),
-                "idTag": p.get("idTag"), "startTime": iso_ms(p.get("startTime") or event.occurredAt),
-                "correlationId": p.get("correlationId", event.correlationId)}
-    if t == "transaction.stopped":
-        return {"transactionId": p.get("transactionId"), "stationId": cp, "connectorId": p.get("connectorId"),
-                "stopTime": iso_ms(p.get("stopTime") or event.occurredAt), "energy": _whole(p.get("energyWh")),
-                "duration": _whole(p.get("durationS")), "cost": p.get("cost"),
-                "reason": stop_reason(p.get("reason"), MOBILE_REASONS),
-                "correlationId": p.get("correlationId", event.correlationId)}
-    if t == "meter.update":
-        return {"stationId": cp, "connectorId": p.get("connectorId"), "transactionId": p.get("transactionId"),
-                "timestamp": iso_ms(p.get("timestamp") or event.occurredAt), "energy": _whole(p.get("energyWh")),
-                "power": _whole(p.get("powerW")), "current": _tenths(p.get("currentA")),
-                "voltage": _tenths(p.get("voltageV"))}
-    if t in ("station.connected", "station.disconnected", "station.last_seen"):
-        return {"stationId": cp, "timestamp": iso_ms(p.get("at") or event.occurredAt)}
-    return None
+    OCPP reports them; its clock may be off; the event's time when absent) — the log's clock
+    is the push's and the getEventsSince event's top-level ``timestamp``."""
+    model = m.PUSH_DATA_MODELS.get(event.type)
+    if model is None:
+        return None
+    source = {"chargePointId": event.chargePointId, "correlationId": event.correlationId, **event.payload}
+    for key in ("timestamp", "startTime", "stopTime", "at"):
+        source[key] = source.get(key) or event.occurredAt
+    return out(model, source)
 
 
 class PushEncoder:

@@ -6,9 +6,11 @@ duration s. ``stationId`` is the OCPP chargePointId.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from ..ws.timefmt import iso_ms
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                "Finishing", "Reserved", "Unavailable", "Faulted"]
@@ -26,6 +28,34 @@ OPT_IN_PUSH_TYPES: tuple[str, ...] = OptInPushType.__args__  # type: ignore[attr
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
+
+
+class _Out(BaseModel):
+    """What the server sends, validated from a read model or a domain payload: a field names
+    its source (``validation_alias``) and its conversion (the annotated types below); it is
+    sent by field name, every field always present."""
+
+    model_config = ConfigDict(populate_by_name=True, from_attributes=True,
+                              json_schema_serialization_defaults_required=True)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: ISO 8601 UTC with ms (``2025-10-24T16:00:00.000Z``).
+Time = Annotated[str, BeforeValidator(iso_ms)]
+IsoMs = Time | None
+#: A whole number of W, Wh or s, as the document's examples show them (``"power": 50000``).
+Whole = Annotated[int | None, BeforeValidator(lambda v: round(v) if _number(v) else None)]
+#: A, V: one decimal.
+Tenths = Annotated[float | None, BeforeValidator(lambda v: round(float(v), 1) if _number(v) else None)]
+#: An OCPP errorCode; ``NoError`` is none.
+ErrorCode = Annotated[str | None, BeforeValidator(lambda v: None if v == "NoError" else v)]
+#: The OCPP 1.6 StopTransaction Reason (§7.38) as sent; absent means ``Local`` (§6.52).
+StopReason = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) and v else "Local")]
+StationId = Annotated[str, Field(validation_alias="chargePointId")]
+Energy = Annotated[Whole, Field(validation_alias="energyWh")]
 
 
 # -- requests (section 3.1) -------------------------------------------------------------------
@@ -122,40 +152,40 @@ class PongResult(BaseModel):
     ts: int
 
 
-class ConnectorOut(BaseModel):
+class ConnectorOut(_Out):
     """6.1 connector."""
 
-    id: int
+    id: int = Field(validation_alias="connectorId")
     status: str
     transactionId: int | None = None
-    errorCode: str | None = None
-    updatedAt: str | None = None
+    errorCode: ErrorCode = None
+    updatedAt: IsoMs = None
 
 
-class StationOut(BaseModel):
-    """6.1 station."""
+class StationOut(_Out):
+    """6.1 station (``name``: the chargePointId when it has none)."""
 
-    id: str
+    id: str = Field(validation_alias="chargePointId")
     name: str
     status: StationStatusValue
-    isOnline: bool
-    lastActivity: str | None = None
+    isOnline: bool = Field(validation_alias="online")
+    lastActivity: IsoMs = None
     connectors: list[ConnectorOut]
 
 
-class ConnectorStatusResult(BaseModel):
+class ConnectorStatusResult(_Out):
     """6.2 (power W, current A, voltage V, energy Wh — of the caller's own session only)."""
 
     stationId: str
     connectorId: int
     status: str
     transactionId: int | None = None
-    errorCode: str | None = None
-    power: int | None = None
-    current: float | None = None
-    voltage: float | None = None
-    energy: int | None = None
-    updatedAt: str | None = None
+    errorCode: ErrorCode = None
+    power: Whole = Field(None, validation_alias="powerW")
+    current: Tenths = Field(None, validation_alias="currentA")
+    voltage: Tenths = Field(None, validation_alias="voltageV")
+    energy: Whole = Field(None, validation_alias="energyWh")
+    updatedAt: IsoMs = None
 
 
 class PendingResult(BaseModel):
@@ -165,18 +195,19 @@ class PendingResult(BaseModel):
     correlationId: str
 
 
-class SessionOut(BaseModel):
-    """6.5."""
+class SessionOut(_Out):
+    """6.5 (energy Wh; ``status`` "completed" for a stopped session, "active" otherwise)."""
 
     transactionId: int
-    stationId: str
+    stationId: StationId
     connectorId: int
     idTag: str | None = None
-    startTime: str | None = None
-    stopTime: str | None = None
-    energy: int
+    startTime: IsoMs = None
+    stopTime: IsoMs = None
+    energy: Annotated[int, BeforeValidator(round)] = Field(validation_alias="energyWh")
     cost: float | None = None
-    status: Literal["active", "completed"]
+    status: Annotated[Literal["active", "completed"],
+                      BeforeValidator(lambda v: "completed" if v in ("stopped", "completed") else "active")]
 
 
 class Snapshot(BaseModel):
@@ -243,59 +274,60 @@ class ErrorResponse(BaseModel):
 
 # -- pushes (section 7) ----------------------------------------------------------------------
 
-class ConnectorStatusChangedData(BaseModel):
+class ConnectorStatusChangedData(_Out):
     """7.1."""
 
-    stationId: str
+    stationId: StationId
     connectorId: int
     status: ConnectorStatusValue
     transactionId: int | None = None
-    timestamp: str
+    timestamp: Time
 
 
-class TransactionStartedData(BaseModel):
+class TransactionStartedData(_Out):
     """7.2 / 6.3."""
 
     transactionId: int
-    stationId: str
+    stationId: StationId
     connectorId: int
     idTag: str | None = None
-    startTime: str
+    startTime: Time
     correlationId: str | None = None
 
 
-class TransactionStoppedData(BaseModel):
-    """7.3 / 6.4 (energy Wh, duration s, cost in the tariff's currency)."""
+class TransactionStoppedData(_Out):
+    """7.3 / 6.4 (energy Wh, duration s, cost in the tariff's currency; ``reason`` the OCPP
+    1.6 Reason itself, as the document's example ``"Remote"``)."""
 
     transactionId: int
-    stationId: str
+    stationId: StationId
     connectorId: int
-    stopTime: str
-    energy: int | None = None
-    duration: int | None = None
+    stopTime: Time
+    energy: Energy = None
+    duration: Whole = Field(None, validation_alias="durationS")
     cost: float | None = None
-    reason: str | None = None
+    reason: StopReason = "Local"
     correlationId: str | None = None
 
 
-class MeterUpdateData(BaseModel):
+class MeterUpdateData(_Out):
     """7.4 (energy Wh since start, power W, current A, voltage V)."""
 
-    stationId: str
+    stationId: StationId
     connectorId: int
     transactionId: int
-    timestamp: str
-    energy: int | None = None
-    power: int | None = None
-    current: float | None = None
-    voltage: float | None = None
+    timestamp: Time
+    energy: Energy = None
+    power: Whole = Field(None, validation_alias="powerW")
+    current: Tenths = Field(None, validation_alias="currentA")
+    voltage: Tenths = Field(None, validation_alias="voltageV")
 
 
-class StationConnectionData(BaseModel):
+class StationConnectionData(_Out):
     """7.5 station.connected / station.disconnected (and the opt-in station.last_seen)."""
 
-    stationId: str
-    timestamp: str
+    stationId: StationId
+    timestamp: Time = Field(validation_alias="at")
 
 
 PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {

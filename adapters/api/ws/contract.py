@@ -3,7 +3,9 @@
 A dialect lists what the client sends and what the server sends as ``(message id, model,
 summary)`` triples; :func:`fragment` turns them into one channel, a ``send`` and a ``receive``
 operation, one component message per triple and the models' JSON Schemas (named
-``{Prefix}{Model}`` so the fragments of several dialects merge without clashes).
+``{Prefix}{Model}`` so the fragments of several dialects merge without clashes). What the
+client sends is described as the models validate it; what the server sends as they serialise
+(field names, not the read-model names a field is validated from).
 :func:`chargelog.adapters.api.asyncapi.asyncapi_document` merges the fragments.
 """
 
@@ -24,13 +26,14 @@ def fragment(channel: str, address: str, title: str, description: str, prefix: s
     """``{"channels", "operations", "components": {"messages", "schemas"}}`` for one dialect;
     component message ids are ``{prefix.lower()}.{message id}``."""
     ref = f"#/components/schemas/{prefix}{{model}}"
-    models = list(dict.fromkeys(model for _, model, _ in (*send, *receive)))
-    refs, top = models_json_schema([(model, "validation") for model in models], ref_template=ref)
+    keys = list(dict.fromkeys([*((model, "validation") for _, model, _ in send),
+                               *((model, "serialization") for _, model, _ in receive)]))
+    refs, top = models_json_schema(keys, ref_template=ref)
     schemas = {f"{prefix}{name}": schema for name, schema in top.get("$defs", {}).items()}
     messages: dict[str, Any] = {}
-    for name, model, summary in (*send, *receive):
-        messages[f"{prefix.lower()}.{name}"] = {"name": name, "summary": summary,
-                                                "payload": refs[(model, "validation")]}
+    for specs, mode in ((send, "validation"), (receive, "serialization")):
+        for name, model, summary in specs:
+            messages[f"{prefix.lower()}.{name}"] = {"name": name, "summary": summary, "payload": refs[(model, mode)]}
 
     def operation(action: str, specs: Sequence[MessageSpec]) -> dict[str, Any]:
         return {"action": action, "channel": {"$ref": f"#/channels/{channel}"},

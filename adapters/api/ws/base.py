@@ -1,4 +1,4 @@
-"""What a WebSocket dialect is, and the connection limits dialects share (issue 5).
+"""What a WebSocket dialect is, and the connection limits dialects share.
 
 A dialect is a codec plus routing over :class:`~chargelog.adapters.api.core.ClientCore`.
 The ``/ws`` endpoint (:mod:`chargelog.adapters.api.app`) picks one per connection:
@@ -20,7 +20,8 @@ import asyncio
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any
 
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
@@ -31,31 +32,35 @@ from chargelog.adapters import metrics
 from chargelog.adapters.config import Settings
 
 from ..core import ClientCore
+from . import contract
 
 
-@runtime_checkable
-class Dialect(Protocol):
-    """One client protocol served at ``/ws``. ``name`` is used in logs and the AsyncAPI
-    document."""
+def _never(_: Any) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One client protocol served at ``/ws``: ``name`` (logs, metrics, ``/health``);
+    ``session`` — the :class:`~.session.Session` subclass run for a connection
+    (``session(websocket, ctx).run(first)``); ``contract`` — the keyword arguments of
+    :func:`.contract.fragment` for its AsyncAPI 3.0 fragment; ``claims`` — true to take the
+    connection whose first message parsed to the given value; ``claims_handshake`` — true to
+    take it from the handshake alone, before accept (``first`` is then None)."""
 
     name: str
-
-    def claims_handshake(self, websocket: WebSocket) -> bool:
-        """True to take the connection from its handshake alone (before accept)."""
-        ...
-
-    def claims(self, message: Any) -> bool:
-        """True to take the connection whose first message parsed to ``message``."""
-        ...
+    session: Callable[[WebSocket, ApiContext], Any]
+    contract: dict[str, Any]
+    claims: Callable[[Any], bool] = _never
+    claims_handshake: Callable[[WebSocket], bool] = _never
 
     async def serve(self, websocket: WebSocket, ctx: ApiContext, first: str | None) -> None:
         """Run the connection to its end (accepted already unless taken by handshake)."""
-        ...
+        await self.session(websocket, ctx).run(first)
 
     def asyncapi(self) -> dict[str, Any]:
-        """This dialect's AsyncAPI 3.0 fragment: ``{"channels", "operations",
-        "components": {"messages", "schemas"}}``."""
-        ...
+        """``{"channels", "operations", "components": {"messages", "schemas"}}``."""
+        return contract.fragment(**self.contract)
 
 
 class MessageTooLarge(ValueError):
