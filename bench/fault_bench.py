@@ -14,8 +14,9 @@ Faults: ``broker-stop`` (``infra/kafka.sh stop``, down ``--down`` s, start), ``b
 that role's process, started again at once).
 
 Per trial, recovery time = from the broker reachable again (``kafka.sh start`` returned: its
-port is open) or the killed role listening again, to the start of the first 1 s window whose
-rate is back to ≥ 80 % of the rate in the ``--baseline`` seconds before the fault:
+port is open) or the killed role listening again, to the end of the first 1 s window (so at
+least 1 s) whose rate is back to ≥ 80 % of the rate in the ``--baseline`` seconds before the
+fault:
 acknowledged CALLs/s for broker and gateway faults, pushes/s received by the client for
 projections and API faults. Each trial also records its phases, in seconds from that moment
 (``phasesS``): ``brokerServing`` (a fresh consumer gets the end offsets of every ``source``
@@ -160,14 +161,15 @@ def all_times(fleet: Fleet) -> list[float]:
 
 
 def recovered_at(times: list[float], baseline: float, since: float, until: float) -> float | None:
-    """Seconds from ``since`` to the start of the first :data:`WINDOW_S` window, wholly after
+    """Seconds from ``since`` to the end of the first :data:`WINDOW_S` window, wholly after
     ``since`` and ending by ``until``, holding ≥ RECOVERED × ``baseline`` of ``times``
-    (window starts probed every 0.05 s); None if there is none."""
-    start = since
-    while start + WINDOW_S <= until:
-        if rate(times, start + WINDOW_S) >= RECOVERED * baseline:
-            return round(start - since, 2)
-        start += 0.05
+    (window ends probed every 0.05 s): when a whole second at that rate has been seen.
+    None if there is none."""
+    end = since + WINDOW_S
+    while end <= until:
+        if rate(times, end) >= RECOVERED * baseline:
+            return round(end - since, 2)
+        end += 0.05
     return None
 
 

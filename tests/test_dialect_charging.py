@@ -227,7 +227,7 @@ async def test_start_that_never_completes_is_a_gateway_timeout(log, settings):
 async def test_heartbeats_both_ways_and_session_timeout(log, settings):
     """The server sends heartbeats every charging_heartbeat_interval_s (an echo of one is not
     answered); a silent session is closed after charging_session_timeout_s."""
-    async with dialect_stack(log, settings, charging_heartbeat_interval_s=0.2, charging_session_timeout_s=1.5) as stack:
+    async with dialect_stack(log, settings, charging_heartbeat_interval_s=0.2, charging_session_timeout_s=5) as stack:
         async with charging_client(stack, token(settings, "dave")) as client:
             beat = await client.update(lambda m: m["type"] == "heartbeat")
             assert beat["id"].startswith("heartbeat-") and ISO_MS.match(beat["timestamp"]) and "data" not in beat

@@ -35,6 +35,7 @@ async def test_mobile_smoke_test_literally(log, settings):
         stack.apikeys.create("tester", SCOPES, key="test-mobile-key-123")   # 2.4: "create in the DB"
         async with test_station(stack, "fora072", connectors=4) as cp, \
                 websockets.connect(stack.ws_url) as ws:
+            await station_ready(stack, "fora072", 2)   # the smoke test's precondition: the station is up
             async def send(message: dict) -> None:
                 await ws.send(json.dumps(message))
 
