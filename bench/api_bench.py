@@ -13,6 +13,10 @@
 * ``stations``: ``getStations`` round trip with ``--count`` charge points on the map (domain
   events appended to the log, folded by the projection worker), ``--requests`` sequential
   requests from one client.
+* ``subscribe``: ``--clients`` Mobile clients (raw websockets, in ``--client-procs`` processes)
+  each ``auth`` + ``subscribe`` to every event with ``--count`` charge points on the map, all
+  at once; reports the wall time until every client has its snapshot, the snapshot's bytes
+  and the server process's CPU seconds.
 * ``events``: ``getEventsSince`` of ``--limit`` events from the middle of a ``--total``-event
   domain stream (by position and by timestamp), ``--requests`` each.
 
@@ -20,6 +24,7 @@ Usage (from the repository root)::
 
     python bench/api_bench.py push --engine embedded --subscribers 200 --rate 200 --seconds 10
     python bench/api_bench.py stations --engine embedded --count 10000 --requests 200
+    python bench/api_bench.py subscribe --engine embedded --count 5000 --clients 5000
     python bench/api_bench.py events --engine embedded --total 1000000 --limit 1000 --requests 20
 
 Prints one JSON object per run. Kafka: ``--engine kafka`` (broker at $KAFKA_BOOTSTRAP or
@@ -85,7 +90,21 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
             keys = [stack.key(f"bench-user-{i}", "read:stations") for i in range(args.subscribers)]
             # where the time goes: frame send → domain event durable → the API's hub has it
             to_domain: list[float] = []
+            to_source: list[float] = []  # frame send → its CALL event durable on ``source`` (gateway)
+            source_to_domain: list[float] = []  # → the translated domain event durable
             to_hub: list[float] = []
+            source_durable: dict[str, float] = {}  # source eventId → when its append returned
+            append = log.append
+
+            async def timed_append(stream: str, events: Any) -> Any:
+                positions = await append(stream, events)
+                if stream == "source":
+                    now = time.time()
+                    for event in events:
+                        source_durable[event.eventId] = now
+                return positions
+
+            log.append = timed_append  # type: ignore[method-assign]
             hub_at: dict[str, float] = {}
             hub = stack.app.state.core.hub
             publish = hub._publish
@@ -96,6 +115,10 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
                 if event.type == "connector.status.changed" and event.chargePointId.startswith("BENCH-") and stamp:
                     sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
                     to_domain.append((event.recordedAt.timestamp() - sent) * 1000)
+                    durable = source_durable.pop(event.causationId or "", None)
+                    if durable is not None:
+                        to_source.append((durable - sent) * 1000)
+                        source_to_domain.append((event.recordedAt.timestamp() - durable) * 1000)
                     now = time.time()
                     to_hub.append((now - event.recordedAt.timestamp()) * 1000)
                     hub_at[event.eventId] = now
@@ -133,6 +156,8 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
             result["receipts"] = [r for part in parts for r in part["receipts"]]
             receipts = result.pop("receipts")
             result["frame_to_domain"] = percentiles(to_domain)
+            result["frame_to_source"] = percentiles(to_source)
+            result["source_to_domain"] = percentiles(source_to_domain)
             result["domain_to_hub"] = percentiles(to_hub)
             result["hub_to_client"] = percentiles([(t - hub_at[e]) * 1000 for e, t in receipts if e in hub_at])
     finally:
@@ -219,10 +244,83 @@ async def stations_main() -> None:
 
 # -- getStations -----------------------------------------------------------------------------
 
-async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
-    from chargelog.adapters.log import open_log
+async def fill_map(log: Any, stack: Any, count: int) -> None:
+    """``count`` charge points with two Available connectors each on the map (domain events
+    appended, folded by the stack's projection worker)."""
     from chargelog.domain.envelope import Event, Source
     from chargelog.domain.log import DOMAIN
+
+    now = datetime.now(UTC).isoformat()
+    batch: list[Event] = []
+    for i in range(count):
+        cp = f"CP{i:05d}"
+        batch.append(Event(type="station.connected", chargePointId=cp, source=Source.SYSTEM,
+                           payload={"chargePointId": cp, "at": now}))
+        for connector in (1, 2):
+            batch.append(Event(type="connector.status.changed", chargePointId=cp, source=Source.SYSTEM,
+                               payload={"chargePointId": cp, "connectorId": connector,
+                                        "status": "Available", "errorCode": "NoError", "timestamp": now}))
+        if len(batch) >= 3000:
+            await log.append(DOMAIN, batch)
+            batch = []
+    await log.append(DOMAIN, batch)
+    await stack.worker.read_models.wait_for(await log.latest(DOMAIN))
+
+
+async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
+    import psutil
+
+    from chargelog.adapters.log import open_log
+    from test_api_support import api_stack
+
+    settings = make_settings(args.engine, Path(tempfile.mkdtemp()) / "data")
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with api_stack(log, settings, gateway=False) as stack:
+            await fill_map(log, stack, args.count)
+            key = stack.key("u1", "read:stations")
+            per = [args.clients // args.client_procs] * args.client_procs
+            per[-1] += args.clients - sum(per)
+            me = psutil.Process()
+            cpu0 = sum(me.cpu_times()[:2])
+            t0 = time.perf_counter()
+            procs = [await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "_subscribe_clients", stack.ws_url, key, str(n),
+                stdout=asyncio.subprocess.PIPE) for n in per]
+            outs = [json.loads((await p.communicate())[0]) for p in procs]
+            wall = time.perf_counter() - t0
+            cpu = sum(me.cpu_times()[:2]) - cpu0
+    finally:
+        await log.close()
+    return {"engine": args.engine, "charge_points": args.count, "clients": args.clients,
+            "all_subscribed_s": round(wall, 2), "snapshot_bytes": outs[0]["bytes"],
+            "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(cpu, 2),
+            "load1": os.getloadavg()[0]}
+
+
+async def subscribe_clients_main() -> None:
+    """Child: ``_subscribe_clients URL API_KEY N`` — N clients auth + subscribe at once; prints
+    how many got their snapshot and its size."""
+    url, key, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    sizes: list[int] = []
+
+    async def client() -> None:
+        async with websockets.connect(url, max_size=None, open_timeout=300, ping_interval=None,
+                                      compression=None) as ws:  # as serve: no per-message deflate
+            await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
+            await ws.recv()
+            await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["all"]}}))
+            text = await ws.recv()
+            assert '"snapshot"' in text, text[:200]
+            sizes.append(len(text))
+
+    await asyncio.gather(*(client() for _ in range(count)))
+    print(json.dumps({"snapshots": len(sizes), "bytes": max(sizes)}))
+
+
+async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
+    from chargelog.adapters.log import open_log
     from test_api_support import api_stack, mobile
 
     settings = make_settings(args.engine, Path(tempfile.mkdtemp()) / "data")
@@ -230,21 +328,7 @@ async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
     await log.start()
     try:
         async with api_stack(log, settings, gateway=False) as stack:
-            now = datetime.now(UTC).isoformat()
-            batch: list[Event] = []
-            for i in range(args.count):
-                cp = f"CP{i:05d}"
-                batch.append(Event(type="station.connected", chargePointId=cp, source=Source.SYSTEM,
-                                   payload={"chargePointId": cp, "at": now}))
-                for connector in (1, 2):
-                    batch.append(Event(type="connector.status.changed", chargePointId=cp, source=Source.SYSTEM,
-                                       payload={"chargePointId": cp, "connectorId": connector,
-                                                "status": "Available", "errorCode": "NoError", "timestamp": now}))
-                if len(batch) >= 3000:
-                    await log.append(DOMAIN, batch)
-                    batch = []
-            await log.append(DOMAIN, batch)
-            await stack.worker.read_models.wait_for(await log.latest(DOMAIN))
+            await fill_map(log, stack, args.count)
             timings = []
             async with mobile(stack, stack.key("u1", "read:stations")) as client:
                 first = await client.result("getStations")
@@ -330,6 +414,9 @@ def main() -> None:
     if sys.argv[1:2] == ["_subscribers"]:
         asyncio.run(subscribers_main())
         return
+    if sys.argv[1:2] == ["_subscribe_clients"]:
+        asyncio.run(subscribe_clients_main())
+        return
     if sys.argv[1:2] == ["_stations"]:
         asyncio.run(stations_main())
         return
@@ -346,13 +433,18 @@ def main() -> None:
     stations.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     stations.add_argument("--count", type=int, default=10_000)
     stations.add_argument("--requests", type=int, default=200)
+    subscribe = sub.add_parser("subscribe")
+    subscribe.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
+    subscribe.add_argument("--count", type=int, default=5000, help="charge points on the map")
+    subscribe.add_argument("--clients", type=int, default=5000)
+    subscribe.add_argument("--client-procs", type=int, default=2)
     events = sub.add_parser("events")
     events.add_argument("--engine", default="embedded", choices=["embedded", "kafka"])
     events.add_argument("--total", type=int, default=1_000_000)
     events.add_argument("--limit", type=int, default=1000)
     events.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    runner = {"push": run_push, "stations": run_stations, "events": run_events}[args.what]
+    runner = {"push": run_push, "stations": run_stations, "subscribe": run_subscribe, "events": run_events}[args.what]
     print(json.dumps(asyncio.run(runner(args))))
 
 

@@ -233,7 +233,10 @@ class ServerProcess:
         if self.engine.name == "kafka":
             args += ["--log", f"kafka://{self.engine.bootstrap}", "--topic-prefix", self.engine.topic_prefix]
         env = {**os.environ, "CHARGELOG_HEARTBEAT_INTERVAL_S": "3600", "CHARGELOG_API_PING_TIMEOUT_S": "3600",
-               "CHARGELOG_HTTP_HEADER_TIMEOUT_S": "60"}
+               "CHARGELOG_HTTP_HEADER_TIMEOUT_S": "60",
+               # the fleet's charge points, unregistered, all from one loopback address
+               "CHARGELOG_UNKNOWN_CHARGE_POINTS_PER_ADDRESS_PER_HOUR": "1000000",
+               "CHARGELOG_UNKNOWN_CHARGE_POINTS_MAX": "1000000"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -315,7 +318,7 @@ class Subscriber:
 
     async def open(self) -> None:
         """Connect, authenticate, subscribe; RuntimeError on an error response."""
-        self._ws = await websockets.connect(self.url, max_size=2**24, ping_interval=None)
+        self._ws = await websockets.connect(self.url, max_size=2**24, ping_interval=None, open_timeout=120)
         await self._request("auth", {"apiKey": self.api_key})
         await self._request("subscribe", {"events": ["all"]})
         self._reader = asyncio.create_task(self._read())

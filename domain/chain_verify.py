@@ -104,12 +104,13 @@ class ChainVerifier:
             at = stored.rfind(CHAIN_FIELD)
             found = LINK_TEXT.fullmatch(stored, at) if at >= 0 and not slow else None
             if found is not None:
-                writer, seq = found[1], int(found[2])
+                writer, seq_text, hash_text = found.groups()
+                seq = int(seq_text)
                 head = heads.get((charge_point_id, writer.decode()))
                 if head is not None and seq == head.seq + 1:
                     # link_hash(head.hash, writer, seq, canonical bytes), inlined: the hot loop
-                    digest = sha256(join((head.hash, writer, b"\n", found[2], b"\n", stored[:at], UNSEALED_END))).digest()
-                    if digest.hex().encode() == found[3]:
+                    digest = sha256(join((head.hash, writer, b"\n", seq_text, b"\n", stored[:at], UNSEALED_END))).digest()
+                    if digest.hex().encode() == hash_text:
                         head.seq, head.hash, head.partition, head.offset = seq, digest, partition, offset
                         verified += 1
                         continue

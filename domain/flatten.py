@@ -129,11 +129,18 @@ def flatten(stream: str, envelope: dict[str, Any], payload_json: str, position: 
     return row
 
 
-def payload_text(stored: bytes) -> str:
-    """The exact JSON text of the ``payload`` of stored envelope bytes (the field after the
-    top-level ``schemaVersion``, before ``chain``), without parsing it again."""
-    start = stored.find(b',"payload":', stored.find(b'"schemaVersion":'))
-    end = stored.rfind(b',"chain":')
+def payload_bytes(stored: bytes) -> bytes:
+    """The exact JSON text of the ``payload`` of stored envelope bytes, without parsing them:
+    from the first top-level ``,"payload":`` (no earlier field can hold that text unescaped:
+    strings escape their quotes and ``principal`` has no such key) to the ``chain`` field
+    after it (or the closing brace)."""
+    start = stored.find(b',"payload":')
     if start < 0:
-        return "{}"
-    return stored[start + len(b',"payload":'):end if end > start else -1].decode()
+        return b"{}"
+    end = stored.rfind(b',"chain":')
+    return stored[start + 11:end if end > start else -1]
+
+
+def payload_text(stored: bytes) -> str:
+    """:func:`payload_bytes` as text."""
+    return payload_bytes(stored).decode()

@@ -182,7 +182,10 @@ async def test_scan_raw_gives_the_stored_bytes_of_scan_in_batches(log: EventLog)
             assert event == events[(record.partition, record.offset)]
             assert record.chargePointId == event.chargePointId
         for previous, batch in zip(batches, batches[1:]):
-            assert batch.before == previous.after
+            # filtered-out records between batches (on Kafka, a whole fetch of one partition) still advance
+            assert previous.after <= batch.before
+            if not filters:
+                assert batch.before == previous.after
         for batch in batches:  # each record's resume token, and its text built in bulk
             prefix, suffix = batch.position_text()
             for record in batch.records():

@@ -2,8 +2,9 @@
 Parquet (pyarrow, one row group per :data:`ROW_GROUP` rows, zstd), CSV or JSON Lines file,
 with bounded memory: rows are gathered :data:`ROW_GROUP` at a time, written, and dropped.
 
-The stored records are read on the event loop while the previous row group is parsed (the
-Arrow JSON reader, in C++) and written in a worker thread.
+The stored records are read in batches (``scan_raw``) on the event loop while earlier chunks
+of them are parsed (the Arrow JSON reader, in C++: :data:`CONVERTING` chunks at once) and the
+previous row group is written, in worker threads.
 
 Incremental: the output remembers where it ended — Parquet in its key-value metadata
 (``chargelog.export``: ``{"stream", "position", "types", "chargePointId"}``), CSV and JSON
@@ -15,6 +16,7 @@ the new ones (then an atomic rename), CSV and JSON Lines by appending.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import io
@@ -32,11 +34,21 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from chargelog.domain.flatten import COLUMNS, DOMAIN_FIELDS, OCPP_FIELDS, SOURCE_FIELDS, flatten, payload_text
+from chargelog.domain.flatten import (
+    COLUMNS, DOMAIN_FIELDS, OCPP_FIELDS, SOURCE_FIELDS, flatten, payload_bytes, payload_text,
+)
 from chargelog.domain.log import START, EventLog, Position, RawBatch
 
 #: Rows per Parquet row group (and per CSV/JSON Lines write).
 ROW_GROUP = 65_536
+#: Records per chunk converted in one go (a few MB of envelopes).
+CHUNK = 8192
+#: Chunks converted at once in worker threads (the Arrow JSON reader releases the GIL).
+CONVERTING = 2
+#: Text columns with a value per event: not dictionary-encoded (the writer would build a
+#: dictionary, find it too large and fall back: a fifth of the write CPU, a larger file).
+UNIQUE_TEXT = frozenset({"position", "event_id", "correlation_id", "causation_id", "message_id", "connection_id",
+                         "raw", "payload_json"})
 #: Parquet key-value metadata key of the export's state.
 METADATA_KEY = b"chargelog.export"
 FORMATS = ("parquet", "csv", "jsonl")
@@ -86,36 +98,47 @@ _ENVELOPE_KEYS = {"event_id": "eventId", "type": "type", "charge_point_id": "cha
 
 
 class _Chunk:
-    """Up to one scan batch of stored records (records ``start`` to ``stop`` of a
-    :class:`RawBatch`), turned into a table in bulk (:meth:`table`, in a worker thread): the
-    Arrow JSON reader parses the envelopes in C++ (:meth:`_parsed`; chunks of a few MB parse
-    a third faster than a whole row group at once: the buffers are re-used, not mapped
-    afresh); a chunk it refuses (a value of the wrong JSON kind somewhere) goes row by row
-    through :func:`flatten` instead."""
+    """About :data:`CHUNK` stored records (slices of one or more :class:`RawBatch` es, so
+    Kafka's small per-partition batches are parsed together), turned into a table in bulk
+    (:meth:`table`, in a worker thread): the Arrow JSON reader parses the envelopes in C++
+    (:meth:`_parsed`; chunks of a few MB parse a third faster than a whole row group at once:
+    the buffers are re-used, not mapped afresh); a chunk it refuses (a value of the wrong JSON
+    kind somewhere) goes row by row through :func:`flatten` instead."""
 
-    def __init__(self, stream: str, target: pa.Schema, raw: RawBatch, start: int, stop: int) -> None:
-        self.stream, self.target, self.raw = stream, target, raw
-        self.values, self.offsets = raw.values[start:stop], raw.offsets[start:stop]
+    def __init__(self, stream: str, target: pa.Schema) -> None:
+        self.stream, self.target = stream, target
+        self.pieces: list[tuple[RawBatch, int, int]] = []
+        self.values: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self.values)
 
+    def add(self, raw: RawBatch, start: int, stop: int) -> None:
+        """Records ``start`` to ``stop`` (exclusive) of ``raw``."""
+        self.pieces.append((raw, start, stop))
+        self.values += raw.values[start:stop]
+
     def table(self) -> pa.Table:
         """The chunk's rows in ``target``'s schema."""
-        prefix, suffix = self.raw.position_text()
-        positions = [f"{prefix}{offset + 1}{suffix}" for offset in self.offsets]
-        table = self._parsed(positions)
+        pieces = []
+        for raw, start, stop in self.pieces:  # each record's position text, built in bulk
+            prefix, suffix = raw.position_text()
+            offsets = pa.array(raw.offsets[start:stop], pa.int64())
+            pieces.append((pc.binary_join_element_wise(prefix, pc.cast(pc.add(offsets, 1), pa.string()), suffix, ""),
+                           pa.repeat(pa.scalar(raw.partition, pa.int64()), stop - start), offsets))
+        positions, partitions, offsets = (pa.concat_arrays([piece[i] for piece in pieces]) for i in range(3))
+        table = self._parsed(positions, partitions, offsets)
         if table is None:
-            partition = self.raw.partition
-            rows = [flatten(self.stream, json.loads(v), payload_text(v), pos, partition, off)
-                    for v, pos, off in zip(self.values, positions, self.offsets, strict=True)]
+            rows = [flatten(self.stream, json.loads(v), payload_text(v), pos, part, off)
+                    for v, pos, part, off in zip(self.values, positions.to_pylist(), partitions.to_pylist(),
+                                                 offsets.to_pylist(), strict=True)]
             table = pa.Table.from_pylist(rows, schema=self._text_times())
         return self._typed_times(table)
 
     def _text_times(self) -> pa.Schema:
         return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in self.target])
 
-    def _parsed(self, positions: list[str]) -> pa.Table | None:
+    def _parsed(self, positions: pa.Array, partitions: pa.Array, offsets: pa.Array) -> pa.Table | None:
         buffer = b"\n".join(self.values)
         try:
             parsed = pajson.read_json(
@@ -126,13 +149,10 @@ class _Chunk:
             return None
         payload = parsed.column("payload").combine_chunks()
         principal = parsed.column("principal").combine_chunks()
-        count = len(self.values)
         columns: dict[str, pa.Array | pa.ChunkedArray] = {
-            "position": pa.array(positions, pa.string()),
-            "partition": pa.repeat(pa.scalar(self.raw.partition, pa.int64()), count),
-            "offset": pa.array(self.offsets, pa.int64()),
+            "position": positions, "partition": partitions, "offset": offsets,
             "principal_kind": principal.field("kind"), "principal_id": principal.field("id"),
-            "payload_json": pa.array([payload_text(v) for v in self.values], pa.string()),
+            "payload_json": pa.array([payload_bytes(v) for v in self.values], pa.binary()).cast(pa.string()),
         }
         for column, key in _ENVELOPE_KEYS.items():
             columns[column] = parsed.column(key)
@@ -180,7 +200,9 @@ class _ParquetSink(_Sink):
     def __init__(self, out: Path, target: pa.Schema, state: dict[str, Any], previous: pq.ParquetFile | None) -> None:
         self.out, self.tmp = out, out.with_name(out.name + ".partial")
         metadata = {METADATA_KEY: json.dumps(state).encode()}
-        self.writer = pq.ParquetWriter(self.tmp, target.with_metadata(metadata), compression="zstd")
+        dictionary = [f.name for f in target if pa.types.is_string(f.type) and f.name not in UNIQUE_TEXT]
+        self.writer = pq.ParquetWriter(self.tmp, target.with_metadata(metadata), compression="zstd",
+                                       use_dictionary=dictionary)
         if previous is not None:  # carry the earlier row groups over, one at a time
             for index in range(previous.num_row_groups):
                 self.writer.write_table(previous.read_row_group(index).cast(target))
@@ -286,47 +308,59 @@ async def export(
     gathered: list[pa.Table] = []  # the row group being filled
     in_group = written = 0
     last_offsets = after
-    converting: asyncio.Future[None] | None = None  # the previous chunk, converted (and written) meanwhile
+    converting: collections.deque[asyncio.Future[pa.Table]] = collections.deque()
+    writing: asyncio.Future[None] | None = None
+    chunk = _Chunk(stream, target)
 
-    def convert(chunk: _Chunk, full: bool) -> None:
-        gathered.append(chunk.table())
-        if full:
-            sink.write(pa.concat_tables(gathered))
-            gathered.clear()
+    async def hand_over() -> None:
+        """Convert ``chunk`` in a worker thread; start a new one."""
+        nonlocal chunk
+        converting.append(asyncio.ensure_future(asyncio.to_thread(chunk.table)))
+        chunk = _Chunk(stream, target)
+        await collect(CONVERTING)
 
-    async def hand_over(chunk: _Chunk, full: bool) -> None:
-        """Convert ``chunk`` (and write the row group it completes) in a worker thread (pyarrow
-        releases the GIL) while the next records are read; one chunk in flight."""
-        nonlocal converting
-        if converting is not None:
-            await converting
-        converting = asyncio.ensure_future(asyncio.to_thread(convert, chunk, full))
+    async def collect(keep: int) -> None:
+        """Take converted chunks, in order, until at most ``keep`` are in flight; hand a
+        complete row group to the writer thread (one write in flight)."""
+        nonlocal writing, gathered
+        while len(converting) > keep:
+            table = await converting.popleft()
+            gathered.append(table)
+            if sum(map(len, gathered)) == ROW_GROUP or (keep == 0 and not converting):
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(sink.write, pa.concat_tables(gathered)))
+                gathered = []
 
     try:
         scan = log.scan_raw(stream, after, until=end, types=types, charge_point_id=charge_point_id)
         async with contextlib.aclosing(scan):
             async for raw in scan:
                 start = 0
-                while start < len(raw):  # chunks cut at row group boundaries
-                    stop = min(len(raw), start + ROW_GROUP - in_group)
+                while start < len(raw):  # chunks of about CHUNK records, cut at row group boundaries
+                    stop = min(len(raw), start + ROW_GROUP - in_group, start + CHUNK - len(chunk))
+                    chunk.add(raw, start, stop)
                     in_group = (in_group + stop - start) % ROW_GROUP
-                    await hand_over(_Chunk(stream, target, raw, start, stop), in_group == 0)
                     written += stop - start
                     start = stop
+                    if len(chunk) == CHUNK or in_group == 0:
+                        await hand_over()
                 if progress is not None:
                     progress(raw.after.total - last_offsets.total)
                 last_offsets = raw.after
-        if converting is not None:
-            await converting
-        if gathered:
-            sink.write(pa.concat_tables(gathered))
+        if len(chunk):
+            await hand_over()
+        await collect(0)
+        if writing is not None:
+            await writing
         if progress is not None:
             progress(max(0, end.total - last_offsets.total))
         scanned = end.total - after.total
     except BaseException:
-        if converting is not None:  # never close the writer under the thread still using it
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(converting)
+        for pending in [*converting, writing]:  # never close the writer under a thread still using it
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pending)
         if isinstance(sink, _ParquetSink):
             sink.writer.close()
             sink.tmp.unlink(missing_ok=True)

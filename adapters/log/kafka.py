@@ -403,34 +403,17 @@ class KafkaLog:
                                   fetch_max_bytes=SCAN_FETCH_BYTES)
         await self._connect(consumer)
         try:
-            assigned = await self._assign(consumer, stream, after, until, charge_point_id)
-            if assigned is None:
-                return
-            pending, stop = assigned
-            type_set = frozenset(t.encode() for t in types)
-            key = charge_point_id.encode() if charge_point_id is not None else None
             progress = after
-            while pending:
-                fetched = await self._fetch(consumer, pending, stream, batch)
-                for tp, messages in fetched.items():
-                    p, last = tp.partition, stop[tp.partition]
-                    if messages[-1].offset >= last:
-                        messages = [m for m in messages if m.offset < last]
-                        reached = last
-                    else:
-                        reached = messages[-1].offset + 1
-                    if type_set or key is not None:
-                        messages = [m for m in messages if self._wanted(m, type_set, key)]
-                    for start in range(0, len(messages), batch):
-                        part = messages[start:start + batch]
-                        before = progress
-                        progress = progress.advanced(p, reached if start + batch >= len(messages)
-                                                     else part[-1].offset + 1)
-                        yield RawBatch(p, [(m.key or b"-").decode(errors="replace") for m in part],
-                                       [m.value for m in part], [m.offset for m in part], before, progress)
-                    progress = progress.advanced(p, reached)
-                    if reached >= last:
-                        pending.remove(tp)
+            async for p, messages, reached in self._fetched(consumer, stream, after, until, types, charge_point_id,
+                                                            batch):
+                for start in range(0, len(messages), batch):
+                    part = messages[start:start + batch]
+                    before = progress
+                    progress = progress.advanced(p, reached if start + batch >= len(messages)
+                                                 else part[-1].offset + 1)
+                    yield RawBatch(p, [(m.key or b"-").decode(errors="replace") for m in part],
+                                   [m.value for m in part], [m.offset for m in part], before, progress)
+                progress = progress.advanced(p, reached)
         finally:
             await _stop_quietly(consumer)
 
@@ -448,14 +431,16 @@ class KafkaLog:
         finally:
             await _stop_quietly(consumer)
 
-    async def _assign(
+    async def _fetched(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
-        charge_point_id: str | None,
-    ) -> tuple[list[TopicPartition], dict[int, int]] | None:
-        """Assign ``consumer`` the partitions with records between ``after`` and the stop
-        offsets (``until``, default the end now; only ``charge_point_id``'s partition when
-        given) and seek them to ``after``: (those partitions, stop offset per partition), or
-        None when there is nothing to read. Raises PositionNotAvailable as ``read``."""
+        types: Sequence[str], charge_point_id: str | None, max_records: int,
+    ) -> AsyncIterator[tuple[int, list[ConsumerRecord], int]]:
+        """The bounded read under ``read``, ``scan`` and ``scan_raw``: assign ``consumer`` the
+        partitions with records between ``after`` and the stop offsets (``until``, default the
+        end now; only ``charge_point_id``'s partition when given), seek, and fetch until every
+        one reached its stop; per partition and fetch: (partition, the kept records in offset
+        order — ``types`` by header, ``charge_point_id`` by key, without decoding —, the offset
+        read up to). Raises PositionNotAvailable as ``read``, LogUnavailable after a stall."""
         tps, begin, end = await self._bounds(consumer, stream)
         self._check(stream, after, begin, end)
         if charge_point_id is not None:
@@ -465,48 +450,46 @@ class KafkaLog:
                 else end[tp.partition] for tp in tps}
         pending = [tp for tp in tps if after.get(tp.partition) < stop[tp.partition]]
         if not pending:
-            return None
+            return
         consumer.assign(pending)
         for tp in pending:
             consumer.seek(tp, after.get(tp.partition))
-        return pending, stop
-
-    async def _fetch(
-        self, consumer: AIOKafkaConsumer, pending: list[TopicPartition], stream: str, max_records: int | None,
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """The next non-empty fetch of ``pending``. Raises LogUnavailable after a stall."""
-        batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000),
-                                         max_records=max_records)
-        if not batches:
-            raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
-                                 f"while reading stream {stream!r}")
-        return {tp: messages for tp, messages in batches.items() if messages}
+        type_set = frozenset(t.encode() for t in types)
+        key = charge_point_id.encode() if charge_point_id is not None else None
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=int(READ_STALL_TIMEOUT_S * 1000),
+                                             max_records=max_records)
+            if not batches:
+                raise LogUnavailable(f"no records from {self.bootstrap} for {READ_STALL_TIMEOUT_S:g} s "
+                                     f"while reading stream {stream!r}")
+            for tp, messages in batches.items():
+                if not messages:
+                    continue
+                last = stop[tp.partition]
+                if messages[-1].offset >= last:
+                    messages = [m for m in messages if m.offset < last]
+                    reached = last
+                else:
+                    reached = messages[-1].offset + 1
+                if reached >= last:
+                    pending.remove(tp)
+                if type_set or key is not None:
+                    messages = [m for m in messages if self._wanted(m, type_set, key)]
+                yield tp.partition, messages, reached
 
     async def _scan(
         self, consumer: AIOKafkaConsumer, stream: str, after: Position, until: Position | None,
         types: Sequence[str], charge_point_id: str | None,
     ) -> AsyncIterator[Record]:
-        """The bounded read ``read`` and ``scan`` are: assign, seek, fetch until every
-        partition reached its stop (:meth:`_assign`), decoding the kept records."""
-        assigned = await self._assign(consumer, stream, after, until, charge_point_id)
-        if assigned is None:
-            return
-        pending, stop = assigned
-        type_set = frozenset(t.encode() for t in types)
-        key = charge_point_id.encode() if charge_point_id is not None else None
+        """``read`` and ``scan``: the kept records of :meth:`_fetched`, decoded, each with the
+        read's progress vector just past it."""
         progress = after
-        while pending:
-            for tp, messages in (await self._fetch(consumer, pending, stream, FETCH_BATCH)).items():
-                p, last = tp.partition, stop[tp.partition]
-                for message in messages:
-                    if message.offset >= last:
-                        progress = progress.advanced(p, last)
-                        break
-                    progress = progress.advanced(p, message.offset + 1)
-                    if self._wanted(message, type_set, key):
-                        yield self._decode(message, progress)
-                if progress.get(p) >= last:
-                    pending.remove(tp)
+        async for p, messages, reached in self._fetched(consumer, stream, after, until, types, charge_point_id,
+                                                        FETCH_BATCH):
+            for message in messages:
+                progress = progress.advanced(p, message.offset + 1)
+                yield self._decode(message, progress)
+            progress = progress.advanced(p, reached)
 
     async def history(self, stream: str, charge_point_id: str) -> list[Event]:
         """Every event of one charge point in order (a scan of its partition, for audits)."""

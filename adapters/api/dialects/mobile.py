@@ -169,8 +169,9 @@ class MobileConnection(Session):
             raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(known)}")
         return tuple(events)
 
-    async def subscribe_events(self, _id: Any, p: m.SubscribeParams) -> dict[str, Any]:
-        """8.1–8.3: snapshot now, then pushes; ``since`` replays from a position/timestamp."""
+    async def subscribe_events(self, _id: Any, p: m.SubscribeParams) -> codec.RawJson:
+        """8.1–8.3: snapshot now, then pushes; ``since`` replays from a position/timestamp.
+        The snapshot's text is shared by every client asking for the same map version."""
         types = self._types(p.events)
         caller = self._caller
         since = p.position or p.since
@@ -190,8 +191,8 @@ class MobileConnection(Session):
         self.subscribe(sub_id, self.core.subscribe(caller, station_id=p.stationId, types=types, after=start),
                        self.push, on_gone=gone,
                        accept=lambda e: e.type in type_set and (p.stationId is None or e.chargePointId == p.stationId))
-        return {"subscriptionId": sub_id, "snapshot": {"stations": [codec.station_out(s) for s in stations]},
-                "position": str(start)}
+        return codec.RawJson(f'{{"subscriptionId":{json.dumps(sub_id)},"snapshot":{{"stations":'
+                             f'{STATIONS.encode(stations)}}},"position":{json.dumps(str(start))}}}')
 
     async def unsubscribe_events(self, _id: Any, p: m.UnsubscribeParams) -> dict[str, Any]:
         if not self.unsubscribe(p.subscriptionId):
