@@ -1,6 +1,6 @@
 """Composition root: builds the roles ``chargelog serve`` runs from one :class:`Settings`.
 
-Roles (issue 7): ``gateway`` (OCPP 1.6-J central system, port 9000), ``api`` (client
+Roles: ``gateway`` (OCPP 1.6-J central system, port 9000), ``api`` (client
 dialects + REST, port 8082), ``projections`` (translator to domain events + read models).
 All three share one log engine; on Kafka each role can run in its own process.
 """

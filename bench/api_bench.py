@@ -1,4 +1,4 @@
-"""Client API benchmark (issue 5, deliverable 7). Three measurements:
+"""Client API benchmark. Three measurements:
 
 * ``push``: latency from a charge point's frame to a Mobile API client's receipt of the push.
   The whole server runs in this process (OCPP gateway, projection worker, API under uvicorn);

@@ -1,4 +1,4 @@
-"""City benchmark (issue 7, item 4): N charge points send MeterValues every S s while M mobile
+"""City benchmark: N charge points send MeterValues every S s while M mobile
 clients are subscribed, against a real ``chargelog serve`` process, on the embedded engine and
 on Kafka, side by side with a raw aiokafka produce/consume baseline at the same frame rate.
 

@@ -1,4 +1,4 @@
-"""Issue-6 dialects benchmark: everything in this one process (OCPP gateway, projection
+"""Charging/Communication/test-guide dialects benchmark: everything in this one process (OCPP gateway, projection
 worker, API under uvicorn, one ``ocpp.v16`` station, the clients), on loopback.
 
 * ``push``: ``--sockets`` Communication Protocol push sockets (``/?token=``, one user each);

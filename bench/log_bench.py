@@ -1,4 +1,4 @@
-"""Log engine benchmark (issue 2, item 10): append and catch-up read throughput of the embedded
+"""Log engine benchmark: append and catch-up read throughput of the embedded
 and Kafka engines, side by side with a raw aiokafka producer/consumer on the same events.
 
 Usage::

@@ -1,4 +1,4 @@
-"""OCPP gateway benchmark (issue 3, deliverable 8): frames/s acknowledged after durable, and
+"""OCPP gateway benchmark: frames/s acknowledged after durable, and
 connected charge points held by one gateway process. Both log engines.
 
 The gateway runs as its own process (``python -m chargelog.adapters.ocpp.run``); simulated

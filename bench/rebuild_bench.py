@@ -1,4 +1,4 @@
-"""Rebuild throughput per projection (issue 4, item 6): events/s of ``chargelog projections
+"""Rebuild throughput per projection: events/s of ``chargelog projections
 rebuild NAME`` over a domain stream of realistic domain events, on both log engines.
 
 Command (Kafka broker of ``infra/kafka.sh`` on 127.0.0.1:9092)::

@@ -1,7 +1,7 @@
 """The log port: what the rest of chargelog needs of an append-only event log.
 
 Two engines implement it (``chargelog.adapters.log.embedded`` and ``…kafka``) and one
-contract suite (``tests/test_log_contract.py``) runs against both. Rules (issue 2, DESIGN.md):
+contract suite (``tests/test_log_contract.py``) runs against both. Rules (DESIGN.md):
 
 * ``append`` returns only when every event is durable, with each event's position.
 * Events with the same ``chargePointId`` are totally ordered, in append order.

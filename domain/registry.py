@@ -1,5 +1,5 @@
 """Registries: sites, charge points, id tags and tariffs, folded from ``registry.*`` source
-events (docs/contracts.md, "Source events"; issue 4, item 4). Pure: no I/O.
+events (docs/contracts.md, "Source events"). Pure: no I/O.
 
 * A **site** is a physical station grouping charge points, with a name, an address and a
   location (specs/websocket-communication-protocol.md, "Station structure" and the

@@ -1,5 +1,5 @@
 """The read-model store port: where a projection runner keeps each read model's rows and the
-position it reached, written together in one transaction (issue 4, "A projection runner").
+position it reached, written together in one transaction.
 
 Positions are tracked per (fold name, partition) as "records of that partition applied" —
 the ``eventsourcing`` library's tracking table, with ``application_name`` =

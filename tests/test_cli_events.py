@@ -1,4 +1,4 @@
-"""``chargelog events`` (adapters/cli/events.py; issue 2, item 8) as a real subprocess over
+"""``chargelog events`` (adapters/cli/events.py) as a real subprocess over
 both engines: JSON Lines with positions, filters, resuming, --follow, user errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers for the issue-6 dialect tests (no tests here). The stack, the ``ocpp.v16`` test
+"""Helpers for the Charging/Communication/test-guide dialect tests (no tests here). The stack, the ``ocpp.v16`` test
 station and uvicorn-on-port-0 come from ``test_api_support`` (the client-core tests'
 harness); this adds:
 

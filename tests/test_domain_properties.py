@@ -1,4 +1,4 @@
-"""Property tests of the fold (issue 4, "Tests"): any interleaving of valid frames for a charge
+"""Property tests of the fold: any interleaving of valid frames for a charge
 point gives a consistent state; metered energy never decreases within a transaction (a lower
 meterStop is believed, with an anomaly); a transaction is
 never both active and stopped; replays give identical domain events."""

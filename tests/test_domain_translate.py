@@ -1,4 +1,4 @@
-"""Scenario tests of the fold from source events to domain events (issue 4, "Tests"), on
+"""Scenario tests of the fold from source events to domain events, on
 real-shaped OCPP 1.6-J traces built with :class:`chargelog.domain.trace.Trace`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""End to end through the real processes (issue 7): ``chargelog serve`` as a subprocess, the
+"""End to end through the real processes: ``chargelog serve`` as a subprocess, the
 fleet from ``chargelog simulate``, clients over real sockets; on both log engines, and on
 Kafka with the roles in separate processes. Nothing here is mocked."""
 
@@ -96,7 +96,7 @@ def assert_per_station_order(pushes: list[dict[str, object]]) -> None:
 
 async def charge_and_check(servers: list[Server], api: Server, gateway_of_station: Server, station: str,
                            env: dict[str, str], tmp_path: Path) -> None:
-    """The scenario of issue 7 §3 with the mobile dialect; ``gateway_of_station`` is killed
+    """The end-to-end scenario with the mobile dialect; ``gateway_of_station`` is killed
     with SIGKILL and restarted in the middle."""
     run_cli(env, "apikey", "create", "--user", "alice", "--scopes", "read:stations,write:charging",
             "--key", API_KEY)

@@ -1,4 +1,4 @@
-"""The event envelope (domain/envelope.py; issue 2, item 2) and the position type
+"""The event envelope (domain/envelope.py) and the position type
 (domain/log.py): exact JSON round-trip, unknown schema versions, ids, position strings."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The log port's contract (domain/log.py; issue 2, items 3-5 and 7), one suite run against
+"""The log port's contract (domain/log.py), one suite run against
 both engines through the ``log``/``settings`` fixtures: the embedded SQLite engine and Kafka
 on the real broker of ``infra/kafka.sh``."""
 

@@ -1,4 +1,4 @@
-"""Delivery guarantees of the Mobile API (section 7, issue 5 "Delivery guarantees"): a
+"""Delivery guarantees of the Mobile API (section 7): a
 client dropped mid-stream under load resumes from its last position with nothing missing
 and per-station order kept; a subscriber slower than the live ring falls back to the log
 without a gap; station/event filters; unsubscribe; getEventsSince by position and by

@@ -1,4 +1,4 @@
-"""Projection workers as Kafka consumer-group members on the real broker (issue 4, item 3): two
+"""Projection workers as Kafka consumer-group members on the real broker: two
 workers split the partitions; a third joining and one leaving rebalance with nothing lost and
 nothing applied twice. Needs the broker of ``infra/kafka.sh`` (fails, never skips, without it)."""
 

@@ -1,4 +1,4 @@
-"""The PostgreSQL read-model store (issue 4: read models in PostgreSQL for many nodes): the
+"""The PostgreSQL read-model store (read models in PostgreSQL for many nodes): the
 store contract of tests/test_projections_store.py and a projection worker on it.
 
 Collected only when ``CHARGELOG_TEST_POSTGRES_DSN`` is set (tests/conftest.py); then an

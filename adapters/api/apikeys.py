@@ -1,4 +1,4 @@
-"""API keys for the client API (issue 5; mobile-websocket-api.md section 2: ``auth`` with an
+"""API keys for the client API (mobile-websocket-api.md section 2: ``auth`` with an
 ``apiKey`` and its ``scopes``).
 
 Stored in ``{data_dir}/apikeys.sqlite``, one row per key: a public id (``key_…``, shown in

@@ -1,4 +1,4 @@
-"""The client API's Starlette application (issue 5): ``/ws`` (every WebSocket dialect,
+"""The client API's Starlette application: ``/ws`` (every WebSocket dialect,
 chosen per connection — :mod:`.ws.base`), ``/health``, ``/openapi.json``,
 ``/asyncapi.json``, the routes of :data:`ROUTE_PROVIDERS` that are installed, the operator
 routes (admin scope) when ``chargelog.adapters.ocpp.operator_api`` is installed, and
@@ -228,7 +228,7 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
     core = ClientCore(log, read_models, settings, apikeys=apikeys, registry=registry)
     ctx = ApiContext(core, settings, LimitPolicy(settings))
     served = list(dialects) if dialects is not None else load_dialects()
-    # the Charging WebSocket API's /health fields (issue 6), when installed
+    # the Charging WebSocket API's /health fields, when installed
     rest = _optional("chargelog.adapters.api.rest")
 
     async def ws(websocket: WebSocket) -> None:

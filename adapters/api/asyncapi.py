@@ -1,5 +1,4 @@
-"""The AsyncAPI 3.0 document of every WebSocket dialect served at ``/ws`` (issue 5,
-"HTTP"): each dialect contributes its fragment (:meth:`Dialect.asyncapi`), generated from
+"""The AsyncAPI 3.0 document of every WebSocket dialect served at ``/ws``: each dialect contributes its fragment (:meth:`Dialect.asyncapi`), generated from
 its pydantic models. ``python -m chargelog.adapters.api.asyncapi`` prints it (checked in as
 docs/asyncapi.json)."""
 

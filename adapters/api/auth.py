@@ -1,4 +1,4 @@
-"""JWT authentication (PyJWT) for the client API (issue 5, "Authentication").
+"""JWT authentication (PyJWT) for the client API.
 
 Accepted tokens: signed with HS256 and the installation's secret
 (:func:`~chargelog.adapters.config.secret.jwt_secret`: ``Settings.jwt_secret`` or the

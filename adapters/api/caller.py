@@ -1,6 +1,6 @@
 """Who is calling the client API, and the errors every dialect maps to its own format.
 
-Scopes (issue 5, mobile-websocket-api.md section 2): ``read:stations`` (station map and
+Scopes (mobile-websocket-api.md section 2): ``read:stations`` (station map and
 connector status), ``write:charging`` (start/stop), ``admin`` (everything, every user's data,
 operator routes), ``audit`` (read-only: the audit timelines of any transaction, command or
 charge point, ``GET /api/audit/…``, docs/audit.md; and the web console, without commands).

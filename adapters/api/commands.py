@@ -1,5 +1,4 @@
-"""A client command in flight and its outcome (issue 5, "Core": commands appended to the log
-before anything is answered; their outcome delivered to the caller).
+"""A client command in flight and its outcome.
 
 The outcome is read off the domain stream (docs/contracts.md, "Domain events"):
 ``transaction.started`` / ``transaction.stopped`` with the command's correlationId (a stop

@@ -1,4 +1,4 @@
-"""The client API core every dialect shares (docs/contracts.md, "Client core"; issue 5).
+"""The client API core every dialect shares (docs/contracts.md, "Client core").
 
 A dialect is a codec plus routing over :class:`ClientCore`; none touches the log or the
 read models itself. Rules kept here, once:

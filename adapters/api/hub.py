@@ -1,6 +1,5 @@
 """One live tail of the domain stream per API process, shared by every subscriber, and the
-catch-up subscriptions built on it (DESIGN.md, "Delivery to clients"; issue 5, "Delivery
-guarantees").
+catch-up subscriptions built on it (DESIGN.md, "Delivery to clients").
 
 The hub follows ``log.subscribe("domain", after=<end at start-up>)``. Each live subscriber
 registers an :class:`Audience` (charge point, event types, the user it reads for or every

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the client API's HTTP endpoints (issue 5, "HTTP"), generated
+"""The OpenAPI 3.1 document of the client API's HTTP endpoints, generated
 from pydantic models. Other modules add their endpoints as :class:`Endpoint` values (passed
 to :func:`openapi_document`, or listed by :func:`chargelog.adapters.api.app.create_app`'s
 ``extra_endpoints``). ``python -m chargelog.adapters.api.openapi`` prints it (checked in as

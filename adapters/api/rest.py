@@ -1,4 +1,4 @@
-"""HTTP routes of the issue-6 dialects.
+"""HTTP routes of the Charging/Communication/test-guide dialects.
 
 * ``POST /api/charging/start`` and ``POST /api/charging/stop``
   (specs/websocket-communication-protocol.md section 1): ``Authorization: Bearer <JWT>``

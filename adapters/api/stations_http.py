@@ -1,4 +1,4 @@
-"""``GET /api/stations``: the live station map over HTTP (issue 7: "a URL … that prints the
+"""``GET /api/stations``: the live station map over HTTP ("a URL … that prints the
 live station map"). Any authenticated caller with ``read:stations`` (Bearer JWT or API key).
 
 Response ``200``: ``{"sites": [SiteView…], "stations": [ChargePointView…], "position": str}``

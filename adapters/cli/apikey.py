@@ -1,5 +1,5 @@
-"""``chargelog apikey create|list|revoke``: client API keys (issue 5, "Authentication";
-mobile-websocket-api.md section 2). Keys live hashed in ``{data_dir}/apikeys.sqlite``
+"""``chargelog apikey create|list|revoke``: client API keys
+(mobile-websocket-api.md section 2). Keys live hashed in ``{data_dir}/apikeys.sqlite``
 (:mod:`chargelog.adapters.api.apikeys`); ``create`` prints the key once, with its id."""
 
 from __future__ import annotations

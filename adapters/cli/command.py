@@ -1,5 +1,5 @@
 """``chargelog command ACTION --charge-point ID --payload JSON [--wait]``: request an OCPP 1.6
-central-system operation (issue 3, deliverable 5) as an operator.
+central-system operation as an operator.
 
 Prints the ``correlationId``; with ``--wait``, then prints the outcome as one JSON line
 (``status`` answered / failed / … — see ``chargelog.adapters.ocpp.commands.CommandOutcome``)

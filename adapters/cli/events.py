@@ -1,4 +1,4 @@
-"""``chargelog events``: the log as JSON Lines, for analysts and auditors (issue 2, item 8).
+"""``chargelog events``: the log as JSON Lines, for analysts and auditors.
 
 Each output line is one event's envelope JSON (domain/envelope.py) with one more field,
 ``"position"``: the resume token just past it; pass it to ``--from-position`` to continue

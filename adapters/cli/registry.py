@@ -1,5 +1,5 @@
-"""``chargelog registry``: operator commands on the registries (issue 4, item 4;
-docs/registry.md). Every change is a ``registry.*`` event appended to the ``source`` stream;
+"""``chargelog registry``: operator commands on the registries
+(docs/registry.md). Every change is a ``registry.*`` event appended to the ``source`` stream;
 a command that would change nothing appends nothing.
 
 * ``load FILE``: sites, charge points, id tags, tariffs from TOML/JSON (idempotent);

@@ -1,5 +1,5 @@
 """``chargelog simulate``: an OCPP 1.6-J charge point fleet against a central system
-(issue 7; adapters/simulator/). It boots every station (with a progress bar), then runs until
+(adapters/simulator/). It boots every station (with a progress bar), then runs until
 Ctrl-C / SIGTERM (or ``--duration`` s) and prints a one-line summary."""
 
 from __future__ import annotations

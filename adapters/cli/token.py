@@ -1,5 +1,5 @@
-"""``chargelog token --user U [--ttl 1h] [--scopes …]``: print a client API JWT (issue 5,
-"Authentication"). HS256 with ``CHARGELOG_JWT_SECRET``, else the secret that ``serve``
+"""``chargelog token --user U [--ttl 1h] [--scopes …]``: print a client API JWT
+(mobile-websocket-api.md section 2). HS256 with ``CHARGELOG_JWT_SECRET``, else the secret that ``serve``
 generates in the data directory (``{data_dir}/jwt-secret``, created here if missing), or RS256 with
 ``--private-key PEM`` when ``jwt_algorithm`` is RS256. The token goes to stdout only."""
 

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, description="Partitions for new Kafka topics.")
     gateway_id: str = Field("", description="This process's gateway id (default: host:pid).")
 
-    # -- OCPP central system (issue 3) ---------------------------------------------------
+    # -- OCPP central system ---------------------------------------------------
     ocpp_host: str = Field("127.0.0.1", description="OCPP bind address; non-loopback needs station authentication "
                                                     "and a configured jwt_secret, or ``insecure``.")
     ocpp_port: int = 9000
@@ -79,13 +79,13 @@ class Settings(BaseSettings):
     api_ping_timeout_s: float = Field(60.0, gt=0, description="Close a client connection after this long without a message (s; mobile spec section 10).")
     api_outcome_timeout_s: float = Field(90.0, gt=0, description="How long a command's outcome is followed on the domain stream (s).")
     api_subscriber_queue: int = Field(10_000, ge=1, description="Live events buffered per subscriber before it falls back to reading the log.")
-    # Charging WebSocket API, Communication Protocol, test guide (issue 6; docs/dialects.md)
+    # Charging WebSocket API, Communication Protocol, test guide (docs/dialects.md)
     charging_connections_per_min: int = Field(10, ge=1, description="Charging WebSocket API: connections per minute per IP.")
     charging_messages_per_min: int = Field(100, ge=1, description="Charging WebSocket API: messages per minute per user (and HTTP requests per minute per user or IP).")
     charging_auth_per_min: int = Field(5, ge=1, description="Charging WebSocket API: authentication attempts per minute per IP.")
     charging_heartbeat_interval_s: float = Field(30.0, gt=0, description="Charging WebSocket API: server heartbeat interval (s).")
     charging_session_timeout_s: float = Field(3600.0, gt=0, description="Charging WebSocket API: close after this long without a client message (s).")
-    charging_start_wait_s: float = Field(30.0, gt=0, description="Start/stop requests of issue-6 dialects wait this long for the charge point (s).")
+    charging_start_wait_s: float = Field(30.0, gt=0, description="Start/stop requests of Charging/Communication/test-guide dialects wait this long for the charge point (s).")
     comms_max_connections: int = Field(10_000, ge=1, description="Communication Protocol: push connections before 1008 'Server at capacity'.")
     gateway_public_url: str = Field("", description="OCPP URL shown by /api/status (default ws://{ocpp_host}:{ocpp_port}).")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed by CORS on the HTTP API (e.g. https://app.example); empty = no CORS headers.")
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     http_keepalive_timeout_s: float = Field(5.0, gt=0, description="An idle keep-alive HTTP connection is closed "
                                                                    "after this (s).")
 
-    # -- projections (issue 4) -------------------------------------------------------------
+    # -- projections -------------------------------------------------------------
     readmodel_dsn: str = Field("", description="PostgreSQL DSN for read models shared by many nodes; "
                                                "empty: SQLite at data_dir/readmodels.sqlite.")
     transaction_stale_after_s: float = Field(86400.0, gt=0, description="Close a transaction as 'Stale' when its "

@@ -1,5 +1,5 @@
 """Apache Kafka log engine (aiokafka): the :class:`~chargelog.domain.log.EventLog` port for
-more than one machine (issue 2, item 5; ../shared/DESIGN.md "The log is the system of
+more than one machine (../shared/DESIGN.md "The log is the system of
 record").
 
 Mapping (see docs/log-engines.md):

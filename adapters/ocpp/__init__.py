@@ -1,4 +1,4 @@
-"""The OCPP 1.6-J central system (issue 3): a gateway that holds charge points' WebSocket
+"""The OCPP 1.6-J central system: a gateway that holds charge points' WebSocket
 connections, records every frame both ways as an event on the ``source`` stream, answers
 every charge-point-initiated message after its event is durable, and executes commands
 (``command.requested`` events) on the charge points it holds.

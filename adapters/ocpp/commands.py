@@ -1,4 +1,4 @@
-"""Central-system-initiated OCPP 1.6 operations as events (issue 3, deliverable 5).
+"""Central-system-initiated OCPP 1.6 operations as events.
 
 Anyone (client API, operator REST, ``chargelog command``, simulator) requests an operation
 with :func:`request_command`, which appends a ``command.requested`` event to the ``source``

@@ -1,6 +1,6 @@
 """The OCPP 1.6-J gateway: a ``websockets`` server that charge points connect to at
 ``ws[s]://HOST:PORT{ocpp_path_prefix}/{chargePointId}`` (or ``/{chargePointId}``) with
-subprotocol ``ocpp1.6`` (issue 3; ../shared/specs/ocpp-websocket-service.md).
+subprotocol ``ocpp1.6`` (../shared/specs/ocpp-websocket-service.md).
 
 * Handshake (``process_request``): unknown path → 404; then :class:`~.admission.Admission`
   (unknown charge points, HTTP Basic auth of security profile 1 — required for every charge

@@ -1,4 +1,4 @@
-"""Operator REST endpoints for OCPP commands (issue 3, deliverable 5), as Starlette routes
+"""Operator REST endpoints for OCPP commands, as Starlette routes
 that the client API mounts (admin scope is checked by the ``authorize`` it passes in).
 
 * ``POST /api/operator/commands`` — body ``{"chargePointId", "action", "payload",

@@ -2,7 +2,7 @@
 connection events (docs/contracts.md), run by every gateway, so that a command is executed
 by exactly the gateway holding the connection and an offline answer is given by exactly one.
 
-Rules (issue 3, deliverable 5):
+Rules:
 
 * ``ocpp.connection.opened`` → the charge point is online at ``gatewayId`` (its
   ``connectionId`` identifies the connection).

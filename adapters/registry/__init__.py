@@ -1,5 +1,5 @@
-"""Registries on the log: sites, charge points, id tags, tariffs (issue 4, item 4;
-docs/registry.md). The pure model and fold are in :mod:`chargelog.domain.registry`."""
+"""Registries on the log: sites, charge points, id tags, tariffs (docs/registry.md).
+The pure model and fold are in :mod:`chargelog.domain.registry`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Reading the registry from the log and appending operator changes to it (issue 4, item 4:
-registries are "changed by operator commands, which are themselves events on the log")."""
+"""Reading the registry from the log and appending operator changes to it: registries
+are changed by operator commands, which are themselves events on the log (docs/registry.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Registry files: sites, charge points, id tags and tariffs in TOML or JSON (issue 4,
-item 4; example: examples/registry.toml; reference: docs/registry.md).
+"""Registry files: sites, charge points, id tags and tariffs in TOML or JSON (example: examples/registry.toml; reference: docs/registry.md).
 
 Top-level keys, each a list of tables whose fields are those of the records in
 :mod:`chargelog.domain.registry`: ``tariffs``, ``sites``, ``chargePoints``, ``idTags``.

@@ -1,4 +1,4 @@
-"""Simulated OCPP 1.6-J charge points (issue 7): :class:`Fleet` of :class:`SimulatedStation`,
+"""Simulated OCPP 1.6-J charge points: :class:`Fleet` of :class:`SimulatedStation`,
 with the meter model in :mod:`.meter`."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A fleet of simulated OCPP 1.6-J charge points: the demo's input and the benchmarks' load
-(issue 7, ``chargelog simulate``)."""
+(``chargelog simulate``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One simulated OCPP 1.6-J charge point (issue 7: ``chargelog simulate``).
+"""One simulated OCPP 1.6-J charge point (``chargelog simulate``).
 
 It connects to ``{url}/{chargePointId}`` with subprotocol ``ocpp1.6`` (and HTTP Basic auth,
 OCPP 1.6 security profile 1, when given a password), sends BootNotification until Accepted
