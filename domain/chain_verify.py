@@ -13,6 +13,7 @@ from the stored link so one edit is reported once, not at every later link.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ class ChainVerifier:
     breaks: list[Break] = field(default_factory=list)
     verified: int = 0
     _confirmed: set[tuple[str, str]] = field(default_factory=set)
+    #: the same Head objects keyed by the writer's stored bytes (the batch loop's lookup)
+    _heads_by_bytes: dict[tuple[str, bytes], Head] = field(default_factory=dict, repr=False)
 
     def check(self, partition: int, offset: int, charge_point_id: str, stored: bytes) -> Break | None:
         """Verify one stored record of ``charge_point_id``; returns (and keeps) its Break, if any."""
@@ -98,7 +101,8 @@ class ChainVerifier:
         :class:`~chargelog.domain.log.RawBatch`). The common case — the next link of a chain
         already seen, intact — is checked here in one loop; anything else goes through
         :meth:`check`, which keeps the breaks."""
-        heads, verified, sha256, join = self.heads, 0, hashlib.sha256, b"".join
+        heads, by_bytes, verified = self.heads, self._heads_by_bytes, 0
+        sha256, join, unhex = hashlib.sha256, b"".join, binascii.unhexlify
         slow = bool(self.expected)
         for offset, charge_point_id, stored in zip(offsets, charge_point_ids, values, strict=True):
             at = stored.rfind(CHAIN_FIELD)
@@ -106,11 +110,15 @@ class ChainVerifier:
             if found is not None:
                 writer, seq_text, hash_text = found.groups()
                 seq = int(seq_text)
-                head = heads.get((charge_point_id, writer.decode()))
+                head = by_bytes.get((charge_point_id, writer))
+                if head is None:
+                    head = heads.get((charge_point_id, writer.decode()))
+                    if head is not None:
+                        by_bytes[(charge_point_id, writer)] = head
                 if head is not None and seq == head.seq + 1:
                     # link_hash(head.hash, writer, seq, canonical bytes), inlined: the hot loop
                     digest = sha256(join((head.hash, writer, b"\n", seq_text, b"\n", stored[:at], UNSEALED_END))).digest()
-                    if digest.hex().encode() == hash_text:
+                    if digest == unhex(hash_text):
                         head.seq, head.hash, head.partition, head.offset = seq, digest, partition, offset
                         verified += 1
                         continue
