@@ -183,7 +183,8 @@ async def test_operator_rest_routes(log, settings):
             raise HTTPException(403, "admin scope required")
         return {"userId": "admin-1"}
 
-    app = Starlette(routes=operator_routes(log, authorize))
+    operator = operator_routes(log, authorize)
+    app = Starlette(routes=operator.routes)
     async with running_gateway(log, settings) as gateway, station(gateway, "CP-REST") as cp, \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         await wait_event(log, lambda e: e.type == "ocpp.connection.opened" and e.chargePointId == "CP-REST")
@@ -205,6 +206,7 @@ async def test_operator_rest_routes(log, settings):
             "answered", {"status": "Accepted"}, "CP-REST")
         await asyncio.wait_for(cp.received.get(), TIMEOUT_S)
         assert (await http.get("/api/operator/commands/nope", headers=admin)).status_code == 404
+    await operator.stop()  # what the client API's shutdown does
     requested = [e for e in await source_events(log) if e.type == "command.requested"]
     assert requested[0].principal.model_dump() == {"kind": "operator", "id": "admin-1"}
 

@@ -280,14 +280,17 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
         module = _optional(module_name)
         if module is not None and hasattr(module, function):
             routes.extend(getattr(module, function)(core, settings))
+    stops: list[Callable[[], Awaitable[None]]] = []  # awaited at shutdown, before the core's
     operator_api = _optional("chargelog.adapters.ocpp.operator_api")
     if operator_api is not None:
         from chargelog.adapters.ocpp.sealing import Sealer
 
         from chargelog.adapters.store import open_store
 
-        routes.extend(operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings),
-                                                   lambda: open_store(settings)))
+        operator = operator_api.operator_routes(log, http_authorizer(core, ADMIN), Sealer.of(settings),
+                                                lambda: open_store(settings))
+        routes.extend(operator.routes)
+        stops.append(operator.stop)
     routes.extend(extra_routes)
 
     @contextlib.asynccontextmanager
@@ -296,6 +299,8 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
         try:
             yield
         finally:
+            for stop in stops:
+                await stop()
             await core.stop()
 
     # CORS for browser clients (charging-websocket-api.md, "Security": configurable origins)

@@ -27,7 +27,8 @@ import asyncio
 import contextlib
 from datetime import datetime
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -116,12 +117,22 @@ def _caller_id(caller: Any) -> str:
     return "operator"
 
 
+@dataclass(frozen=True)
+class OperatorRoutes:
+    """The operator routes (``routes``, to mount) and ``stop()``, which the app awaits at
+    shutdown: it stops the command tracker's subscription and closes the read-model store."""
+
+    routes: list[Route]
+    stop: Callable[[], Awaitable[None]]
+
+
 def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: Sealer | None = None,
-                    store: Callable[[], ReadModelStore] | None = None) -> list[Route]:
-    """The routes above; mount them in the client API's Starlette app. ``sealer`` seals
-    credentials in requests (ChangeConfiguration AuthorizationKey, :mod:`.sealing`); without
-    it such a request is refused (400 SecurityError). ``store`` opens the read-model store
-    holding the profile state (on the first request; None: folded from the log alone)."""
+                    store: Callable[[], ReadModelStore] | None = None) -> OperatorRoutes:
+    """The routes above; mount them in the client API's Starlette app and await ``stop()``
+    at its shutdown. ``sealer`` seals credentials in requests (ChangeConfiguration
+    AuthorizationKey, :mod:`.sealing`); without it such a request is refused (400
+    SecurityError). ``store`` opens the read-model store holding the profile state (on the
+    first request; None: folded from the log alone)."""
     tracker = CommandTracker(log)
     opened: list[ReadModelStore] = []
     opening = asyncio.Lock()
@@ -184,10 +195,16 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
         return JSONResponse(await profile_state(log, await read_models(), request.path_params["charge_point_id"],
                                                 now))
 
-    return [Route("/api/operator/commands", post_command, methods=["POST"]),
+    async def stop() -> None:
+        await tracker.stop()
+        async with opening:
+            while opened:
+                await asyncio.to_thread(opened.pop().close)
+
+    return OperatorRoutes([Route("/api/operator/commands", post_command, methods=["POST"]),
             Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
             Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
-                  methods=["GET"])]
+                  methods=["GET"])], stop)
 
 
 # -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
