@@ -39,9 +39,10 @@ def kinds(entries: list[dict[str, Any]]) -> list[str]:
 async def test_a_transactions_whole_story_in_one_command_and_one_http_call(log: EventLog, settings: Settings) -> None:
     async with api_stack(log, settings) as stack:
         async with mobile(stack, stack.key("alice")) as alice, mobile(stack, stack.key("bob")) as bob:
+            # subscribed before the station boots, so its connectors' first status is pushed
+            await alice.result("subscribe", {"events": ["all"]})
+            await bob.result("subscribe", {"events": ["all"]})
             async with test_station(stack, "CP-AUD") as cp:
-                await alice.result("subscribe", {"events": ["all"]})
-                await bob.result("subscribe", {"events": ["all"]})
                 status = await alice.push(lambda m: m.get("event") == "connector.status.changed"
                                           and m["data"]["connectorId"] == 2)
                 await synced(stack, status)
