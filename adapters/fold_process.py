@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from chargelog.adapters.config import Settings
+from chargelog.domain.log import SOURCE
 
 logger = logging.getLogger("chargelog")
 
@@ -154,15 +155,21 @@ class StoredFold:
     committed in the read-model store (``store``: a :class:`ReadModelStore`, read only).
 
     ``consumers()`` are ``/ready`` and ``/metrics`` consumers named as in one process
-    (``translator.translator``, ``projection.{name}``); ``translator_quarantine`` is a
-    quarantine source for ``/health`` (the parent's own read models report the projections'
-    quarantine themselves: they fold the same records with the same code)."""
+    (``translator.translator``, ``projection.{name}`` on each projection's own stream);
+    ``quarantine_sources`` report, for ``/health``, the folds the parent does not run itself:
+    the translator and the ``source`` projections (the parent's read models report the
+    ``domain`` projections' quarantine themselves: they fold the same records with the same
+    code)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
         self._positions: dict[str, dict[int, int]] = {}
         self._read_at = -1.0
-        self.translator_quarantine = _StoredQuarantine(store, "translator")
+        from chargelog.projections.runner import read_model_folds
+
+        self._folds = read_model_folds()
+        self.quarantine_sources = [_StoredQuarantine(store, name) for name in
+                                   ("translator", *(f.name for f in self._folds if f.stream == SOURCE))]
 
     def positions(self, name: str) -> dict[int, int]:
         """Fold ``name``'s committed positions (re-read at most every 0.2 s)."""
@@ -173,11 +180,8 @@ class StoredFold:
         return dict(self._positions.get(name, {}))
 
     def consumers(self) -> list[Any]:
-        from chargelog.domain.log import DOMAIN, SOURCE
-        from chargelog.projections.runner import PROJECTION_NAMES
-
         return [_StoredConsumer(self, "translator.translator", SOURCE, "translator"),
-                *(_StoredConsumer(self, f"projection.{name}", DOMAIN, name) for name in PROJECTION_NAMES)]
+                *(_StoredConsumer(self, f"projection.{f.name}", f.stream, f.name) for f in self._folds)]
 
     def close(self) -> None:
         self.store.close()

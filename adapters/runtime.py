@@ -113,6 +113,7 @@ class Runtime:
         if self.worker is not None:
             found += runner_consumers("translator", self.worker.translator)
             found += runner_consumers("projection", self.worker.projections)
+            found += runner_consumers("projection", self.worker.profile_states)
         follower = getattr(self.read_models, "runner", None)
         if follower is not None and self.worker is None:
             found += runner_consumers("api-readmodel", follower)
@@ -190,7 +191,7 @@ class Runtime:
 
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
             if self.stored_fold is not None:
-                self.read_models.quarantine_sources.append(self.stored_fold.translator_quarantine)
+                self.read_models.quarantine_sources.extend(self.stored_fold.quarantine_sources)
         from chargelog.adapters.api.app import http_authorizer
         from chargelog.adapters.ops import ops_routes
 

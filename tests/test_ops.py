@@ -117,6 +117,9 @@ def test_metrics_ready_and_json_logs_of_one_process(server: Server, tmp_path: Pa
     assert api.post("/ready/acknowledge-quarantine", headers=headers).json() == {"acknowledged": {}}
     body = ready.json()
     assert body["ready"] is True and body["log"]["ok"] and body["quarantined"] == {}
+    # every projection is a consumer of its own stream, whether the fold runs here or in a child
+    assert body["consumers"]["projection.profile_state"]["stream"] == "source", body
+    assert body["consumers"]["projection.stations"]["stream"] == "domain", body
     assert httpx.get(f"http://127.0.0.1:{server.ocpp_port}/ready", timeout=90).json()["ready"] is True
 
     assert server.stop() == 0
@@ -143,7 +146,7 @@ def test_projections_role_serves_metrics_on_its_own_port(tmp_path: Path) -> None
         try:
             # the simulated charge point's boot is translated: the translator's gauges exist
             ready = httpx.get(f"http://127.0.0.1:{ops_port}/ready", timeout=90).json()
-            assert {"translator.translator", "projection.stations"} <= set(ready["consumers"]), ready
+            assert {"translator.translator", "projection.stations", "projection.profile_state"} <= set(ready["consumers"]), ready
             text = httpx.get(f"http://127.0.0.1:{ops_port}/metrics", timeout=90).text
             assert 'chargelog_consumer_lag_events{consumer="translator.translator",stream="source"}' in text
             assert httpx.get(f"http://127.0.0.1:{ops_port}/health", timeout=90).json()["status"] == "ok"
