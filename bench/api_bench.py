@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -267,9 +269,10 @@ async def fill_map(log: Any, stack: Any, count: int) -> None:
     await stack.worker.read_models.wait_for(await log.latest(DOMAIN))
 
 
-async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
-    import psutil
-
+@contextlib.asynccontextmanager
+async def map_stack(args: argparse.Namespace) -> AsyncIterator[Any]:
+    """A client API stack (no gateway) on a fresh ``args.engine`` log whose map holds
+    ``args.count`` charge points (:func:`fill_map`); the log is closed on exit."""
     from chargelog.adapters.log import open_log
     from test_api_support import api_stack
 
@@ -279,20 +282,27 @@ async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
     try:
         async with api_stack(log, settings, gateway=False) as stack:
             await fill_map(log, stack, args.count)
-            key = stack.key("u1", "read:stations")
-            per = [args.clients // args.client_procs] * args.client_procs
-            per[-1] += args.clients - sum(per)
-            me = psutil.Process()
-            cpu0 = sum(me.cpu_times()[:2])
-            t0 = time.perf_counter()
-            procs = [await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "_subscribe_clients", stack.ws_url, key, str(n),
-                stdout=asyncio.subprocess.PIPE) for n in per]
-            outs = [json.loads((await p.communicate())[0]) for p in procs]
-            wall = time.perf_counter() - t0
-            cpu = sum(me.cpu_times()[:2]) - cpu0
+            yield stack
     finally:
         await log.close()
+
+
+async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
+    import psutil
+
+    async with map_stack(args) as stack:
+        key = stack.key("u1", "read:stations")
+        per = [args.clients // args.client_procs] * args.client_procs
+        per[-1] += args.clients - sum(per)
+        me = psutil.Process()
+        cpu0 = sum(me.cpu_times()[:2])
+        t0 = time.perf_counter()
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "_subscribe_clients", stack.ws_url, key, str(n),
+            stdout=asyncio.subprocess.PIPE) for n in per]
+        outs = [json.loads((await p.communicate())[0]) for p in procs]
+        wall = time.perf_counter() - t0
+        cpu = sum(me.cpu_times()[:2]) - cpu0
     return {"engine": args.engine, "charge_points": args.count, "clients": args.clients,
             "all_subscribed_s": round(wall, 2), "snapshot_bytes": outs[0]["bytes"],
             "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(cpu, 2),
@@ -320,31 +330,23 @@ async def subscribe_clients_main() -> None:
 
 
 async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
-    from chargelog.adapters.log import open_log
-    from test_api_support import api_stack, mobile
+    from test_api_support import mobile
 
-    settings = make_settings(args.engine, Path(tempfile.mkdtemp()) / "data")
-    log = open_log(settings)
-    await log.start()
-    try:
-        async with api_stack(log, settings, gateway=False) as stack:
-            await fill_map(log, stack, args.count)
-            timings = []
-            async with mobile(stack, stack.key("u1", "read:stations")) as client:
-                first = await client.result("getStations")
-                assert len(first) == args.count, len(first)
-                size = len(json.dumps(first))
-                await client.close()
-            async with websockets.connect(stack.ws_url, max_size=None) as ws:  # raw: time to receipt, unparsed
-                await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": stack.key("u2", "read:stations")}}))
+    async with map_stack(args) as stack:
+        timings = []
+        async with mobile(stack, stack.key("u1", "read:stations")) as client:
+            first = await client.result("getStations")
+            assert len(first) == args.count, len(first)
+            size = len(json.dumps(first))
+            await client.close()
+        async with websockets.connect(stack.ws_url, max_size=None) as ws:  # raw: time to receipt, unparsed
+            await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": stack.key("u2", "read:stations")}}))
+            await ws.recv()
+            for n in range(args.requests):
+                t0 = time.perf_counter()
+                await ws.send(json.dumps({"id": n, "action": "getStations"}))
                 await ws.recv()
-                for n in range(args.requests):
-                    t0 = time.perf_counter()
-                    await ws.send(json.dumps({"id": n, "action": "getStations"}))
-                    await ws.recv()
-                    timings.append((time.perf_counter() - t0) * 1000)
-    finally:
-        await log.close()
+                timings.append((time.perf_counter() - t0) * 1000)
     return {"engine": args.engine, "charge_points": args.count, "response_bytes": size, **percentiles(timings)}
 
 
