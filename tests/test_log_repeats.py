@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from chargelog.domain.log import SOURCE
 from chargelog.projections.dedupe import RecentIds
-from chargelog.projections.runner import ProjectionWorker
 
-from test_projections_runner import REGISTRY, expected_domain, session_trace, settle
+from test_projections_runner import REGISTRY, expected_domain, session_trace, settled_worker
 
 
 def test_recent_ids_remember_a_bounded_window():
@@ -23,13 +22,6 @@ async def test_a_repeated_source_event_counts_once(log, settings):
     source = session_trace("CP1", 7, "TAG1")
     for event in source:  # each event, then the same event again (a retried send)
         await log.append(SOURCE, [event, event])
-    expected = expected_domain(source)
-    worker = ProjectionWorker(log, settings)
-    await worker.start()
-    try:
-        events = await settle(log, worker, len(expected))
-        assert sorted(e.eventId for e in events) == sorted(e.eventId for e in expected)
+    async with settled_worker(log, settings, expected_domain(source)) as worker:
         session = await worker.read_models.session(7)
         assert session.status == "stopped" and session.energyWh == 5000
-    finally:
-        await worker.stop()

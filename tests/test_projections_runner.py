@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from chargelog.adapters.store import open_store
 from chargelog.domain.envelope import Event
@@ -77,16 +77,25 @@ async def settle(log: EventLog, worker: ProjectionWorker, count: int) -> list[Ev
     return events
 
 
-async def test_worker_translates_and_projects(log, settings):
-    await log.append(SOURCE, REGISTRY)
-    source = session_trace("CP1", 101, "TAG1") + session_trace("CP2", 202, "TAG2", stop=False)
-    await log.append(SOURCE, source)
-    expected = expected_domain(source)
+@contextlib.asynccontextmanager
+async def settled_worker(log: EventLog, settings, expected: Sequence[Event]) -> AsyncIterator[ProjectionWorker]:
+    """A started :class:`ProjectionWorker` once its translator appended exactly the domain
+    events ``expected`` (compared by eventId) and every projection caught up; stopped on exit."""
     worker = ProjectionWorker(log, settings)
     await worker.start()
     try:
         events = await settle(log, worker, len(expected))
         assert sorted(e.eventId for e in events) == sorted(e.eventId for e in expected)
+        yield worker
+    finally:
+        await worker.stop()
+
+
+async def test_worker_translates_and_projects(log, settings):
+    await log.append(SOURCE, REGISTRY)
+    source = session_trace("CP1", 101, "TAG1") + session_trace("CP2", 202, "TAG2", stop=False)
+    await log.append(SOURCE, source)
+    async with settled_worker(log, settings, expected_domain(source)) as worker:
         rm = worker.read_models
         cp1, cp2 = await rm.station("CP1"), await rm.station("CP2")
         assert cp1.online and cp1.siteId == "S1" and cp1.name == "Left" and cp1.latitude == 52.5
@@ -104,8 +113,6 @@ async def test_worker_translates_and_projects(log, settings):
         assert await rm.active_sessions("alice") == []
         assert [s.transactionId for s in await rm.session_history("alice")] == [101]
         assert set(await rm.positions()) == {"stations", "active_sessions", "session_history"}
-    finally:
-        await worker.stop()
 
 
 async def test_restart_resumes_without_duplicates(log, settings):
@@ -162,15 +169,9 @@ async def test_crash_between_append_and_commit_emits_nothing_twice(log, settings
             assert isinstance(await worker.translator.join(), OSError)
     finally:
         await worker.stop()
-    worker = ProjectionWorker(log, settings)
-    await worker.start()
-    try:
-        events = await settle(log, worker, len(expected))
-        assert sorted(e.eventId for e in events) == sorted(e.eventId for e in expected)
+    async with settled_worker(log, settings, expected):
         assert await log.latest(DOMAIN) == (await log.read(DOMAIN))[-1].position
         assert len(await log.read(DOMAIN)) == len(expected)
-    finally:
-        await worker.stop()
 
 
 async def test_duplicate_delivery_has_no_effect(log, settings):
