@@ -27,6 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from chargelog.domain.backoff import backoff_s
 from chargelog.domain.log import DOMAIN, SOURCE, EventLog, Position, PositionNotAvailable, Record
 from chargelog.domain.registry import Registry
 from chargelog.domain.translate import RegistryDirectory
@@ -247,7 +248,7 @@ class FoldRunner:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried from the stored positions
                 failures += 1
-                delay = min(READ_RETRY_MAX_S, READ_RETRY_MIN_S * 2 ** (failures - 1))
+                delay = backoff_s(failures, READ_RETRY_MIN_S, READ_RETRY_MAX_S)
                 logger.warning("reading %s failed (%s: %s); subscribing again from the stored positions in %.1f s",
                                self.stream, type(exc).__name__, exc, delay)
                 if self.owned is not None:

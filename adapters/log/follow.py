@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from chargelog.domain.backoff import backoff_s
 from chargelog.domain.log import EventLog, Position, PositionNotAvailable, Record
 
 logger = logging.getLogger("chargelog.log.follow")
@@ -38,7 +39,7 @@ async def follow(log: EventLog, stream: str, after: Position, *, name: str) -> A
             raise
         except Exception as exc:  # noqa: BLE001 - retried from the last position
             failures += 1
-            delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (failures - 1))
+            delay = backoff_s(failures, RETRY_MIN_S, RETRY_MAX_S)
             logger.warning("%s: following stream %r failed (%s: %s); subscribing again after %s in %.1f s",
                            name, stream, type(exc).__name__, exc, after, delay)
             await asyncio.sleep(delay)

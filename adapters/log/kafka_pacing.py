@@ -22,6 +22,8 @@ import asyncio
 import logging
 from typing import Any
 
+from chargelog.domain.backoff import backoff_s
+
 log = logging.getLogger("chargelog.log.kafka")
 
 #: Pause after the first failed metadata refresh (s; the Java client's reconnect.backoff.ms).
@@ -49,7 +51,7 @@ def pace_metadata_refreshes(client: Any) -> None:
             failures = 0
         else:
             failures += 1
-            await asyncio.sleep(min(METADATA_BACKOFF_MAX_S, METADATA_BACKOFF_MIN_S * 2 ** (failures - 1)))
+            await asyncio.sleep(backoff_s(failures, METADATA_BACKOFF_MIN_S, METADATA_BACKOFF_MAX_S))
         return bool(updated)
 
     client._metadata_update = paced

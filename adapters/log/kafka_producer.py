@@ -33,6 +33,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from chargelog.domain.backoff import backoff_s
 from chargelog.domain.log import LogUnavailable
 
 from .kafka_pacing import pace_metadata_refreshes
@@ -150,7 +151,7 @@ class ResilientProducer:
             except RETRIED as exc:
                 attempt += 1
                 waiting = sum(len(records[p]) - len(offsets[p]) for p in pending)
-                delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (attempt - 1))
+                delay = backoff_s(attempt, BACKOFF_MIN_S, BACKOFF_MAX_S)
                 reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 if self.unavailable is None:
                     self.unavailable_since = time.monotonic()

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from chargelog.domain.backoff import backoff_s
 from chargelog.domain.envelope import Event
 
 logger = logging.getLogger("chargelog.log.outbox")
@@ -71,7 +72,7 @@ class Outbox:
                 await self._append(batch)
             except Exception as exc:  # noqa: BLE001 - retried until written or closed
                 failures += 1
-                delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (failures - 1))
+                delay = backoff_s(failures, RETRY_MIN_S, RETRY_MAX_S)
                 logger.warning("%s: appending %d queued events (%s) failed (%s: %s); retrying in %.1f s",
                                self._name, len(self._pending), describe(self._pending), type(exc).__name__,
                                exc, delay)
