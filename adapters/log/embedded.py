@@ -361,7 +361,9 @@ class EmbeddedLog:
         sql += "ORDER BY rowid LIMIT ?"
         params.append(limit)
         with s.datastore.transaction(commit=False) as c:
-            c.row_factory = None  # plain tuples: no sqlite3.Row per row
+            # plain tuples, no sqlite3.Row per row: on the sqlite3 cursor itself (the library's
+            # wrapper has no row_factory; setting one there did nothing)
+            c.sqlite_cursor.row_factory = None
             c.execute(sql, params)
             return c.fetchall()
 
