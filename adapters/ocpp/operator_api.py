@@ -90,10 +90,7 @@ class CommandTracker:
     async def caught_up(self, timeout_s: float = 5.0) -> None:
         """Wait (at most ``timeout_s`` s) until everything in the log now has been folded."""
         target = await self.log.latest(SOURCE)
-        async with self._advanced:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._advanced.wait_for(
-                    lambda: self.position is not None and target <= self.position), timeout_s)
+        await self._until(lambda: self.position is not None and target <= self.position, timeout_s)
 
     async def finished(self, correlation_id: str, timeout_s: float) -> None:
         """Wait (at most ``timeout_s`` s) until the tracked outcome of ``correlation_id`` is
@@ -101,9 +98,13 @@ class CommandTracker:
         def done() -> bool:
             outcome = self.outcomes.get(correlation_id)
             return outcome is None or outcome.final
+        await self._until(done, timeout_s)
+
+    async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> None:
+        """Wait until ``predicate()`` holds after a record was folded, at most ``timeout_s`` s."""
         async with self._advanced:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._advanced.wait_for(done), timeout_s)
+                await asyncio.wait_for(self._advanced.wait_for(predicate), timeout_s)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -201,10 +202,11 @@ def operator_routes(log: EventLog, authorize: Callable[[Request], Any], sealer: 
             while opened:
                 await asyncio.to_thread(opened.pop().close)
 
-    return OperatorRoutes([Route("/api/operator/commands", post_command, methods=["POST"]),
-            Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
-            Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
-                  methods=["GET"])], stop)
+    routes = [Route("/api/operator/commands", post_command, methods=["POST"]),
+              Route("/api/operator/commands/{correlation_id}", get_command, methods=["GET"]),
+              Route("/api/operator/charge-points/{charge_point_id}/profile-state", get_profile_state,
+                    methods=["GET"])]
+    return OperatorRoutes(routes, stop)
 
 
 # -- OpenAPI (docs/openapi.json) --------------------------------------------------------------
