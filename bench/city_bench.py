@@ -35,8 +35,14 @@ Measured:
   the MeterValues ``timestamp`` of the sample it carries, which the station takes right
   before it serialises and sends the frame (whole ms, so up to 1 ms low); all samples whose
   timestamp falls in window B, received until ``--grace`` s after it;
-* **server CPU** (cores): (user + system CPU s of the ``chargelog serve`` process) / wall s,
-  also per acknowledged frame (ms); **RSS** (MB): its resident set size (psutil);
+* **server CPU** (cores): (user + system CPU s of the ``chargelog serve`` process and its
+  children — the fold process on the embedded engine) / wall s, also per acknowledged frame
+  (ms = CPU s per 1,000 frames) and of its busiest process; **RSS** (MB): the sum of their
+  resident set sizes (psutil);
+* **server-bound / generator-bound frames/s**: the window B rate scaled to the cores each
+  side would have to itself — ``os.cpu_count()`` cores for all its processes, one core for its
+  busiest process (the generator is two: fleet and clients); **limit**: the side whose bound is
+  lower, i.e. which one caps the acknowledged rate when they share the machine;
 * **raw baseline**: an idempotent ``acks="all"`` aiokafka producer sending MeterValues-sized
   records at the level's frame rate to a fresh topic and one consumer reading them; latency
   = consumer receipt minus the producer's ``time.time()`` before ``send()`` (ms).
@@ -63,7 +69,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -111,26 +117,57 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
+def process_tree(ps: psutil.Process) -> list[psutil.Process]:
+    """``ps`` and its child processes (``serve``'s fold process on the embedded engine)."""
+    with contextlib.suppress(psutil.Error):
+        return [ps, *ps.children(recursive=True)]
+    return [ps]
+
+
+def cpu_s_by_pid(processes: list[psutil.Process]) -> dict[int, float]:
+    """User + system CPU seconds of each of ``processes`` that still runs, by pid."""
+    spent = {}
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            spent[p.pid] = times.user + times.system
+    return spent
+
+
+def rss_bytes(processes: list[psutil.Process]) -> int:
+    """Sum of the resident set sizes of ``processes`` that still run (bytes)."""
+    total = 0
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
 @dataclass
 class CpuWindow:
-    """CPU (s) of a process between :meth:`start` and :meth:`stop`, per wall-clock s."""
+    """CPU (s) of a process (and its children unless ``alone``) between :meth:`start` and
+    :meth:`stop`, per wall-clock s: ``cores`` for all, ``busiest`` for the busiest process."""
 
     proc: psutil.Process
-    cpu0: float = 0.0
+    alone: bool = False
+    cpu0: dict[int, float] = field(default_factory=dict)
     wall0: float = 0.0
     cores: float = 0.0
-
-    def _cpu_s(self) -> float:
-        times = self.proc.cpu_times()
-        return times.user + times.system
+    busiest: float = 0.0
 
     def start(self) -> CpuWindow:
-        self.cpu0, self.wall0 = self._cpu_s(), time.monotonic()
+        self.cpu0, self.wall0 = cpu_s_by_pid(self._processes()), time.monotonic()
         return self
 
+    def _processes(self) -> list[psutil.Process]:
+        return [self.proc] if self.alone else process_tree(self.proc)
+
     def stop(self) -> float:
-        """CPU s / wall s since :meth:`start` (1.0 = one core busy)."""
-        self.cores = (self._cpu_s() - self.cpu0) / (time.monotonic() - self.wall0)
+        """CPU s / wall s of the tree since :meth:`start` (1.0 = one core busy); a process
+        started since counts from 0."""
+        wall = time.monotonic() - self.wall0
+        spent = [cpu - self.cpu0.get(pid, 0.0) for pid, cpu in cpu_s_by_pid(self._processes()).items()]
+        self.cores, self.busiest = sum(spent) / wall, max(spent, default=0.0) / wall
         return self.cores
 
 
@@ -140,8 +177,8 @@ def note(text: str) -> None:
 
 
 def rss_mb(proc: psutil.Process) -> float:
-    """Resident set size of ``proc`` (MB)."""
-    return proc.memory_info().rss / 2**20
+    """Resident set size of ``proc`` and its children (MB)."""
+    return rss_bytes(process_tree(proc)) / 2**20
 
 
 # -- the fleet (child process) ---------------------------------------------------------------
@@ -173,6 +210,132 @@ async def run_fleet(url: str, stations: int, interval_s: float, boot_timeout_s: 
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     _emit({"acks": [(round(t, 3), round(ms, 2)) for t, ms in acks]})
     await fleet.stop()
+
+
+async def run_raw_fleet(url: str, stations: int, interval_s: float, boot_timeout_s: float) -> None:
+    """Child process, the same JSON lines as :func:`run_fleet` from ``stations`` raw OCPP-J
+    charge points (``websockets`` and pre-built frames, no ``ocpp`` library, no schema
+    validation): BootNotification, StatusNotification Available, StartTransaction with idTag
+    T{n}, StatusNotification Charging, then a MeterValues of the simulator's shape (energy
+    register, power, SoC, current and voltage per phase; Sample.Periodic) ``interval_s`` s
+    after the previous one was answered. A generator light enough that the server, not the
+    load, sets the rate on a small machine."""
+    acks: list[tuple[float, float]] = []
+    charge_points = [RawStation(f"{url}/CP{n:03d}", TAG_FORMAT.format(n), acks) for n in range(1, stations + 1)]
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def boot(station: RawStation) -> None:
+        async with gate:
+            await station.start()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(boot(s) for s in charge_points)), boot_timeout_s)
+    except (TimeoutError, OSError, websockets.WebSocketException, RuntimeError) as exc:
+        _emit({"error": f"the fleet did not boot within {boot_timeout_s:g} s ({type(exc).__name__}: {exc})"})
+        return
+    _emit({"booted": stations})
+    _emit({"charging": stations})
+    loops = [asyncio.create_task(s.meter_loop(interval_s)) for s in charge_points]
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    _emit({"acks": [(round(t, 3), round(ms, 2)) for t, ms in acks]})
+    for task in loops:
+        task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    await asyncio.gather(*(s.close() for s in charge_points), return_exceptions=True)
+
+
+#: A MeterValues sampledValue list of the simulator's shape (adapters/simulator/meter.py
+#: MeterSample.to_ocpp); ``{wh}`` is the energy register (Wh).
+_SAMPLED = json.dumps([
+    {"value": "{wh}", "context": "Sample.Periodic", "format": "Raw", "measurand": "Energy.Active.Import.Register",
+     "unit": "Wh", "location": "Outlet"},
+    {"value": "11000", "context": "Sample.Periodic", "format": "Raw", "measurand": "Power.Active.Import",
+     "unit": "W", "location": "Outlet"},
+    {"value": "42.0", "context": "Sample.Periodic", "format": "Raw", "measurand": "SoC", "unit": "Percent",
+     "location": "EV"},
+    *({"value": value, "context": "Sample.Periodic", "format": "Raw", "measurand": measurand, "unit": unit,
+       "phase": phase, "location": "Outlet"}
+      for p in ("L1", "L2", "L3")
+      for value, measurand, unit, phase in (("15.93", "Current.Import", "A", p), ("230.1", "Voltage", "V", f"{p}-N"))),
+])
+
+
+class RawStation:
+    """One charge point of :func:`run_raw_fleet` (OCPP-J 1.6 over ``websockets``)."""
+
+    def __init__(self, url: str, id_tag: str, acks: list[tuple[float, float]]) -> None:
+        self.url, self.id_tag, self.acks = url, id_tag, acks
+        self.transaction_id = 0
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._seq = 0
+
+    async def start(self) -> None:
+        """Connect, boot and start a transaction; RuntimeError if the central system refuses."""
+        self._ws = await websockets.connect(self.url, subprotocols=["ocpp1.6"], open_timeout=None,
+                                            ping_interval=None, max_size=2**20)
+        self._reader = asyncio.create_task(self._read())
+        boot = await self.call("BootNotification", {"chargePointVendor": "bench", "chargePointModel": "raw"})
+        if boot.get("status") != "Accepted":
+            raise RuntimeError(f"BootNotification {boot}")
+        await self.status("Available")
+        started = await self.call("StartTransaction", {"connectorId": 1, "idTag": self.id_tag, "meterStart": 0,
+                                                       "timestamp": _now()})
+        self.transaction_id = started["transactionId"]
+        await self.status("Charging")
+
+    async def status(self, status: str) -> None:
+        await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": status,
+                                               "timestamp": _now()})
+
+    async def call(self, action: str, payload: dict[str, Any] | str) -> Any:
+        """Send a CALL (``payload`` as a dict or JSON text) → the CALLRESULT payload;
+        RuntimeError on a CALLERROR."""
+        self._seq += 1
+        unique_id = str(self._seq)
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        answer = self._pending[unique_id] = asyncio.get_running_loop().create_future()
+        await self._ws.send(f'[2,"{unique_id}","{action}",{body}]')
+        return await answer
+
+    async def meter_loop(self, interval_s: float) -> None:
+        """MeterValues every ``interval_s`` s after the previous answer, timing each."""
+        wh = 0
+        while True:
+            await asyncio.sleep(interval_s)
+            wh += 3
+            payload = (f'{{"connectorId":1,"transactionId":{self.transaction_id},"meterValue":[{{"timestamp":'
+                       f'"{_now()}","sampledValue":{_SAMPLED.replace("{wh}", str(wh))}}}]}}')
+            start = time.monotonic()
+            await self.call("MeterValues", payload)
+            self.acks.append((time.time(), (time.monotonic() - start) * 1000.0))
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for text in self._ws:
+                message = json.loads(text)
+                if message[0] == 2:  # a CALL from the central system: accept whatever it is
+                    await self._ws.send(json.dumps([3, message[1], {"status": "Accepted"}]))
+                    continue
+                answer = self._pending.pop(message[1], None)
+                if answer is None or answer.done():
+                    continue
+                if message[0] == 3:
+                    answer.set_result(message[2])
+                else:
+                    answer.set_exception(RuntimeError(f"CALLERROR {message[2:]}"))
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+
+def _now() -> str:
+    """Now as OCPP 1.6 §3.1.4 dateTime (UTC, whole ms, ``Z``)."""
+    from chargelog.adapters.simulator.meter import ocpp_timestamp
+
+    return ocpp_timestamp(datetime.now(timezone.utc))
 
 
 async def _all_charging(fleet: Any, timeout_s: float) -> int:
@@ -260,10 +423,10 @@ class ServerProcess:
 class FleetProcess:
     """This script's ``fleet`` sub-command in a subprocess, talking JSON lines on stdout."""
 
-    def __init__(self, ocpp_url: str, stations: int, interval_s: float, boot_timeout_s: float) -> None:
+    def __init__(self, ocpp_url: str, stations: int, interval_s: float, boot_timeout_s: float, kind: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "fleet", "--url", ocpp_url, "--stations", str(stations),
-             "--interval", str(interval_s), "--boot-timeout", str(boot_timeout_s)],
+             "--interval", str(interval_s), "--boot-timeout", str(boot_timeout_s), "--kind", kind],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ps = psutil.Process(self.proc.pid)
 
@@ -414,7 +577,8 @@ class Result:
     p99_ms: float = math.nan
     server_cpu_idle: float = math.nan  # no charge point, no client
     server_cpu_a: float = math.nan
-    server_cpu: float = math.nan  # window B
+    server_cpu: float = math.nan  # window B, every process of the server
+    server_busiest_cpu: float = math.nan  # window B, the server's busiest process
     server_rss_mb: float = math.nan
     kb_per_cp: float = math.nan  # RSS growth idle → window A, per charge point
     kb_per_client: float = math.nan  # RSS growth window A → B, per client socket
@@ -439,9 +603,35 @@ class Result:
         return self.server_cpu * 1000 / self.acked_fps if self.acked_fps else math.nan
 
     @property
+    def server_bound_fps(self) -> float:
+        """Frames/s the server would acknowledge with the machine's cores to itself: its CPU
+        per frame (window B) spread over ``os.cpu_count()`` cores, capped by its busiest
+        process on one core."""
+        return _bound_fps(self.acked_fps, self.server_cpu, self.server_busiest_cpu)
+
+    @property
+    def generator_bound_fps(self) -> float:
+        """Frames/s the load generator (fleet and clients, one process each) would drive with
+        the machine's cores to itself, at its CPU per frame of window B."""
+        return _bound_fps(self.acked_fps, self.fleet_cpu + self.clients_cpu, max(self.fleet_cpu, self.clients_cpu))
+
+    @property
+    def limit(self) -> str:
+        """Which side caps the acknowledged rate first: ``server`` or ``generator``."""
+        return "server" if self.server_bound_fps <= self.generator_bound_fps else "generator"
+
+    @property
     def cpu_ms_per_client(self) -> float:
         """Extra server CPU ms per s per client socket (window B minus A)."""
         return (self.server_cpu - self.server_cpu_a) * 1000 / self.clients
+
+
+def _bound_fps(acked_fps: float, cores: float, busiest_cores: float) -> float:
+    """``acked_fps`` scaled to the cores a set of processes would have to itself: every core
+    of the machine for the whole set, one for its busiest process (NaN without frames)."""
+    if not acked_fps or not cores:
+        return math.nan
+    return min(acked_fps * (os.cpu_count() or 1) / cores, acked_fps / busiest_cores)
 
 
 @dataclass
@@ -466,13 +656,17 @@ def broker_process() -> psutil.Process | None:
     return None
 
 
-async def measure_window(processes: dict[str, psutil.Process | None], seconds: float) -> tuple[float, float, dict[str, float]]:
-    """Sleep ``seconds`` s → (wall start, wall end, CPU cores of each named process)."""
-    windows = {name: CpuWindow(p).start() for name, p in processes.items() if p is not None}
+async def measure_window(processes: dict[str, psutil.Process | None],
+                         seconds: float) -> tuple[float, float, dict[str, CpuWindow]]:
+    """Sleep ``seconds`` s → (wall start, wall end, CPU of each named process and its
+    children; of this process alone)."""
+    windows = {name: CpuWindow(p, alone=p.pid == os.getpid()).start() for name, p in processes.items() if p is not None}
     t0 = time.time()
     await asyncio.sleep(seconds)
     t1 = time.time()
-    return t0, t1, {name: w.stop() for name, w in windows.items()}
+    for window in windows.values():
+        window.stop()
+    return t0, t1, windows
 
 
 async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.Namespace) -> Result:
@@ -489,14 +683,14 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
             ps = server.start()
             await asyncio.sleep(2)  # let start-up settle before the idle CPU and RSS
             _, _, cpu = await measure_window({"server": ps}, opts.baseline_window)
-            result.server_cpu_idle, rss_idle = cpu["server"], rss_mb(ps)
+            result.server_cpu_idle, rss_idle = cpu["server"].cores, rss_mb(ps)
             fleet = FleetProcess(f"ws://127.0.0.1:{server.ocpp_port}/ocpp", level.stations, level.interval_s,
-                                 opts.boot_timeout)
+                                 opts.boot_timeout, opts.fleet)
             note(f"server up; fleet booted {await fleet.expect('booted')} charge points")
             note(f"{await fleet.expect('charging')} charging; window A (fleet only)")
             await asyncio.sleep(opts.warmup)
             ta0, ta1, cpu = await measure_window({"server": ps}, opts.baseline_window)
-            result.server_cpu_a, rss_fleet = cpu["server"], rss_mb(ps)
+            result.server_cpu_a, rss_fleet = cpu["server"].cores, rss_mb(ps)
 
             clients = await open_subscribers(f"ws://127.0.0.1:{server.api_port}/ws", keys)
             note(f"{len(clients)} clients subscribed; window B")
@@ -517,8 +711,9 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
                 fleet.proc.kill()
             server.stop()
             note("server stopped")
-    result.server_cpu, result.fleet_cpu, result.clients_cpu = cpu["server"], cpu["fleet"], cpu["clients"]
-    result.broker_cpu = cpu.get("broker", math.nan)
+    result.server_cpu, result.server_busiest_cpu = cpu["server"].cores, cpu["server"].busiest
+    result.fleet_cpu, result.clients_cpu = cpu["fleet"].cores, cpu["clients"].cores
+    result.broker_cpu = cpu["broker"].cores if "broker" in cpu else math.nan
     result.kb_per_cp = (rss_fleet - rss_idle) * 1024 / level.stations
     result.kb_per_client = (result.server_rss_mb - rss_fleet) * 1024 / level.clients
     result.acked_fps_a, _, _ = acks_in(acks, ta0, ta1)
@@ -644,7 +839,8 @@ def markdown_tables(results: list[Result]) -> str:
     resources = ["| engine | charge points | clients | server CPU, idle | server CPU, fleet only | server CPU, with clients "
                  "| CPU ms per frame, fleet only | CPU ms per frame, with clients "
                  "| CPU ms/s per CP | CPU ms/s per client | server RSS MB | RSS KB per CP | RSS KB per client "
-                 "| fleet CPU | clients CPU | broker CPU |", "| --- |" + " ---: |" * 15]
+                 "| fleet CPU | clients CPU | broker CPU | server busiest process CPU | server-bound frames/s "
+                 "| generator-bound frames/s | limit |", "| --- |" + " ---: |" * 18 + " --- |"]
     for r in results:
         who = f"| {r.engine} | {fmt(r.stations) if r.stations else '–'} | {fmt(r.clients)} "
         delivered = "–" if math.isnan(r.delivered) else f"{r.delivered * 100:.1f} %"
@@ -656,7 +852,8 @@ def markdown_tables(results: list[Result]) -> str:
                              f"| {fmt(r.cpu_ms_per_frame_a, 2)} | {fmt(r.cpu_ms_per_frame, 2)} | {fmt(r.cpu_ms_per_cp, 2)} "
                              f"| {fmt(r.cpu_ms_per_client, 2)} | {fmt(r.server_rss_mb)} | {fmt(r.kb_per_cp)} "
                              f"| {fmt(r.kb_per_client)} | {fmt(r.fleet_cpu, 2)} | {fmt(r.clients_cpu, 2)} "
-                             f"| {fmt(r.broker_cpu, 2)} |")
+                             f"| {fmt(r.broker_cpu, 2)} | {fmt(r.server_busiest_cpu, 2)} | {fmt(r.server_bound_fps)} "
+                             f"| {fmt(r.generator_bound_fps)} | {r.limit if r.acked_fps else '–'} |")
     return "\n".join(perf) + "\n\n" + "\n".join(resources)
 
 
@@ -756,6 +953,7 @@ def main() -> None:
     fleet.add_argument("--stations", type=int, required=True)
     fleet.add_argument("--interval", type=float, required=True)
     fleet.add_argument("--boot-timeout", type=float, required=True)
+    fleet.add_argument("--kind", choices=["raw", "simulator"], default="raw")
     parser.add_argument("--levels", default="100:100,250:250,500:500,1000:1000",
                         help="N:M pairs, charge points:clients (default 100:100,250:250,500:500,1000:1000)")
     parser.add_argument("--interval", type=float, default=1.0, help="MeterValues interval S (s; default 1)")
@@ -771,12 +969,16 @@ def main() -> None:
                         help="a level fails when the fleet has not booted within this (s)")
     parser.add_argument("--log-dir", default=os.path.join(tempfile.gettempdir(), "city-bench"),
                         help="where each level's server output is kept (default $TMPDIR/city-bench)")
+    parser.add_argument("--fleet", choices=["raw", "simulator"], default="raw",
+                        help="raw: pre-built OCPP-J frames over websockets (light); simulator: "
+                             "chargelog.adapters.simulator.Fleet on the ocpp library (about 2 ms CPU per frame)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka baseline")
     parser.add_argument("--plot", default="", help="write the latency plot (PNG) here")
     opts = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retried NotLeaderForPartition on new topics
     if opts.command == "fleet":
-        asyncio.run(run_fleet(opts.url, opts.stations, opts.interval, opts.boot_timeout))
+        fleet_main = run_raw_fleet if opts.kind == "raw" else run_fleet
+        asyncio.run(fleet_main(opts.url, opts.stations, opts.interval, opts.boot_timeout))
     else:
         asyncio.run(bench(opts))
 

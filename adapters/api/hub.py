@@ -25,8 +25,11 @@ command is appended.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 #: Records read from the log per catch-up request.
 CATCH_UP_BATCH = 1000
+#: Records the hub keeps after publishing them: a subscriber starting at most this far behind
+#: the live tail (e.g. after a snapshot's position) catches up from these shared records
+#: instead of reading and decoding its own copy of the log.
+RECENT_RECORDS = 4096
 #: Pause before the hub re-subscribes after the log failed (s).
 RETRY_S = 1.0
 #: Domain event types that are a command's outcome (docs/contracts.md).
@@ -116,12 +123,17 @@ class DomainHub:
     their principal (None: every type is routed as public)."""
 
     def __init__(self, log: EventLog, *, stream: str = DOMAIN, queue_size: int = 10_000,
-                 public_types: frozenset[str] | None = None) -> None:
+                 public_types: frozenset[str] | None = None, recent_size: int = RECENT_RECORDS) -> None:
         self.log = log
         self.stream = stream
         self.queue_size = queue_size
         self.public_types = public_types
         self.position = Position()
+        #: the last ``recent_size`` published records (each carrying the hub position just
+        #: past it): every record after ``_recent_after`` up to ``position``
+        self._recent: deque[Record] = deque()
+        self._recent_size = recent_size
+        self._recent_after = Position()
         self._buckets: dict[tuple[str | None, str | None], _Bucket] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -136,7 +148,7 @@ class DomainHub:
         """Start tailing from the current end of the stream."""
         if self._task is not None:
             return
-        self.position = await self.log.latest(self.stream)
+        self.position = self._recent_after = await self.log.latest(self.stream)
         self._task = asyncio.create_task(self._run(), name=f"api-hub-{self.stream}")
 
     async def stop(self) -> None:
@@ -178,6 +190,9 @@ class DomainHub:
         # one Record per event, carrying the hub's position, shared by every receiver
         record = Record(record.event, record.partition, record.offset, self.position)
         self.published += 1
+        self._recent.append(record)
+        if len(self._recent) > self._recent_size:
+            self._recent_after = self._recent.popleft().position
         event = record.event
         if self._buckets:
             self._route(record, self.position)
@@ -254,6 +269,15 @@ class DomainHub:
         types: Iterable[str | None] = audience.types if audience.types is not None else (None,)
         return [(audience.station_id, t) for t in types]
 
+    def _recent_since(self, after: Position) -> list[Record] | None:
+        """The published records ``after`` does not cover, up to the hub's position, from
+        memory; None when the hub no longer holds every record after ``after``."""
+        if not self._recent_after <= after:
+            return None
+        # a prefix of records whose hub position ``after`` reaches is covered; skip it
+        first = bisect.bisect_left(self._recent, True, key=lambda r: not r.position <= after)  # type: ignore[arg-type]
+        return [r for r in itertools.islice(self._recent, first, None) if not after.covers(r)]
+
     async def _take(self, mailbox: _Mailbox) -> list[tuple[Record, Position]] | None:
         """The mailbox's pending entries, waiting for at least one; None when it overflowed.
         Raises :class:`HubStopped` once the hub ended and nothing is pending."""
@@ -319,7 +343,12 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
         try:
             if position is None:
                 position = start
-            while not start <= position:  # catch up (position, start] from the log itself
+            recent = hub._recent_since(position)  # (position, start] from memory, if the hub holds it
+            for record in recent or ():
+                position = position.advanced(record.partition, record.offset + 1)
+                if accept(record.event):
+                    yield Record(record.event, record.partition, record.offset, position)
+            while recent is None and not start <= position:  # catch up (position, start] from the log
                 records = await _read_retrying(hub, position, start)
                 for record in records:
                     if position.covers(record):
