@@ -10,7 +10,9 @@ What we added on top of the library (it has no push subscription on SQLite):
 
 * group commit: concurrent appenders are queued and written by one writer task in one
   transaction, then all are acknowledged — acknowledge after durable (a committed WAL
-  transaction survives ``kill -9``);
+  transaction survives ``kill -9``); the transaction is ``BEGIN IMMEDIATE``, so several
+  processes appending to one file take turns, and each stamps ``recordedAt`` and reads the
+  chain heads under that lock (both stay right whichever process wrote last);
 * the hash chain: each event sealed into its charge point's chain as it is written
   (``.chaining``; seq = ``originator_version``; docs/audit.md);
 * notification for catch-up subscriptions: in-process after each commit, and across
@@ -36,9 +38,8 @@ from typing import Any, TypeVar
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from eventsourcing.persistence import IntegrityError as RecorderIntegrityError
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from chargelog.domain.chain import GENESIS, unseal
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
@@ -48,7 +49,7 @@ from .chaining import ChainSealer
 from .group_commit import GroupCommit
 from .wakeup import Wakeups, supported as wakeups_supported
 
-#: The writer id of the embedded engine's chains (one writing process per data directory).
+#: The writer id of the embedded engine's chains (every process: they write under SQLite's write lock).
 EMBEDDED_WRITER = "embedded"
 #: Largest number of events written in one SQLite transaction.
 MAX_BATCH = 5000
@@ -75,7 +76,12 @@ class _Stream:
         self.chain = ChainSealer(EMBEDDED_WRITER, self._head)
         self._changed = asyncio.Event()
         self.generation = 0
+        #: ``recordedAt`` and notification id of the last record this process wrote: when the
+        #: file's last record is another, another process wrote since (heads re-read)
         self.last_recorded: datetime | None = None
+        self.last_id: int | None = None
+        #: the write transaction's cursor while a batch is sealed (chain heads are read in it)
+        self.cursor: sqlite3.Cursor | None = None
         self.commit: GroupCommit | None = None
         #: the one long-lived thread that writes this stream (group commits queue for it)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embedded-writer-{self.name}")
@@ -118,12 +124,16 @@ class _Stream:
             await self._changed.wait()
 
     def _head(self, charge_point_id: str) -> tuple[int, bytes]:
-        """The last (seq = originator_version, hash) of a charge point's chain in the file."""
-        latest = self.recorder.select_events(charge_point_id, desc=True, limit=1)
-        if not latest:
+        """The last (seq = originator_version, hash) of a charge point's chain in the file, read
+        in the write transaction (:attr:`cursor`)."""
+        assert self.cursor is not None
+        latest = self.cursor.execute(
+            f"SELECT originator_version, state FROM {self.recorder.events_table_name} "
+            "WHERE originator_id=? ORDER BY originator_version DESC LIMIT 1", (charge_point_id,)).fetchone()
+        if latest is None:
             return 0, GENESIS
-        link = unseal(latest[0].state)
-        return latest[0].originator_version, link.hash if link else GENESIS
+        link = unseal(latest[1])
+        return latest[0], link.hash if link else GENESIS
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` (blocking, in a worker thread). Raises RuntimeError once closed."""
@@ -224,32 +234,54 @@ class EmbeddedLog:
         return [Position({0: n}) for n, _ in written]
 
     def _write(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
-        """Runs in a worker thread: one transaction for the whole batch; the records as
-        stored, decoded once here for every reader in this process."""
-        try:
-            return self._insert(s, events)
-        except (sqlite3.IntegrityError, RecorderIntegrityError):
-            s.chain.forget()  # another process appended: reload the heads once
-            return self._insert(s, events)
+        """Runs in the stream's writer thread: one ``BEGIN IMMEDIATE`` transaction for the whole
+        batch (it waits for another process's write to finish); the records as stored, decoded
+        once here for every reader in this process."""
+        with s.datastore.get_connection(commit=True) as connection:
+            raw = connection._sqlite_conn  # the library's transaction is a deferred BEGIN
+            cursor = raw.cursor()
+            cursor.row_factory = None
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._insert(s, cursor, events)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                s.chain.forget()  # the heads of the rolled-back batch were never written
+                s.last_id = None
+                raise
+        return written
 
-    def _insert(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
-        """Stamps ``recordedAt``, seals each event into its charge point's chain (seq = its
-        ``originator_version``) and inserts the batch in one transaction."""
+    def _insert(self, s: _Stream, cursor: sqlite3.Cursor, events: list[Event]) -> list[tuple[int, Record | None]]:
+        """Under the write lock: stamps ``recordedAt`` (after the file's last record, whichever
+        process wrote it), seals each event into its charge point's chain (seq = its
+        ``originator_version``; heads read again when another process wrote since this one's
+        last commit) and inserts the batch."""
+        top = cursor.execute(f"SELECT rowid, state FROM {s.recorder.events_table_name} "
+                             "ORDER BY rowid DESC LIMIT 1").fetchone()
+        if top is None or top[0] != s.last_id:  # another process wrote (or first write here)
+            s.chain.forget()
+            s.last_recorded = self._record(top).event.recordedAt if top is not None else None
         last = s.last_recorded
         stored = []
-        sealing = s.chain.batch()
-        for event in events:
-            now = utcnow()
-            if last is not None and now <= last:
-                now = last + timedelta(microseconds=1)
-            last = now
-            event = event.model_copy(update={"recordedAt": now, "chain": None})
-            state, seq = sealing.seal(event)
-            stored.append(StoredEvent(event.chargePointId, seq, event.type, state))
-        ids = s.recorder.insert_events(stored)
+        s.cursor = cursor
+        try:
+            sealing = s.chain.batch()
+            for event in events:
+                now = utcnow()
+                if last is not None and now <= last:
+                    now = last + timedelta(microseconds=1)
+                last = now
+                event = event.model_copy(update={"recordedAt": now, "chain": None})
+                state, seq = sealing.seal(event)
+                stored.append(StoredEvent(event.chargePointId, seq, event.type, state))
+        finally:
+            s.cursor = None
+        ids = s.recorder._insert_events(SQLiteCursor(cursor), stored)
         assert ids is not None and len(ids) == len(stored)
         sealing.commit()
         s.last_recorded = last
+        s.last_id = ids[-1]
         return [(n, self._decoded(n, stored_event.state)) for n, stored_event in zip(ids, stored)]
 
     @classmethod
