@@ -85,7 +85,8 @@ class _Stream:
         self.commit: GroupCommit | None = None
         #: the one long-lived thread that writes this stream (group commits queue for it)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embedded-writer-{self.name}")
-        #: this process's last appended records, decoded once (notification id → Record)
+        #: this process's last appended records and the other processes' last ones read by
+        #: a subscription at the tail, decoded once (notification id → Record)
         self.recent: OrderedDict[int, Record] = OrderedDict()
         #: the file's last notification id when no other process has appended since this
         #: process's last commit; None when unknown (a subscription there must read the file)
@@ -105,6 +106,13 @@ class _Stream:
             run.append(record)
             record = self.recent.get(record.offset + 2)
         return run
+
+    def keep(self, record: Record) -> None:
+        """Keep ``record`` (read from the file) decoded in :attr:`recent` for this process's
+        other readers (the oldest kept record goes past :data:`RECENT_DECODED`)."""
+        self.recent[record.offset + 1] = record
+        if len(self.recent) > RECENT_DECODED:
+            self.recent.popitem(last=False)
 
     def peer_appended(self) -> None:
         """Another process committed to this stream: the end is unknown until read."""
@@ -454,9 +462,16 @@ class EmbeddedLog:
                 if len(rows) == SUBSCRIBE_PAGE:
                     ahead = asyncio.ensure_future(self._page(s, stream, Position({0: rows[-1][0]})))
                 # decoded one at a time: a page of live Events would survive young GC
-                # collections and make the catch-up ~2.5x slower (docs/benchmarks.md)
+                # collections and make the catch-up ~2.5x slower (docs/benchmarks.md); at the
+                # tail (a short page: another process's latest appends) each record is kept
+                # decoded for this process's other subscriptions, which then read no file
+                share = len(rows) < SUBSCRIBE_PAGE
                 for row in rows:
-                    record = s.recent.get(row[0]) or self._record(row)
+                    record = s.recent.get(row[0])
+                    if record is None:
+                        record = self._record(row)
+                        if share:
+                            s.keep(record)
                     yield record
                     position = record.position
                 if rows or not fresh:
