@@ -435,10 +435,15 @@ class EmbeddedLog:
 
         return Position({0: await asyncio.to_thread(s.call, search)})
 
-    async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+    async def subscribe(self, stream: str, after: Position = START, *,
+                        types: Sequence[str] = ()) -> AsyncIterator[Record]:
+        """See the port; with ``types``, pages read from the file hold only those types (other
+        processes' other records are skipped undecoded), this process's own appends come as
+        they are (every type)."""
         s = self._stream(stream)
         position = after
-        ahead: asyncio.Future[list[tuple[int, bytes]]] | None = None  # the next page, read meanwhile
+        types = tuple(types)
+        ahead: asyncio.Future[tuple[list[tuple[int, bytes]], int]] | None = None  # the next page, read meanwhile
         read_file = True  # the first look, and one after a silent poll interval, goes to the file
         try:
             while True:
@@ -457,10 +462,10 @@ class EmbeddedLog:
                         continue
                 read_file = False
                 fresh = ahead is None
-                rows = await (ahead or self._page(s, stream, position))
+                rows, scanned_to = await (ahead or self._page(s, stream, position, types))
                 ahead = None
                 if len(rows) == SUBSCRIBE_PAGE:
-                    ahead = asyncio.ensure_future(self._page(s, stream, Position({0: rows[-1][0]})))
+                    ahead = asyncio.ensure_future(self._page(s, stream, Position({0: rows[-1][0]}), types))
                 # decoded one at a time: a page of live Events would survive young GC
                 # collections and make the catch-up ~2.5x slower (docs/benchmarks.md); at the
                 # tail (a short page: another process's latest appends) each record is kept
@@ -474,6 +479,8 @@ class EmbeddedLog:
                             s.keep(record)
                     yield record
                     position = record.position
+                if ahead is None and scanned_to > position.get(0):  # past rows of other types
+                    position = Position({0: scanned_to})
                 if rows or not fresh:
                     continue
                 read_file = not await self._wait_for_append(s, seen)
@@ -481,9 +488,16 @@ class EmbeddedLog:
             if ahead is not None:
                 ahead.cancel()
 
-    def _page(self, s: _Stream, stream: str, after: Position) -> Awaitable[list[tuple[int, bytes]]]:
-        """The next SUBSCRIBE_PAGE rows after ``after``, read in a worker thread."""
-        return asyncio.to_thread(s.call, self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
+    def _page(self, s: _Stream, stream: str, after: Position,
+              types: tuple[str, ...]) -> Awaitable[tuple[list[tuple[int, bytes]], int]]:
+        """The next SUBSCRIBE_PAGE rows after ``after`` (of ``types``, when given) and the
+        notification id the page covers up to, read in a worker thread."""
+        def page() -> tuple[list[tuple[int, bytes]], int]:
+            end = s.recorder.max_notification_id() or 0
+            rows = self._select(s, stream, after, SUBSCRIBE_PAGE, Position({0: end}), types, None)
+            return rows, rows[-1][0] if len(rows) == SUBSCRIBE_PAGE else max(end, after.get(0))
+
+        return asyncio.to_thread(s.call, page)
 
     @staticmethod
     async def _wait_for_append(s: _Stream, seen: int) -> bool:

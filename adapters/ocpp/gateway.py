@@ -430,7 +430,8 @@ class OcppGateway:
             self.presence.apply(event)
 
     async def _follow(self, after: Position) -> None:
-        async with contextlib.aclosing(follow(self.log, SOURCE, after, name=f"gateway {self.gateway_id}")) as records:
+        records = follow(self.log, SOURCE, after, name=f"gateway {self.gateway_id}", types=(*pr.TYPES, REQUESTED))
+        async with contextlib.aclosing(records):
             async for record in records:
                 event = record.event
                 if event.type in pr.TYPES:
