@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventsourcing.persistence import StoredEvent
@@ -59,8 +60,24 @@ SUBSCRIBE_PAGE = 1000
 RECENT_DECODED = 4096
 T = TypeVar("T")
 
+#: Past this many rows appended by other processes since this one's last commit, every
+#: chain head is read again rather than finding the charge points those rows extended.
+PEER_ROWS_CHECKED = 10000
+#: ``"recordedAt":"…"`` in a stored envelope (``Event.encode``'s field order: it comes before
+#: the payload, so a payload cannot fake it).
+RECORDED_AT = re.compile(rb'"recordedAt":"([0-9T:.+\-]+)Z?"')
+
 #: How often an idle subscription re-reads the file even without a wake-up (s).
 POLL_INTERVAL_S = 0.5
+
+
+def _recorded_at(row: tuple[int, bytes]) -> datetime:
+    """``recordedAt`` of a stored (notification id, envelope) row, read without decoding the
+    whole envelope (a full decode when the text is not as expected)."""
+    found = RECORDED_AT.search(row[1])
+    if found is None:
+        return EmbeddedLog._record(row).event.recordedAt
+    return datetime.fromisoformat(found[1].decode()).replace(tzinfo=UTC)
 
 
 class _Stream:
@@ -268,8 +285,13 @@ class EmbeddedLog:
         top = cursor.execute(f"SELECT rowid, state FROM {s.recorder.events_table_name} "
                              "ORDER BY rowid DESC LIMIT 1").fetchone()
         if top is None or top[0] != s.last_id:  # another process wrote (or first write here)
-            s.chain.forget()
-            s.last_recorded = self._record(top).event.recordedAt if top is not None else None
+            if s.last_id is None or top is None or top[0] - s.last_id > PEER_ROWS_CHECKED:
+                s.chain.forget()
+            else:  # only the chains another process extended since are read again
+                s.chain.drop(row[0] for row in cursor.execute(
+                    f"SELECT DISTINCT originator_id FROM {s.recorder.events_table_name} WHERE rowid>?",
+                    (s.last_id,)))
+            s.last_recorded = _recorded_at(top) if top is not None else None
         last = s.last_recorded
         stored = []
         s.cursor = cursor
