@@ -16,11 +16,14 @@ Decode errors are not kept: each reader raises its own, naming the record's posi
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from chargelog.domain.envelope import Event, EventDecodeError
 from chargelog.domain.log import Position
 
-#: Decoded events kept per stream (the readers of one process are rarely further apart).
-DECODED_PER_STREAM = 8192
+#: Decoded events kept per stream: live readers of one process are within a fetch (FETCH_BATCH,
+#: 500 records) of each other; each kept event costs a few KB.
+DECODED_PER_STREAM = 1024
 
 
 class DecodedRecords:
@@ -28,7 +31,7 @@ class DecodedRecords:
 
     def __init__(self, per_stream: int = DECODED_PER_STREAM) -> None:
         self.per_stream = per_stream
-        self._topics: dict[str, dict[tuple[int, int], tuple[bytes, Event]]] = {}
+        self._topics: dict[str, OrderedDict[tuple[int, int], tuple[bytes, Event]]] = {}
         self.hits = 0
         self.decodes = 0
 
@@ -39,7 +42,7 @@ class DecodedRecords:
         the record (as ``append`` returned it) for bytes that are no valid envelope."""
         kept = self._topics.get(topic)
         if kept is None:
-            kept = self._topics[topic] = {}
+            kept = self._topics[topic] = OrderedDict()
         key = (partition, offset)
         hit = kept.get(key)
         if hit is not None and hit[0] == value:
@@ -52,5 +55,5 @@ class DecodedRecords:
         self.decodes += 1
         kept[key] = (value, event)
         if len(kept) > self.per_stream:
-            del kept[next(iter(kept))]  # the oldest decoded (dicts keep insertion order)
+            kept.popitem(last=False)  # the oldest decoded (O(1): a dict's first key is not, after deletes)
         return event
