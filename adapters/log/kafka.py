@@ -208,6 +208,10 @@ class KafkaLog:
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
                                              f"error {code} {message}")
+                # tracked, so that the admin client's metadata refreshes ask for this log's
+                # topics: aiokafka refreshes a client without topics with the metadata of *every*
+                # topic of the cluster, parsed in this event loop (0.2 s with 6,000 topics)
+                await admin._client.add_topic(topic)
                 current = await producer.ready()
                 partitions = sorted(await current.partitions_for(topic))
                 await self._wait_for_leaders(current, topic, partitions)
@@ -304,7 +308,11 @@ class KafkaLog:
             raise
         finally:
             if ok and len(self._readers) < READER_POOL_SIZE and self._producer is not None:
-                consumer.unsubscribe()
+                # paused, not unsubscribed: aiokafka's unsubscribe clears the client's topics,
+                # and a client without topics refreshes the metadata of *every* topic of the
+                # cluster — parsed in this event loop, 0.2 s per refresh with 6,000 topics
+                # (docs/benchmarks.md, "Kafka latency"). The next ``assign`` replaces this one.
+                consumer.pause(*consumer.assignment())
                 self._readers.append(consumer)
             else:
                 await _stop_quietly(consumer)
