@@ -19,7 +19,11 @@ Mapping (see docs/log-engines.md):
   ``position_at`` = ``offsets_for_times``;
 * ``group_subscribe``: a Kafka consumer group for projection workers; the worker's own store
   holds the authoritative positions (``start_positions``), committed offsets are only for lag
-  visibility.
+  visibility (at most once a second);
+* every reader has a consumer of its own, but a record is decoded once per process
+  (:mod:`.kafka_decoded`); no client is ever left without topics, since aiokafka refreshes
+  such a client with the metadata of every topic of the cluster (docs/log-engines.md,
+  "Kafka engine: latency settings").
 """
 
 from __future__ import annotations
