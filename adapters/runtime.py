@@ -2,7 +2,10 @@
 
 Roles: ``gateway`` (OCPP 1.6-J central system, port 9000), ``api`` (client
 dialects + REST, port 8082), ``projections`` (translator to domain events + read models).
-All three share one log engine; on Kafka each role can run in its own process.
+All three share one log engine; on Kafka each role can run in its own process. On the
+embedded engine a :class:`~chargelog.adapters.serve_layout.Layout` moves the projections
+role and more gateways (on the same port) into supervised child processes
+(:mod:`chargelog.adapters.child_process`; docs/deploy.md, "Processes").
 """
 
 from __future__ import annotations
