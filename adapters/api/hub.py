@@ -44,7 +44,7 @@ CATCH_UP_BATCH = 1000
 #: Records the hub keeps after publishing them: a subscriber starting at most this far behind
 #: the live tail (e.g. after a snapshot's position) catches up from these shared records
 #: instead of reading and decoding its own copy of the log.
-RECENT_RECORDS = 4096
+RECENT_RECORDS = 1024
 #: Pause before the hub re-subscribes after the log failed (s).
 RETRY_S = 1.0
 #: Domain event types that are a command's outcome (docs/contracts.md).

@@ -87,8 +87,9 @@ class Sender:
                     await self.websocket.close(code, reason)
 
 
-#: Event ids remembered per connection by :meth:`Session.first_delivery`.
-DEDUP_WINDOW = 4096
+#: Event ids remembered per connection by :meth:`Session.first_delivery` (about 120 bytes
+#: each: the window is most of an idle connection's memory once it has seen this many pushes).
+DEDUP_WINDOW = 256
 
 
 @dataclass
