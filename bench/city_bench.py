@@ -647,12 +647,14 @@ class Level:
         return self.stations / self.interval_s
 
 
-def broker_process() -> psutil.Process | None:
-    """The local Kafka broker's JVM (for its CPU), if found."""
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "java" and "kafka" in cmdline.lower():
-            return proc
+def broker_process(bootstrap: str) -> psutil.Process | None:
+    """The process listening on the first of ``bootstrap``'s ports (the local Kafka broker's
+    JVM, for its CPU), if found."""
+    port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return psutil.Process(conn.pid)
     return None
 
 
@@ -698,7 +700,7 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
             result.server_rss_mb = rss_mb(ps)
             for client in clients:
                 client.window = (time.time(), time.time() + opts.measure)
-            broker = broker_process() if engine.name == "kafka" else None
+            broker = broker_process(engine.bootstrap) if engine.name == "kafka" else None
             t0, t1, cpu = await measure_window(
                 {"server": ps, "fleet": fleet.ps, "clients": psutil.Process(), "broker": broker}, opts.measure)
             await asyncio.sleep(opts.grace)

@@ -57,7 +57,7 @@ MAX_BATCH = 5000
 #: Rows fetched per query by a catch-up subscription.
 SUBSCRIBE_PAGE = 1000
 #: Records this process appended kept decoded for its own readers (per stream).
-RECENT_DECODED = 4096
+RECENT_DECODED = 1024
 T = TypeVar("T")
 
 #: Past this many rows appended by other processes since this one's last commit, every
