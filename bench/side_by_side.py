@@ -143,23 +143,6 @@ async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience
                     await city_bench.delete_topics(bootstrap, spec.topic_prefix)
 
 
-def _tree(ps: psutil.Process) -> list[psutil.Process]:
-    """``ps`` and its child processes (``serve``'s fold and gateway processes)."""
-    with contextlib.suppress(psutil.Error):
-        return [ps, *ps.children(recursive=True)]
-    return [ps]
-
-
-def _cpu_s(processes: list[psutil.Process]) -> dict[int, float]:
-    """User + system CPU seconds of each of ``processes`` that still runs, by pid."""
-    spent = {}
-    for p in processes:
-        with contextlib.suppress(psutil.Error):
-            times = p.cpu_times()
-            spent[p.pid] = times.user + times.system
-    return spent
-
-
 def _switches(processes: list[psutil.Process]) -> int:
     """Voluntary + involuntary context switches of every thread of ``processes`` (Linux
     ``/proc/PID/task/TID/status``; a thread that ended since is not counted)."""
@@ -174,20 +157,12 @@ def _switches(processes: list[psutil.Process]) -> int:
     return total
 
 
-def _rss(processes: list[psutil.Process]) -> int:
-    total = 0
-    for p in processes:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
-
-
 async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float,
                   clients: list[StationSubscriber], mix: str) -> dict[str, Any]:
     """Run the load on one server; CPU / RSS of ``ps`` and its children around the load
     window. ``clients`` open once the stations are connected and before the window starts."""
-    tree = _tree(ps)
-    rss_idle = _rss(tree)
+    tree = city_bench.process_tree(ps)
+    rss_idle = city_bench.rss_bytes(tree)
     per = [stations // workers] * workers
     per[-1] += stations - sum(per)
     booted_at = time.time() + 3 + stations / 500
@@ -201,12 +176,12 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
         if time.time() > start_at:
             city_bench.note(f"subscribers opened {time.time() - start_at:.1f} s after the window started")
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, load0, pushes0 = _cpu_s(tree), os.getloadavg()[0], sum(c.pushes for c in clients)
+    cpu0, load0, pushes0 = city_bench.cpu_s_by_pid(tree), os.getloadavg()[0], sum(c.pushes for c in clients)
     switches0 = _switches(tree)
     await asyncio.sleep(duration / 2)
-    rss_load = _rss(tree)
+    rss_load = city_bench.rss_bytes(tree)
     results = await load
-    cpu1 = _cpu_s(tree)
+    cpu1 = city_bench.cpu_s_by_pid(tree)
     per_process = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1]
     cpu = sum(per_process)
     switches = _switches(tree) - switches0
