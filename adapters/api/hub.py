@@ -11,8 +11,10 @@ position just past it, is one :class:`Record` object shared by every receiver (d
 memoise the push text on it, so each frame is encoded once).
 
 :func:`follow` gives a subscriber every record after a position without gap: it registers
-its mailbox first (fixing the hub position ``H`` it starts from), reads ``(after, H]`` from
-the log itself, then continues with the mailbox, dropping what its position already covers.
+its mailbox first (fixing the hub position ``H`` it starts from), takes ``(after, H]`` from
+the hub's last :data:`RECENT_RECORDS` published records when they reach back to ``after``
+(a subscribe right after a snapshot: shared records, no read) and else reads it from the log
+itself, then continues with the mailbox, dropping what its position already covers.
 A subscriber whose mailbox overflows (it fell more than ``queue_size`` records behind) is
 not dropped: it goes back to reading the log from its own position and registers again
 (at-least-once, no gap).
