@@ -78,6 +78,14 @@ def make_settings(engine: str, data_dir: Path, **extra: Any) -> Any:
     return Settings(log="embedded", **base)
 
 
+def tune_gc(settings: Any) -> None:
+    """The garbage-collector settings ``chargelog serve`` applies once started
+    (``adapters/gc_tuning.py``), for the server running in this process."""
+    from chargelog.adapters.gc_tuning import tune_after_start
+
+    tune_after_start(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0)
+
+
 # -- push latency ---------------------------------------------------------------------------
 
 async def run_push(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,6 +97,7 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
     await log.start()
     try:
         async with api_stack(log, settings) as stack:
+            tune_gc(settings)
             keys = [stack.key(f"bench-user-{i}", "read:stations") for i in range(args.subscribers)]
             # where the time goes: frame send → domain event durable → the API's hub has it
             to_domain: list[float] = []
@@ -282,6 +291,8 @@ async def map_stack(args: argparse.Namespace) -> AsyncIterator[Any]:
     try:
         async with api_stack(log, settings, gateway=False) as stack:
             await fill_map(log, stack, args.count)
+            tune_gc(settings)
+            print(f"map of {args.count} charge points ready", file=sys.stderr, flush=True)  # (profilers start here)
             yield stack
     finally:
         await log.close()
@@ -321,9 +332,9 @@ async def subscribe_clients_main() -> None:
             await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
             await ws.recv()
             await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["all"]}}))
-            text = await ws.recv()
-            assert '"snapshot"' in text, text[:200]
-            sizes.append(len(text))
+            data = await ws.recv(decode=False)  # the text frame's bytes, not decoded: the clients' CPU is the server's too
+            assert b'"snapshot"' in data, data[:200]
+            sizes.append(len(data))
 
     await asyncio.gather(*(client() for _ in range(count)))
     print(json.dumps({"snapshots": len(sizes), "bytes": max(sizes)}))
@@ -345,7 +356,7 @@ async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
             for n in range(args.requests):
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"id": n, "action": "getStations"}))
-                await ws.recv()
+                await ws.recv(decode=False)
                 timings.append((time.perf_counter() - t0) * 1000)
     return {"engine": args.engine, "charge_points": args.count, "response_bytes": size, **percentiles(timings)}
 
@@ -387,6 +398,8 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
         fill_s = time.perf_counter() - t0
         latest = await log.latest(DOMAIN)
         middle = await log.position_at(DOMAIN, middle_time)
+        tune_gc(settings)
+        print(f"log of {latest.total} events ready", file=sys.stderr, flush=True)  # (profilers start here)
         apikeys = ApiKeyStore(data_dir)
         key = apikeys.create("u1", ["read:stations"])[1]
         app = create_app(log, NoReadModels(), settings, apikeys=apikeys)  # type: ignore[arg-type]
@@ -402,7 +415,7 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
                         t1 = time.perf_counter()
                         page = await client.result("getEventsSince", {"since": since, "limit": args.limit})
                         timings.append((time.perf_counter() - t1) * 1000)
-                        assert len(page["events"]) == args.limit and page["hasMore"]
+                        assert len(page["events"]) >= args.limit and page["hasMore"]  # a page ends on a ms boundary
                     results[name] = percentiles(timings)
                 await client.close()
         apikeys.close()

@@ -43,6 +43,7 @@ from .dialects import ApiContext, Dialect, load_dialects
 from .dialects import charging_codec
 from .ws import wire
 from .ws.base import IdleTimeout, LimitPolicy, MessageTooLarge
+from .ws.frames import WebSocketFrames
 from .openapi import Endpoint, openapi_document
 from .throttle import Throttled, client_address
 
@@ -59,6 +60,10 @@ ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.audit_http", "audit_routes"),
                    ("chargelog.adapters.api.dialects.comms", "comms_routes"),
                    ("chargelog.adapters.api.console", "console_routes"))
+#: uvicorn's WebSocket options for this app (``chargelog serve`` and the tests' servers):
+#: the sans-I/O ``websockets`` protocol, whose connections take pre-built frames
+#: (:mod:`.ws.frames`), without per-message deflate (a compressed frame is built per socket).
+UVICORN_WS_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 
@@ -304,7 +309,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             await core.stop()
 
     # CORS for browser clients (charging-websocket-api.md, "Security": configurable origins)
-    middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+    # first: the frame writer needs the server's own ``send`` (.ws.frames)
+    middleware = [Middleware(WebSocketFrames)]
+    middleware += [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                              allow_headers=["*"], expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining",
                                                                   "X-RateLimit-Reset", "Retry-After"])
                   ] if settings.cors_origins else []

@@ -17,6 +17,7 @@ from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView
 
 from ..core import ConnectorStatus
+from ..ws.frames import SharedJson, TextFrame
 from ..ws.timefmt import iso_ms
 from . import mobile_models as m
 
@@ -33,8 +34,9 @@ def station_out(view: ChargePointView) -> dict[str, Any]:
     return out(m.StationOut, view, name=view.name or view.chargePointId)
 
 
-class RawJson(str):
-    """Already-encoded JSON text, spliced into a response as is."""
+class RawJson(SharedJson):
+    """Already-encoded JSON text, spliced into a response as is (its UTF-8 bytes encoded
+    once, written as they are to every socket: :mod:`..ws.frames`)."""
 
 
 class StationListEncoder:
@@ -102,41 +104,78 @@ def push_data(event: Event) -> dict[str, Any] | None:
     return out(model, source)
 
 
-class PushEncoder:
-    """Section 7 push text ``{"event", "data", "eventId", "position", "timestamp"}`` for a
-    record (``position`` and ``timestamp`` — the log's clock, ``recordedAt`` — are resume
-    tokens for section 9, chargelog extensions), memoised on the Record object: a live event is one
-    Record shared by every subscriber that receives it, so it is encoded once. ``size``
-    bounds the memo."""
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
-    def __init__(self, size: int = 4096) -> None:
+
+class DataEncoder:
+    """:func:`push_data` as compact JSON text with its ``stationId`` as JSON, memoised by
+    eventId (an event never changes; the last ``size`` are kept): a live push and the
+    getEventsSince pages that resume over it encode each event's data once."""
+
+    def __init__(self, size: int = 65_536) -> None:
         self.size = size
-        self._memo: OrderedDict[tuple[int, bool], tuple[Record, str | None]] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
 
-    def encode(self, record: Record, with_position: bool = True) -> str | None:
-        key = (id(record), with_position)
-        hit = self._memo.get(key)
-        if hit is not None and hit[0] is record:
-            return hit[1]
-        data = push_data(record.event)
-        text = None if data is None else json.dumps(
-            {"event": record.event.type, "data": data, "eventId": record.event.eventId,
-             "position": str(record.position) if with_position else None,
-             "timestamp": iso_ms(record.event.recordedAt)}, separators=(",", ":"))
-        self._memo[key] = (record, text)
+    def encode(self, event: Event) -> tuple[str, str] | None:
+        """(data JSON, stationId JSON), or None for types not pushed."""
+        try:
+            return self._memo[event.eventId]
+        except KeyError:
+            pass
+        data = push_data(event)
+        text = None if data is None else (_json(data), _json(data["stationId"]))
+        self._memo[event.eventId] = text
         if len(self._memo) > self.size:
             self._memo.popitem(last=False)
         return text
 
 
-def event_out(record: Record) -> dict[str, Any] | None:
-    """Section 9: one event of getEventsSince (None for types not pushed). ``timestamp`` is
-    the log's clock (``recordedAt``, the clock ``since`` is compared with, so passing it back
-    resumes exactly); the charge point's own time stays in ``data`` (``timestamp``,
-    ``startTime``, ``stopTime``)."""
-    data = push_data(record.event)
-    if data is None:
-        return None
-    return {"eventType": record.event.type, "stationId": data["stationId"],
-            "timestamp": iso_ms(record.event.recordedAt), "data": data,
-            "eventId": record.event.eventId, "position": str(record.position)}
+DATA = DataEncoder()
+
+
+class PushEncoder:
+    """Section 7 push ``{"event", "data", "eventId", "position", "timestamp"}`` for a record
+    (``position`` and ``timestamp`` — the log's clock, ``recordedAt`` — are resume tokens for
+    section 9, chargelog extensions) as a :class:`~..ws.frames.TextFrame`, memoised on the
+    Record object: a live event is one Record shared by every subscriber that receives it, so
+    its text and WebSocket frame are built once and the same bytes go to every socket.
+    ``size`` bounds the memo."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._memo: OrderedDict[tuple[int, bool], tuple[Record, TextFrame | None]] = OrderedDict()
+
+    def encode(self, record: Record, with_position: bool = True) -> TextFrame | None:
+        key = (id(record), with_position)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        data = DATA.encode(record.event)
+        event = record.event
+        frame = None if data is None else TextFrame(
+            f'{{"event":{_json(event.type)},"data":{data[0]},"eventId":{_json(event.eventId)},'
+            f'"position":{_json(str(record.position)) if with_position else "null"},'
+            f'"timestamp":{_json(iso_ms(event.recordedAt))}}}')
+        self._memo[key] = (record, frame)
+        if len(self._memo) > self.size:
+            self._memo.popitem(last=False)
+        return frame
+
+
+def events_out(records: list[Record]) -> RawJson:
+    """Section 9: the ``events`` array of getEventsSince as JSON text (records of types not
+    pushed are left out), each ``{"eventType", "stationId", "timestamp", "data", "eventId",
+    "position"}``. ``timestamp`` is the log's clock (``recordedAt``, the clock ``since`` is
+    compared with, so passing it back resumes exactly); the charge point's own time stays in
+    ``data`` (``timestamp``, ``startTime``, ``stopTime``)."""
+    parts = []
+    for record in records:
+        data = DATA.encode(record.event)
+        if data is None:
+            continue
+        event = record.event
+        parts.append(f'{{"eventType":{_json(event.type)},"stationId":{data[1]},'
+                     f'"timestamp":{_json(iso_ms(event.recordedAt))},"data":{data[0]},'
+                     f'"eventId":{_json(event.eventId)},"position":{_json(str(record.position))}}}')
+    return RawJson("[" + ",".join(parts) + "]")
