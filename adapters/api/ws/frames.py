@@ -35,6 +35,10 @@ from websockets.protocol import State
 EXTENSION = "chargelog.websocket.frames"
 
 
+#: Chunks from this size on are written as they are, not joined with their neighbours (bytes).
+LARGE_CHUNK = 65_536
+
+
 def text_header(length: int) -> bytes:
     """The head of an unmasked, final text frame of ``length`` payload bytes (RFC 6455
     section 5.2)."""
@@ -80,7 +84,7 @@ class Parts(tuple[str, ...]):
         chunks: list[bytes] = []
         small: list[bytes] = [text_header(sum(map(len, encoded)))]
         for part, data in zip(self, encoded):
-            if isinstance(part, SharedJson) and len(data) > 4096:
+            if isinstance(part, SharedJson) and len(data) >= LARGE_CHUNK:
                 chunks.append(b"".join(small))
                 chunks.append(data)
                 small = []
@@ -94,14 +98,17 @@ class Parts(tuple[str, ...]):
 class FrameWriter:
     """Writes whole frames on one connection of uvicorn's ``websockets-sansio`` protocol
     (``protocol``), through its transport, honouring its flow control (waits while the
-    transport is paused, as the protocol's own ``send`` does). Frames are written without an
-    ``await`` between their chunks, so nothing else (the protocol's pings and pongs) lands
-    inside one."""
+    transport is paused, as the protocol's own ``send`` does). The frames written during one
+    turn of the event loop go out together at its end (one ``send`` system call for a
+    subscriber's batch of pushes, not one per push); a frame's chunks are never split, so
+    nothing else (the protocol's pings and pongs, a close) lands inside one. Call
+    :meth:`flush` before anything else writes to the connection (a close)."""
 
-    __slots__ = ("_protocol",)
+    __slots__ = ("_protocol", "_pending")
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
+        self._pending: list[bytes] | None = None
 
     @property
     def open(self) -> bool:
@@ -111,16 +118,37 @@ class FrameWriter:
                 and p.conn.state is State.OPEN and not p.transport.is_closing())
 
     async def write(self, chunks: Iterable[bytes]) -> bool:
-        """Write one frame's chunks; False when the connection can no longer take frames."""
+        """Queue one frame's chunks for the end of this loop turn; False when the connection
+        can no longer take frames."""
         p = self._protocol
         if not p.writable.is_set():
             await p.writable.wait()
         if not self.open:
             return False
-        write = p.transport.write
-        for chunk in chunks:
-            write(chunk)
+        if self._pending is None:
+            self._pending = []
+            p.loop.call_soon(self.flush)
+        self._pending.extend(chunks)
         return True
+
+    def flush(self) -> None:
+        """Write what is queued: small chunks joined, large ones (a shared snapshot) as they
+        are, without copying them."""
+        pending, self._pending = self._pending, None
+        if not pending or not self.open:
+            return
+        write = self._protocol.transport.write
+        small: list[bytes] = []
+        for chunk in pending:
+            if len(chunk) < LARGE_CHUNK:
+                small.append(chunk)
+                continue
+            if small:
+                write(b"".join(small))
+                small = []
+            write(chunk)
+        if small:
+            write(b"".join(small))
 
 
 def frame_writer(scope: Scope) -> FrameWriter | None:

@@ -92,6 +92,8 @@ class Sender:
             if self.closed:
                 return
             self.closed = True
+            if self._writer is not None:
+                self._writer.flush()  # frames queued before the close go out before it
             with contextlib.suppress(Exception):
                 if self.websocket.application_state == WebSocketState.CONNECTED:
                     await self.websocket.close(code, reason)
