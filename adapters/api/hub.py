@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -337,6 +338,7 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
                 batch = await hub._take(mailbox)
                 if batch is None:
                     break  # fell too far behind: read the log again from ``position``
+                now_s = time.time()  # the batch is written in this loop turn
                 for record, hub_position in batch:  # all kept by ``accept`` already
                     if ahead:
                         covered = position.covers(record)
@@ -344,10 +346,10 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
                         ahead = not position <= hub_position
                         if not covered:
                             yield Record(record.event, record.partition, record.offset, position)
-                            metrics.observe_push(record.event.recordedAt)
+                            metrics.observe_push(record.event.recordedAt, now_s)
                     else:
                         position = hub_position
                         yield record
-                        metrics.observe_push(record.event.recordedAt)  # resumed: the push is written
+                        metrics.observe_push(record.event.recordedAt, now_s)  # resumed: the push is written
         finally:
             hub._unregister(mailbox)
