@@ -353,12 +353,16 @@ async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
         async with websockets.connect(stack.ws_url, max_size=None) as ws:  # raw: time to receipt, unparsed
             await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": stack.key("u2", "read:stations")}}))
             await ws.recv()
+            cpu0 = time.process_time()
             for n in range(args.requests):
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"id": n, "action": "getStations"}))
                 await ws.recv(decode=False)
                 timings.append((time.perf_counter() - t0) * 1000)
-    return {"engine": args.engine, "charge_points": args.count, "response_bytes": size, **percentiles(timings)}
+            cpu_ms = (time.process_time() - cpu0) * 1000 / args.requests
+    # process CPU per request: the server's and this one client's (an upper bound of the server's)
+    return {"engine": args.engine, "charge_points": args.count, "response_bytes": size,
+            "process_cpu_ms_per_request": round(cpu_ms, 2), "load1": os.getloadavg()[0], **percentiles(timings)}
 
 
 # -- getEventsSince --------------------------------------------------------------------------

@@ -43,8 +43,10 @@ class StationListEncoder:
     """Section 6.1 station list as JSON text, with each station's text memoised on the view
     object: the read models keep unchanged views as the same objects, so a 10,000-station map
     where a few stations changed costs a few encodings and one join — and the same map
-    (every view the same object, i.e. the same read-model version) asked again by any number
-    of clients returns the text already built, shared."""
+    (the same list object from the read models, or every view the same object: the same
+    read-model version) asked again by any number of clients returns the text already built,
+    shared. A list passed here must not be modified afterwards (the read models hand out a
+    new list after a change)."""
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[ChargePointView, str]] = {}
@@ -52,11 +54,11 @@ class StationListEncoder:
 
     def encode(self, views: list[ChargePointView]) -> RawJson:
         last_views, last_text = self._last
-        if len(last_views) == len(views) and all(a is b for a, b in zip(last_views, views)):
+        if views is last_views or (len(last_views) == len(views) and all(a is b for a, b in zip(last_views, views))):
             return last_text
         text = self._join(views)
         if len(views) > 1:  # one station's list (a subscribe with stationId) keeps the map's
-            self._last = (list(views), text)
+            self._last = (views, text)
         return text
 
     def _join(self, views: list[ChargePointView]) -> RawJson:
