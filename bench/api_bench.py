@@ -306,17 +306,19 @@ async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
         per = [args.clients // args.client_procs] * args.client_procs
         per[-1] += args.clients - sum(per)
         me = psutil.Process()
-        cpu0 = sum(me.cpu_times()[:2])
+        times0 = me.cpu_times()
         t0 = time.perf_counter()
         procs = [await asyncio.create_subprocess_exec(
             sys.executable, __file__, "_subscribe_clients", stack.ws_url, key, str(n),
             stdout=asyncio.subprocess.PIPE) for n in per]
         outs = [json.loads((await p.communicate())[0]) for p in procs]
         wall = time.perf_counter() - t0
-        cpu = sum(me.cpu_times()[:2]) - cpu0
+        times = me.cpu_times()
+        user, system = times.user - times0.user, times.system - times0.system
     return {"engine": args.engine, "charge_points": args.count, "clients": args.clients,
             "all_subscribed_s": round(wall, 2), "snapshot_bytes": outs[0]["bytes"],
-            "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(cpu, 2),
+            "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(user + system, 2),
+            "server_user_s": round(user, 2), "server_system_s": round(system, 2),
             "load1": os.getloadavg()[0]}
 
 
