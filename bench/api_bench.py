@@ -417,18 +417,21 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
                 for name, since in (("by_position", str(middle)),
                                     ("by_timestamp", middle_time.isoformat().replace("+00:00", "Z"))):
                     timings = []
+                    cpu0 = time.process_time()
                     for _ in range(args.requests):
                         t1 = time.perf_counter()
                         page = await client.result("getEventsSince", {"since": since, "limit": args.limit})
                         timings.append((time.perf_counter() - t1) * 1000)
                         assert len(page["events"]) >= args.limit and page["hasMore"]  # a page ends on a ms boundary
-                    results[name] = percentiles(timings)
+                    # process CPU per request: the server's and this client's parsing (an upper bound)
+                    cpu_ms = round((time.process_time() - cpu0) * 1000 / args.requests, 2)
+                    results[name] = {"process_cpu_ms_per_request": cpu_ms, **percentiles(timings)}
                 await client.close()
         apikeys.close()
     finally:
         await log.close()
     return {"engine": args.engine, "log_events": latest.total, "limit": args.limit,
-            "fill_s": round(fill_s, 1), **results}
+            "fill_s": round(fill_s, 1), "load1": os.getloadavg()[0], **results}
 
 
 def main() -> None:
