@@ -12,8 +12,9 @@ socket made the fan-out cost grow with the message size times the audience. Here
   per-client head, the shared bytes as they are, and a small tail;
 * :class:`FrameWriter` — writes such frames straight to a connection's transport when the
   server runs uvicorn's ``websockets-sansio`` protocol without per-message deflate (as
-  ``chargelog serve`` does): no ASGI message, no per-socket encoding or framing, no copy of
-  the shared bytes (the transport keeps only what the kernel did not take yet). The
+  ``chargelog serve`` does): no ASGI message, no per-socket encoding or framing; the shared
+  bytes are handed to the transport as they are (Python 3.11's transport copies only the part
+  the kernel did not take at once), one write per connection per event-loop turn. The
   :class:`WebSocketFrames` middleware finds the connection's protocol from the ASGI ``send``
   callable and offers the writer in the scope (``scope["extensions"]`` under
   :data:`EXTENSION`); on any other server :class:`~.session.Sender` sends the text through
