@@ -152,9 +152,7 @@ async def test_message_size_limit(log, settings):
 
 
 async def test_idle_connection_is_closed(log, settings):
-    # 2 s, not less: the client shares the server's event loop, which aiokafka's metadata
-    # handling can hold for half a second on a broker with many topics (the shared test broker)
-    async with api_stack(log, settings, gateway=False, api_ping_timeout_s=2.0) as stack:
+    async with api_stack(log, settings, gateway=False, api_ping_timeout_s=0.3) as stack:
         async with mobile(stack, stack.key("u1")) as client:
             close_code, reason = await asyncio.wait_for(client.closed, TIMEOUT_S)
             assert close_code == 1000 and "no message within" in reason
