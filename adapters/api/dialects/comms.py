@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -83,8 +84,7 @@ class CommsSession(Session):
             return
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
-            await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
-                                    "userId": cc.public_user_id(caller.userId)})
+            await self.sender.send(comms_models.Connected(userId=cc.public_user_id(caller.userId)).model_dump())
             await self._snapshot(caller)
             self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
                            lambda record: self._push(record, caller))
@@ -103,13 +103,11 @@ class CommsSession(Session):
         caller = self.caller
         assert caller is not None
         try:
-            msg = loads(text)
-            action, data = msg["action"], msg.get("data")
-            if not (isinstance(action, str) and action and (data is None or isinstance(data, dict))):
-                raise BadMessage("not a command")
-        except (BadMessage, TypeError, KeyError):
+            command = comms_models.Command.model_validate(loads(text))
+        except (BadMessage, ValidationError):
             await self.refuse(None, "not a command")
             return
+        action, data = command.action, command.data
         if not self.state.limits.messages.hit(f"user:{caller.userId}").allowed:
             await self.sender.send(cc.error("Rate limit exceeded"))
             return

@@ -268,11 +268,13 @@ class Error(_Wire):
     timestamp: Now
 
 
-class Command(_Wire):
-    """A test-guide command; ``data`` per action (:class:`ChargerCommandData`)."""
+class Command(BaseModel):
+    """A test-guide command ``{action, data?}``; ``data`` per action (:class:`ChargerCommandData`)."""
 
-    action: str
-    data: dict[str, Any] = {}
+    model_config = ConfigDict(strict=True)
+
+    action: str = Field(min_length=1)
+    data: dict[str, Any] | None = None
 
 
 class ChargerCommandData(BaseModel):
