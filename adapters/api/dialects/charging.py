@@ -161,29 +161,26 @@ class ChargingSession(Session):
             await self.send_error(models.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}", reply_id)
 
     async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
-        verdict = self.state.limits.auth.hit(self.address)
-        if not verdict.allowed:
+        """``auth_request``: the token's caller owns the connection and gets the pushes; a
+        refusal signs the connection out (except when attempts are throttled)."""
+        if not self.state.limits.auth.hit(self.address).allowed:
             await self.sender.send(codec.auth_failure(reply_id, models.RATE_LIMIT_EXCEEDED,
                                                       "too many authentication attempts; retry later"))
             return
-        token = data.get("token")
-        if not isinstance(token, str) or not token:
-            self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, models.MISSING_PARAMETERS, "token is required"))
-            return
-        previous = self.caller
+        previous, token = self.caller, data.get("token")
         try:
-            caller = await self.verify(token=token)
-        except CoreError as exc:
+            if not isinstance(token, str) or not token:
+                raise Refusal(models.MISSING_PARAMETERS, "token is required")
+            try:
+                caller = await self.verify(token=token)
+            except CoreError as exc:
+                code = models.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else models.INVALID_TOKEN
+                raise Refusal(code, exc.message) from None
+            if data.get("userId") not in (None, caller.userId):
+                raise Refusal(models.INVALID_TOKEN, "userId does not match the token")
+        except Refusal as exc:
             self._drop_auth()
-            code = models.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else models.INVALID_TOKEN
-            await self.sender.send(codec.auth_failure(reply_id, code, exc.message))
-            return
-        claimed = data.get("userId")
-        if claimed is not None and claimed != caller.userId:
-            self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, models.INVALID_TOKEN,
-                                                      "userId does not match the token"))
+            await self.sender.send(codec.auth_failure(reply_id, exc.code, exc.text))
             return
         if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)

@@ -209,27 +209,17 @@ def active_session_update(data: cm.ActiveSession | None) -> dict[str, Any]:
 
 # -- stations ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ConnectorCounts:
-    """``available`` + ``in_use`` + ``unavailable`` = ``total`` connectors (≥ 1)."""
-
-    total: int
-    available: int
-    in_use: int
-    unavailable: int
-
-
-def connector_counts(cp: ChargePointView) -> ConnectorCounts:
+def connector_counts(cp: ChargePointView) -> dict[str, int]:
     """The X/Y counts of the read model (``available``/``total``), with the in-use connectors
     (OCPP 1.6 Preparing, Charging, SuspendedEV/EVSE, Finishing, Reserved) counted when the
-    charge point is online and not under maintenance; every other connector is unavailable."""
+    charge point is online and not under maintenance; every other connector is unavailable —
+    as the ``charger_status_update`` fields (``available_connectors`` + ``connectors_in_use`` +
+    ``connectors_unavailable`` = ``total_connectors`` ≥ 1)."""
     total = cp.total or len(cp.connectors)
-    available = cp.available
-    in_use = 0
-    if cp.online and not cp.maintenance:
-        in_use = sum(1 for c in cp.connectors if c.status in IN_USE_STATUSES)
-    in_use = min(in_use, total - available)
-    return ConnectorCounts(total, available, in_use, total - available - in_use)
+    in_use = sum(1 for c in cp.connectors if c.status in IN_USE_STATUSES) if cp.online and not cp.maintenance else 0
+    in_use = min(in_use, total - cp.available)
+    return {"total_connectors": total, "available_connectors": cp.available, "connectors_in_use": in_use,
+            "connectors_unavailable": total - cp.available - in_use}
 
 
 def display(availability: str, available: int, total: int) -> str | None:
@@ -259,8 +249,7 @@ def charger_status_update(cp: ChargePointView, station_id: str, at: datetime | s
     counts = connector_counts(cp)
     stamp = iso(at) if at else now_iso()
     data = cm.ChargerStatusData(
-        total_connectors=counts.total, available_connectors=counts.available, connectors_in_use=counts.in_use,
-        connectors_unavailable=counts.unavailable, display=display(cp.availability, counts.available, counts.total),
+        **counts, display=display(cp.availability, counts["available_connectors"], counts["total_connectors"]),
         connector_status=cp.connectors, station_status=STATION_STATUS.get(cp.availability, "Unavailable"),
         is_under_maintenance=cp.maintenance, maintenance_reason=maintenance_reason(cp), timestamp=stamp)
     return cm.ChargerStatusUpdate.of(cp, station_id=station_id, data=data, timestamp=stamp).model_dump()
