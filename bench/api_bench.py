@@ -51,6 +51,7 @@ from typing import Any
 
 import websockets
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's chargelog package
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")

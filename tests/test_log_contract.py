@@ -111,6 +111,27 @@ async def test_catch_up_subscription_has_no_gap_and_no_duplicate_under_concurren
     assert all(seqs == sorted(seqs) for seqs in per_cp.values())
 
 
+async def test_live_readers_of_one_process_share_one_decoded_event(log: EventLog) -> None:
+    """Records appended while two subscriptions follow the stream reach both as the same
+    decoded event object (decoded once per process, docs/log-engines.md), equal to what a
+    read returns."""
+    await append_one(log, SOURCE, ev("CP0", -1))
+    readers = [log.subscribe(SOURCE) for _ in range(2)]
+    try:
+        for reader in readers:
+            await take(reader, 1)  # both are live now
+        await log.append(SOURCE, [ev(f"CP{i % 3}", i) for i in range(30)])
+        first, second = [await take(reader, 30) for reader in readers]
+    finally:
+        for reader in readers:
+            await reader.aclose()
+    by_place = {where(r): r.event for r in second}  # partitions may interleave differently
+    assert sorted(by_place) == sorted(where(r) for r in first)
+    assert all(by_place[where(r)] is r.event for r in first)
+    read = {r.event.eventId: r.event for r in await log.read(SOURCE)}
+    assert all(read[r.event.eventId] == r.event for r in first)
+
+
 async def test_resume_from_a_mid_position(log: EventLog) -> None:
     await log.append(SOURCE, [ev(f"CP{i % 3}", i) for i in range(12)])
     records = await log.read(SOURCE)

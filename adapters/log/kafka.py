@@ -19,7 +19,11 @@ Mapping (see docs/log-engines.md):
   ``position_at`` = ``offsets_for_times``;
 * ``group_subscribe``: a Kafka consumer group for projection workers; the worker's own store
   holds the authoritative positions (``start_positions``), committed offsets are only for lag
-  visibility.
+  visibility (at most once a second);
+* every reader has a consumer of its own, but a record is decoded once per process
+  (:mod:`.kafka_decoded`); no client is ever left without topics, since aiokafka refreshes
+  such a client with the metadata of every topic of the cluster (docs/log-engines.md,
+  "Kafka engine: latency settings").
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +47,7 @@ from chargelog.domain.log import RAW_BATCH, START, LogUnavailable, Position, Pos
 
 from .chaining import ChainSealer, SealBatch
 from .group_commit import GroupCommit
+from .kafka_decoded import DecodedRecords
 from .kafka_pacing import pace_metadata_refreshes
 from .kafka_producer import ResilientProducer
 
@@ -59,6 +65,9 @@ CLOSE_CLIENT_S = 2.0
 #: A consumer-group member that stops heartbeating (e.g. a worker killed with SIGKILL) holds
 #: its partitions this long (ms; the broker's group.min.session.timeout.ms is 6000).
 GROUP_SESSION_TIMEOUT_MS = 6000
+#: Least time between two offset commits of a consumer-group member (s; the committed offsets
+#: only show the lag: the worker's store holds its positions).
+OFFSET_COMMIT_INTERVAL_S = 1.0
 #: Most events gathered into one group-committed send.
 MAX_GROUP_EVENTS = 4000
 #: A bounded ``read`` gives up with :class:`LogUnavailable` after this long without a record (s).
@@ -123,6 +132,7 @@ class KafkaLog:
         self._last_recorded_ms = 0
         self._partitioner = DefaultPartitioner()
         self._partition_cache: dict[tuple[int, str], int] = {}
+        self._decoded = DecodedRecords()
 
     @property
     def unavailable(self) -> str | None:
@@ -202,6 +212,10 @@ class KafkaLog:
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
                                              f"error {code} {message}")
+                # tracked, so that the admin client's metadata refreshes ask for this log's
+                # topics: aiokafka refreshes a client without topics with the metadata of *every*
+                # topic of the cluster, parsed in this event loop (0.2 s with 6,000 topics)
+                await admin._client.add_topic(topic)
                 current = await producer.ready()
                 partitions = sorted(await current.partitions_for(topic))
                 await self._wait_for_leaders(current, topic, partitions)
@@ -298,7 +312,11 @@ class KafkaLog:
             raise
         finally:
             if ok and len(self._readers) < READER_POOL_SIZE and self._producer is not None:
-                consumer.unsubscribe()
+                # paused, not unsubscribed: aiokafka's unsubscribe clears the client's topics,
+                # and a client without topics refreshes the metadata of *every* topic of the
+                # cluster — parsed in this event loop, 0.2 s per refresh with 6,000 topics
+                # (docs/benchmarks.md, "Kafka latency"). The next ``assign`` replaces this one.
+                consumer.pause(*consumer.assignment())
                 self._readers.append(consumer)
             else:
                 await _stop_quietly(consumer)
@@ -329,13 +347,10 @@ class KafkaLog:
                 raise PositionNotAvailable(
                     f"position {after} is before the start of stream {stream!r} (partition {p} starts at {start})")
 
-    @staticmethod
-    def _decode(message: ConsumerRecord, progress: Position) -> Record:
-        """A record whose decode errors name the position just past it (as ``append`` returned)."""
-        try:
-            event = Event.decode(message.value)
-        except EventDecodeError:
-            event = Event.decode(message.value, str(Position({message.partition: message.offset + 1})))
+    def _decode(self, message: ConsumerRecord, progress: Position) -> Record:
+        """A record, decoded once per process (:mod:`.kafka_decoded`), whose decode errors name
+        the position just past it (as ``append`` returned)."""
+        event = self._decoded.event(message.topic, message.partition, message.offset, message.value)
         return Record(event, message.partition, message.offset, progress)
 
     @staticmethod
@@ -588,6 +603,7 @@ class _GroupListener(ConsumerRebalanceListener):
         self.progress: dict[int, int] = {}
         self.epoch = 0
         self.error: BaseException | None = None
+        self.committed_at = -OFFSET_COMMIT_INTERVAL_S
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -620,11 +636,17 @@ class _GroupListener(ConsumerRebalanceListener):
             self.progress[tp.partition] = start.get(tp.partition)
 
     async def commit(self) -> None:
-        """Commit the progress of held partitions (lag visibility; failures are harmless)."""
+        """Commit the progress of held partitions (lag visibility; failures are harmless), at
+        most once per :data:`OFFSET_COMMIT_INTERVAL_S`: each commit is a broker round trip the
+        member waits for before its next fetch."""
+        now = time.monotonic()
+        if now - self.committed_at < OFFSET_COMMIT_INTERVAL_S:
+            return
         offsets = {tp: self.progress[tp.partition] for tp in self.consumer.assignment()
                    if self.progress.get(tp.partition)}
         if not offsets:
             return
+        self.committed_at = now
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:
