@@ -2,7 +2,10 @@
 
 Roles: ``gateway`` (OCPP 1.6-J central system, port 9000), ``api`` (client
 dialects + REST, port 8082), ``projections`` (translator to domain events + read models).
-All three share one log engine; on Kafka each role can run in its own process.
+All three share one log engine; on Kafka each role can run in its own process. On the
+embedded engine a :class:`~chargelog.adapters.serve_layout.Layout` moves the projections
+role and more gateways (on the same port) into supervised child processes
+(:mod:`chargelog.adapters.child_process`; docs/deploy.md, "Processes").
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any
 
 import uvicorn
 
+from chargelog.adapters.child_process import stop_all
 from chargelog.adapters.config import Settings
+from chargelog.adapters.serve_layout import Layout
 from chargelog.adapters.gc_tuning import tune_after_start
 from chargelog.adapters.log import open_log
 from chargelog.domain.log import EventLog
@@ -40,6 +45,21 @@ class PortInUse(OSError):
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return cls(f"{what}: cannot listen on {host}:{port} ({reason}); "
                    f"choose another with --{flag}-port or CHARGELOG_{flag.upper()}_PORT")
+
+
+def _log_level() -> str:
+    """This process's log level name, for its child processes."""
+    return logging.getLevelName(logging.getLogger().getEffectiveLevel())
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) when ``host``:``port`` is taken, binding it without
+    ``SO_REUSEPORT`` for a moment (port 0 is always free)."""
+    if port:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
 
 
 class _Uvicorn(uvicorn.Server):
@@ -74,12 +94,14 @@ class Runtime:
     abandoned with an error naming it.
     """
 
-    def __init__(self, settings: Settings, *, processes: int = 1, ops_server: bool = True) -> None:
+    def __init__(self, settings: Settings, *, layout: Layout | None = None, ops_server: bool = True) -> None:
         self.settings = settings
-        #: 2: the projections role runs in a supervised child process (``FoldProcess``)
-        self.processes = processes
+        #: which roles run in supervised child processes (default: all in this one)
+        self.layout = layout or Layout()
         self.ops_server = ops_server
         self.fold: Any = None
+        #: the OCPP gateway processes beside this one's (:class:`ServeChild`), same port
+        self.gateway_children: list[Any] = []
         self.stored_fold: Any = None
         self.log: EventLog = open_log(settings)
         self.registry: Any = None
@@ -139,11 +161,11 @@ class Runtime:
 
             await apply_registry_file(self.log, self.settings.registry_file)
         await self.registry.start()
-        if "projections" in roles and self.processes > 1:
-            from chargelog.adapters.fold_process import FoldProcess, StoredFold
+        if "projections" in roles and self.layout.fold:
+            from chargelog.adapters.fold_process import StoredFold, fold_child
             from chargelog.adapters.store import open_store
 
-            self.fold = FoldProcess(self.settings, logging.getLevelName(logging.getLogger().getEffectiveLevel()))
+            self.fold = fold_child(self.settings, _log_level())
             await self.fold.start()
             self.stored_fold = StoredFold(open_store(self.settings))
         elif "projections" in roles:
@@ -154,15 +176,21 @@ class Runtime:
         if "gateway" in roles:
             from chargelog.adapters.ocpp.gateway import OcppGateway
 
-            self.gateway = OcppGateway(self.log, self.settings, self.registry)
+            shared = self.layout.gateways > 1
+            gateway_settings = self.settings.model_copy(update={"ocpp_reuse_port": True}) if shared else self.settings
+            self.gateway = OcppGateway(self.log, gateway_settings, self.registry)
             self.gateway.readiness = self.readiness
             try:
+                if shared:  # SO_REUSEPORT would let a port another user's process holds look free
+                    _check_port_free(self.settings.ocpp_host, self.settings.ocpp_port)
                 await self.gateway.start()
             except OSError as exc:
                 if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
                     raise
                 raise PortInUse.of(exc, "OCPP gateway", self.settings.ocpp_host, self.settings.ocpp_port,
                                    "ocpp") from None
+            if shared:
+                await self._start_gateway_children()
         if "api" in roles:
             await self._start_api()
         elif self.gateway is None and self.ops_server:
@@ -179,6 +207,18 @@ class Runtime:
             # this process's own simulated charge points are not strangers: no cap on them
             self.gateway.admission.trusted.update(s.charge_point_id for s in self.fleet.stations)
             await self.fleet.start()
+
+    async def _start_gateway_children(self) -> None:
+        """The gateway processes 2…N on this gateway's port (started together)."""
+        from chargelog.adapters.child_process import ServeChild
+        from chargelog.adapters.serve_layout import gateway_settings
+
+        trusted = [f"CP{n:03d}" for n in range(1, self.settings.simulate + 1)]  # the simulated fleet's ids
+        self.gateway_children = [
+            ServeChild(gateway_settings(self.settings, self.gateway.port, n), _log_level(), f"gateway-{n}",
+                       "OCPP gateway", trusted)
+            for n in range(2, self.layout.gateways + 1)]
+        await asyncio.gather(*(child.start() for child in self.gateway_children))
 
     async def _start_api(self) -> None:
         from chargelog.adapters.api.app import create_app
@@ -233,8 +273,11 @@ class Runtime:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_timeout_s - EXIT_MARGIN_S
         roles_deadline = deadline - min(LOG_CLOSE_RESERVE_S, self.settings.shutdown_timeout_s / 3)
-        if self.fold is not None:
-            self.fold.terminate()  # it stops its roles meanwhile, within the same bound
+        if self.gateway_children and self.gateway is not None:
+            self.gateway.stop_accepting()  # the others' charge points reconnect nowhere now
+        for child in (self.fold, *self.gateway_children):
+            if child is not None:
+                child.terminate()  # it stops its roles meanwhile, within the same bound
         if self._ops is not None and self._ops_task is not None:
             self._ops.should_exit = True
             await self._step("metrics server", self._ops_task, roles_deadline)
@@ -246,7 +289,9 @@ class Runtime:
         if self.gateway is not None:
             await self._step("OCPP gateway", self.gateway.stop(max(0.0, roles_deadline - loop.time())),
                              roles_deadline + 1.0)
-        if self.fold is not None:  # its own log close comes after its roles: past ours, SIGKILL
+        if self.gateway_children:  # their own log close comes after their roles: past ours, SIGKILL
+            await self._step("gateway processes", stop_all(self.gateway_children), max(roles_deadline, deadline - 1.0))
+        if self.fold is not None:
             await self._step("fold process", self.fold.stop(), max(roles_deadline, deadline - 1.0))
         for name, part in (("projections", self.worker), ("registry", self.registry)):
             if part is not None:

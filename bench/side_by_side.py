@@ -7,8 +7,10 @@ One load generator (:mod:`ocpp_bench`'s station workers: N raw OCPP-J 1.6 statio
 
 * ``floor`` — a bare ``ocpp``-library central system with no persistence (``ocpp_floor.py``);
 * ``embedded`` — ``chargelog serve`` (all roles) on the embedded log (``city_bench``'s
-  :class:`~city_bench.ServerProcess`), by default two processes on 2+ cores (the fold in a
-  child); ``embedded-1process`` — the same with ``CHARGELOG_PROCESSES=1``;
+  :class:`~city_bench.ServerProcess`) in its default layout (docs/deploy.md, "Processes": on
+  2 cores ``serve`` with the API and a gateway, the fold, and a second gateway on the same
+  port); ``embedded-1process``, ``embedded-2process`` (``serve`` + the fold),
+  ``embedded-4process`` (+ a third gateway) — the same with ``CHARGELOG_PROCESSES`` = 1, 2, 4;
 * ``kafka`` — the same on Kafka, when ``KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092) answers;
 * ``embedded-gc-default`` — embedded with Python's garbage-collector defaults (no
   ``gc.freeze``, threshold 700), to measure ``adapters/gc_tuning.py``.
@@ -31,7 +33,11 @@ thread, voluntary + involuntary), the CPU per 1,000 CALLs of the busiest of its 
 (``1,000 /`` that = the CALLs/s it sustains once each process has a core: the load generator
 shares this machine's cores, so the server is rarely saturated here), and each figure's
 ratio to the floor; plus the 1-min load average
-at the start and end of each window, since this machine is shared.
+at the start and end of each window, since this machine is shared. A second table sets each
+``chargelog`` server against ``embedded-1process`` (when it ran): measured CALLs/s, and the
+*capacity* — the CALLs/s the server would sustain with this machine's cores to itself, the
+smaller of ``1,000 /`` its busiest process's CPU per 1,000 CALLs (a process uses one core at
+most) and ``cores × 1,000 /`` its total CPU per 1,000 CALLs (all processes share the cores).
 
 Usage::
 
@@ -76,6 +82,8 @@ SERVE_ENV = {k: v for k, v in ocpp_bench.gateway_env("embedded", "").items()
 CHARGELOG_SERVERS: dict[str, tuple[str, dict[str, str]]] = {
     "embedded": ("embedded", {}),  # the default: the fold in a second process on 2+ cores
     "embedded-1process": ("embedded", {"CHARGELOG_PROCESSES": "1"}),
+    "embedded-2process": ("embedded", {"CHARGELOG_PROCESSES": "2"}),  # serve + the fold
+    "embedded-4process": ("embedded", {"CHARGELOG_PROCESSES": "4"}),  # serve + the fold + 2 more gateways
     "kafka": ("kafka", {}),
     # Python's collector defaults, to measure what adapters/gc_tuning.py buys
     "embedded-gc-default": ("embedded", {"CHARGELOG_GC_FREEZE": "false", "CHARGELOG_GC_THRESHOLD0": "700"}),
@@ -136,7 +144,7 @@ async def chargelog_server(name: str, bootstrap: str, subscribers: int, audience
 
 
 def _tree(ps: psutil.Process) -> list[psutil.Process]:
-    """``ps`` and its child processes (``serve``'s fold process)."""
+    """``ps`` and its child processes (``serve``'s fold and gateway processes)."""
     with contextlib.suppress(psutil.Error):
         return [ps, *ps.children(recursive=True)]
     return [ps]
@@ -211,6 +219,8 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
             # the process that spends most per CALL bounds what the server sustains with a
             # core of its own: 1,000 / this = acknowledged CALLs/s at one full core
             "busiest_cpu_s_per_1000": max(per_process) * 1000 / acked if acked else math.nan,
+            "capacity_calls_per_s": min(acked / max(per_process), (os.cpu_count() or 1) * acked / cpu)
+            if acked else math.nan,
             "p50_ms": city_bench.percentile(latencies, 50), "p99_ms": city_bench.percentile(latencies, 99),
             "rss_kb_per_conn": (rss_load - rss_idle) / 1024 / (stations + len(clients)),
             "server_cores": cpu / elapsed, "switches_per_call": switches / acked if acked else math.nan, "pushes_per_s": pushes / elapsed, "errors": sum(r["errors"] for r in results),
@@ -287,10 +297,26 @@ def summary(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
             row[key] = statistics.median(s[key] for s in samples)
         rows.append(row)
     floor = next((r for r in rows if r["server"] == "floor"), None)
+    single = next((r for r in rows if r["server"] == "embedded-1process"), None)
     for row in rows:
         for key in ("cpu_s_per_1000", "calls_per_s", "p50_ms", "p99_ms"):
             row[f"{key}_x_floor"] = row[key] / floor[key] if floor and floor[key] else math.nan
+        for key in ("calls_per_s", "capacity_calls_per_s"):
+            row[f"{key}_x_1process"] = row[key] / single[key] if single and single[key] else math.nan
     return rows
+
+
+def table_vs_one_process(rows: list[dict[str, Any]]) -> str:
+    """Each chargelog server against ``embedded-1process`` (see the module docstring)."""
+    lines = ["| server | acked CALLs/s | × 1 process | capacity CALLs/s on this machine's cores | × 1 process "
+             "| busiest process CPU s / 1,000 | all processes CPU s / 1,000 |",
+             "| " + " | ".join(["---"] + ["---:"] * 6) + " |"]
+    for r in rows:
+        if r["server"] != "floor":
+            lines.append(f"| {r['server']} | {r['calls_per_s']:.0f} | {r['calls_per_s_x_1process']:.2f} "
+                         f"| {r['capacity_calls_per_s']:.0f} | {r['capacity_calls_per_s_x_1process']:.2f} "
+                         f"| {r['busiest_cpu_s_per_1000']:.3f} | {r['cpu_s_per_1000']:.3f} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -330,7 +356,11 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {opts.stations} stations, "
           f"{opts.duration:.0f} s × {opts.runs} run(s), {opts.workers} station worker(s), "
           f"{opts.subscribers} {opts.audience} subscriber(s) on chargelog, load {opts.load}")
-    print(table(summary(runs)))
+    rows = summary(runs)
+    print(table(rows))
+    if any(r["server"] == "embedded-1process" for r in rows):
+        print()
+        print(table_vs_one_process(rows))
     if opts.json:
         print(json.dumps(runs))
 

@@ -233,9 +233,13 @@ class EventLog(Protocol):
         """The position just past the last durable record."""
         ...
 
-    def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+    def subscribe(self, stream: str, after: Position = START, *,
+                  types: Sequence[str] = ()) -> AsyncIterator[Record]:
         """Catch-up subscription: every record after ``after``, then live records, forever,
-        without gap or duplicate. Close it with ``aclose()``."""
+        without gap or duplicate. Close it with ``aclose()``. ``types``: the event types the
+        caller needs — an engine may leave other records out (the embedded engine skips other
+        processes' records of other types without decoding them; Kafka yields every record),
+        so the caller still checks each record's type."""
         ...
 
     def group_subscribe(

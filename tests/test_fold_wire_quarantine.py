@@ -57,7 +57,9 @@ async def test_a_defect_degrades_health_and_retry_applies_it(engine: str, tmp_pa
                 ("stations", "domain", "connector.status.changed", "FW-DEFECT")
             assert entry["position"] in body["degraded"][0] and "stations" in body["degraded"][0]
             async with httpx.AsyncClient(timeout=30) as http:
-                metrics = (await http.get(f"http://127.0.0.1:{server.ocpp_port}/metrics")).text
+                # the client API's /metrics is the service's (the OCPP port's is the gateway
+                # process that took the request: serve may run several, docs/deploy.md)
+                metrics = (await http.get(f"{server.api_url}/metrics")).text
             assert 'chargelog_projection_quarantined_events_total{consumer="stations"}' in metrics
             stations = await station_map(env, server.api_url)
             assert [c["status"] for c in stations["FW-FINE"]["connectors"]] == ["Available"]

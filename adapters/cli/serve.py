@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--role", action="append", choices=["gateway", "api", "projections"],
                    help="run only these roles (repeatable; default all three)")
     p.add_argument("--processes", type=int, metavar="N",
-                   help="embedded log: 2 runs the translator and projections in a child process, 1 keeps one "
-                        "process (env CHARGELOG_PROCESSES; default one per core, at most 2)")
+                   help="embedded log: 1 keeps one process, 2 runs the translator and projections in a child process, "
+                        "each one more is one more OCPP gateway process on the same port (env CHARGELOG_PROCESSES; "
+                        "default: the fold's process plus one gateway per core)")
     p.add_argument("--simulate", type=int, metavar="N",
                    help="also start N simulated charge points (they charge only when a user starts them)")
     p.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
@@ -95,8 +96,10 @@ def banner(runtime: Any) -> str:
         base = f"{_host(s.api_host)}:{runtime.api_port}"
         lines += [f"  client API:   http://{base}/health   ws://{base}/ws   ws://{base}/?token=JWT",
                   f"  station map:  chargelog stations --watch 2"]
-    if runtime.fold is not None:
-        lines.append(f"  processes:    {os.getpid()} (this one), fold {runtime.fold.pid} (translator, projections)")
+    children = [c for c in (runtime.fold, *runtime.gateway_children) if c is not None]
+    if children:
+        others = ", ".join(f"{c.name} {c.pid} ({c.what})" for c in children)
+        lines.append(f"  processes:    {os.getpid()} (this one: client API, OCPP gateway), {others}")
     lines.append(f"  data dir:     {s.data_dir.resolve()}")
     lines.append(f"  JWT secret:   {secret_source(s)}  (chargelog token --user NAME signs with it)")
     if s.simulate:
@@ -115,11 +118,12 @@ def version() -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from chargelog.adapters import fold_process
+    from chargelog.adapters import child_process
     from chargelog.adapters.runtime import Runtime
+    from chargelog.adapters.serve_layout import layout
 
-    if fold_process.is_child():  # the fold half of a serve started by FoldProcess
-        return await fold_process.run_child()
+    if child_process.is_child():  # the fold or a gateway of a serve (ServeChild)
+        return await child_process.run_child()
 
     from chargelog.adapters.logs import configure
 
@@ -142,7 +146,7 @@ async def run(args: argparse.Namespace) -> int:
             redactor.literals.append(jwt_secret(settings))  # generated now, before anything listens
         except (OSError, ValueError) as exc:
             raise UserError(f"JWT secret: {exc}") from None
-    runtime = Runtime(settings, processes=fold_process.fold_processes(settings))
+    runtime = Runtime(settings, layout=layout(settings))
     try:
         await runtime.run_until_signal(lambda rt: say(banner(rt)))
     except OSError as exc:

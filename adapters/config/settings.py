@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     ocpp_host: str = Field("127.0.0.1", description="OCPP bind address; non-loopback needs station authentication "
                                                     "and a configured jwt_secret, or ``insecure``.")
     ocpp_port: int = 9000
+    ocpp_reuse_port: bool = Field(False, description="Bind the OCPP port with SO_REUSEPORT, so several gateway "
+                                  "processes of this user share it (the kernel spreads connections); `serve` sets "
+                                  "it for its own gateway processes.")
     ocpp_path_prefix: str = Field("/ocpp", description="Charge points connect to {prefix}/{chargePointId} and /{chargePointId}.")
     heartbeat_interval_s: int = Field(300, ge=1, description="Heartbeat interval sent in BootNotification.conf (s).")
     offline_after_heartbeats: float = Field(3.0, gt=0, description="Offline after this many heartbeat intervals without a frame.")
@@ -112,9 +115,10 @@ class Settings(BaseSettings):
     # -- process ------------------------------------------------------------------------
     roles: list[Literal["gateway", "api", "projections"]] = Field(
         default_factory=lambda: ["gateway", "api", "projections"])
-    processes: int = Field(0, ge=0, description="Processes of one `chargelog serve` on the embedded engine: 2 runs "
-                           "the fold (translator, projections) in a supervised child process, 1 keeps every role in "
-                           "one process; 0 = one per core, at most 2 (docs/deploy.md, \"Processes\").")
+    processes: int = Field(0, ge=0, description="Processes of one `chargelog serve` on the embedded engine: 1 keeps "
+                           "every role in one process, 2 runs the fold (translator, projections) in a supervised child, "
+                           "each one more is one more OCPP gateway process on the same port; 0 = the fold's process "
+                           "plus one gateway per core (docs/deploy.md, \"Processes\").")
     simulate: int = Field(0, ge=0, description="Start this many simulated charge points.")
     shutdown_timeout_s: float = Field(15.0, gt=0, description="SIGTERM/SIGINT: the process exits within this bound (s), whatever the log's state.")
     simulate_meter_interval_s: float = Field(5.0, gt=0, description="MeterValues interval of simulated charge points (s).")

@@ -12,7 +12,7 @@ not exist).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chargelog.domain.chain import GENESIS, seal
 from chargelog.domain.envelope import Event
@@ -45,6 +45,12 @@ class ChainSealer:
         self._heads.clear()
         if writer is not None:
             self.writer = writer
+
+    def drop(self, charge_point_ids: Iterable[str]) -> None:
+        """Forget these charge points' heads (re-loaded on next use): another process of the
+        same writer extended their chains."""
+        for key in charge_point_ids:
+            self._heads.pop(key, None)
 
 
 class SealBatch:

@@ -10,7 +10,9 @@ What we added on top of the library (it has no push subscription on SQLite):
 
 * group commit: concurrent appenders are queued and written by one writer task in one
   transaction, then all are acknowledged — acknowledge after durable (a committed WAL
-  transaction survives ``kill -9``);
+  transaction survives ``kill -9``); the transaction is ``BEGIN IMMEDIATE``, so several
+  processes appending to one file take turns, and each stamps ``recordedAt`` and reads the
+  chain heads under that lock (both stay right whichever process wrote last);
 * the hash chain: each event sealed into its charge point's chain as it is written
   (``.chaining``; seq = ``originator_version``; docs/audit.md);
 * notification for catch-up subscriptions: in-process after each commit, and across
@@ -27,18 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eventsourcing.persistence import IntegrityError as RecorderIntegrityError
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from chargelog.domain.chain import GENESIS, unseal
 from chargelog.domain.envelope import Event, EventDecodeError, utcnow
@@ -48,7 +50,7 @@ from .chaining import ChainSealer
 from .group_commit import GroupCommit
 from .wakeup import Wakeups, supported as wakeups_supported
 
-#: The writer id of the embedded engine's chains (one writing process per data directory).
+#: The writer id of the embedded engine's chains (every process: they write under SQLite's write lock).
 EMBEDDED_WRITER = "embedded"
 #: Largest number of events written in one SQLite transaction.
 MAX_BATCH = 5000
@@ -58,8 +60,24 @@ SUBSCRIBE_PAGE = 1000
 RECENT_DECODED = 4096
 T = TypeVar("T")
 
+#: Past this many rows appended by other processes since this one's last commit, every
+#: chain head is read again rather than finding the charge points those rows extended.
+PEER_ROWS_CHECKED = 10000
+#: ``"recordedAt":"…"`` in a stored envelope (``Event.encode``'s field order: it comes before
+#: the payload, so a payload cannot fake it).
+RECORDED_AT = re.compile(rb'"recordedAt":"([0-9T:.+\-]+)Z?"')
+
 #: How often an idle subscription re-reads the file even without a wake-up (s).
 POLL_INTERVAL_S = 0.5
+
+
+def _recorded_at(row: tuple[int, bytes]) -> datetime:
+    """``recordedAt`` of a stored (notification id, envelope) row, read without decoding the
+    whole envelope (a full decode when the text is not as expected)."""
+    found = RECORDED_AT.search(row[1])
+    if found is None:
+        return EmbeddedLog._record(row).event.recordedAt
+    return datetime.fromisoformat(found[1].decode()).replace(tzinfo=UTC)
 
 
 class _Stream:
@@ -75,11 +93,17 @@ class _Stream:
         self.chain = ChainSealer(EMBEDDED_WRITER, self._head)
         self._changed = asyncio.Event()
         self.generation = 0
+        #: ``recordedAt`` and notification id of the last record this process wrote: when the
+        #: file's last record is another, another process wrote since (heads re-read)
         self.last_recorded: datetime | None = None
+        self.last_id: int | None = None
+        #: the write transaction's cursor while a batch is sealed (chain heads are read in it)
+        self.cursor: sqlite3.Cursor | None = None
         self.commit: GroupCommit | None = None
         #: the one long-lived thread that writes this stream (group commits queue for it)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embedded-writer-{self.name}")
-        #: this process's last appended records, decoded once (notification id → Record)
+        #: this process's last appended records and the other processes' last ones read by
+        #: a subscription at the tail, decoded once (notification id → Record)
         self.recent: OrderedDict[int, Record] = OrderedDict()
         #: the file's last notification id when no other process has appended since this
         #: process's last commit; None when unknown (a subscription there must read the file)
@@ -100,6 +124,13 @@ class _Stream:
             record = self.recent.get(record.offset + 2)
         return run
 
+    def keep(self, record: Record) -> None:
+        """Keep ``record`` (read from the file) decoded in :attr:`recent` for this process's
+        other readers (the oldest kept record goes past :data:`RECENT_DECODED`)."""
+        self.recent[record.offset + 1] = record
+        if len(self.recent) > RECENT_DECODED:
+            self.recent.popitem(last=False)
+
     def peer_appended(self) -> None:
         """Another process committed to this stream: the end is unknown until read."""
         self.peer_wakes += 1
@@ -118,12 +149,16 @@ class _Stream:
             await self._changed.wait()
 
     def _head(self, charge_point_id: str) -> tuple[int, bytes]:
-        """The last (seq = originator_version, hash) of a charge point's chain in the file."""
-        latest = self.recorder.select_events(charge_point_id, desc=True, limit=1)
-        if not latest:
+        """The last (seq = originator_version, hash) of a charge point's chain in the file, read
+        in the write transaction (:attr:`cursor`)."""
+        assert self.cursor is not None
+        latest = self.cursor.execute(
+            f"SELECT originator_version, state FROM {self.recorder.events_table_name} "
+            "WHERE originator_id=? ORDER BY originator_version DESC LIMIT 1", (charge_point_id,)).fetchone()
+        if latest is None:
             return 0, GENESIS
-        link = unseal(latest[0].state)
-        return latest[0].originator_version, link.hash if link else GENESIS
+        link = unseal(latest[1])
+        return latest[0], link.hash if link else GENESIS
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` (blocking, in a worker thread). Raises RuntimeError once closed."""
@@ -224,32 +259,59 @@ class EmbeddedLog:
         return [Position({0: n}) for n, _ in written]
 
     def _write(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
-        """Runs in a worker thread: one transaction for the whole batch; the records as
-        stored, decoded once here for every reader in this process."""
-        try:
-            return self._insert(s, events)
-        except (sqlite3.IntegrityError, RecorderIntegrityError):
-            s.chain.forget()  # another process appended: reload the heads once
-            return self._insert(s, events)
+        """Runs in the stream's writer thread: one ``BEGIN IMMEDIATE`` transaction for the whole
+        batch (it waits for another process's write to finish); the records as stored, decoded
+        once here for every reader in this process."""
+        with s.datastore.get_connection(commit=True) as connection:
+            raw = connection._sqlite_conn  # the library's transaction is a deferred BEGIN
+            cursor = raw.cursor()
+            cursor.row_factory = None
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._insert(s, cursor, events)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                s.chain.forget()  # the heads of the rolled-back batch were never written
+                s.last_id = None
+                raise
+        return written
 
-    def _insert(self, s: _Stream, events: list[Event]) -> list[tuple[int, Record | None]]:
-        """Stamps ``recordedAt``, seals each event into its charge point's chain (seq = its
-        ``originator_version``) and inserts the batch in one transaction."""
+    def _insert(self, s: _Stream, cursor: sqlite3.Cursor, events: list[Event]) -> list[tuple[int, Record | None]]:
+        """Under the write lock: stamps ``recordedAt`` (after the file's last record, whichever
+        process wrote it), seals each event into its charge point's chain (seq = its
+        ``originator_version``; heads read again when another process wrote since this one's
+        last commit) and inserts the batch."""
+        top = cursor.execute(f"SELECT rowid, state FROM {s.recorder.events_table_name} "
+                             "ORDER BY rowid DESC LIMIT 1").fetchone()
+        if top is None or top[0] != s.last_id:  # another process wrote (or first write here)
+            if s.last_id is None or top is None or top[0] - s.last_id > PEER_ROWS_CHECKED:
+                s.chain.forget()
+            else:  # only the chains another process extended since are read again
+                s.chain.drop(row[0] for row in cursor.execute(
+                    f"SELECT DISTINCT originator_id FROM {s.recorder.events_table_name} WHERE rowid>?",
+                    (s.last_id,)))
+            s.last_recorded = _recorded_at(top) if top is not None else None
         last = s.last_recorded
         stored = []
-        sealing = s.chain.batch()
-        for event in events:
-            now = utcnow()
-            if last is not None and now <= last:
-                now = last + timedelta(microseconds=1)
-            last = now
-            event = event.model_copy(update={"recordedAt": now, "chain": None})
-            state, seq = sealing.seal(event)
-            stored.append(StoredEvent(event.chargePointId, seq, event.type, state))
-        ids = s.recorder.insert_events(stored)
+        s.cursor = cursor
+        try:
+            sealing = s.chain.batch()
+            for event in events:
+                now = utcnow()
+                if last is not None and now <= last:
+                    now = last + timedelta(microseconds=1)
+                last = now
+                event = event.model_copy(update={"recordedAt": now, "chain": None})
+                state, seq = sealing.seal(event)
+                stored.append(StoredEvent(event.chargePointId, seq, event.type, state))
+        finally:
+            s.cursor = None
+        ids = s.recorder._insert_events(SQLiteCursor(cursor), stored)
         assert ids is not None and len(ids) == len(stored)
         sealing.commit()
         s.last_recorded = last
+        s.last_id = ids[-1]
         return [(n, self._decoded(n, stored_event.state)) for n, stored_event in zip(ids, stored)]
 
     @classmethod
@@ -395,10 +457,15 @@ class EmbeddedLog:
 
         return Position({0: await asyncio.to_thread(s.call, search)})
 
-    async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
+    async def subscribe(self, stream: str, after: Position = START, *,
+                        types: Sequence[str] = ()) -> AsyncIterator[Record]:
+        """See the port; with ``types``, pages read from the file hold only those types (other
+        processes' other records are skipped undecoded), this process's own appends come as
+        they are (every type)."""
         s = self._stream(stream)
         position = after
-        ahead: asyncio.Future[list[tuple[int, bytes]]] | None = None  # the next page, read meanwhile
+        types = tuple(types)
+        ahead: asyncio.Future[tuple[list[tuple[int, bytes]], int]] | None = None  # the next page, read meanwhile
         read_file = True  # the first look, and one after a silent poll interval, goes to the file
         try:
             while True:
@@ -417,16 +484,25 @@ class EmbeddedLog:
                         continue
                 read_file = False
                 fresh = ahead is None
-                rows = await (ahead or self._page(s, stream, position))
+                rows, scanned_to = await (ahead or self._page(s, stream, position, types))
                 ahead = None
                 if len(rows) == SUBSCRIBE_PAGE:
-                    ahead = asyncio.ensure_future(self._page(s, stream, Position({0: rows[-1][0]})))
+                    ahead = asyncio.ensure_future(self._page(s, stream, Position({0: rows[-1][0]}), types))
                 # decoded one at a time: a page of live Events would survive young GC
-                # collections and make the catch-up ~2.5x slower (docs/benchmarks.md)
+                # collections and make the catch-up ~2.5x slower (docs/benchmarks.md); at the
+                # tail (a short page: another process's latest appends) each record is kept
+                # decoded for this process's other subscriptions, which then read no file
+                share = len(rows) < SUBSCRIBE_PAGE
                 for row in rows:
-                    record = s.recent.get(row[0]) or self._record(row)
+                    record = s.recent.get(row[0])
+                    if record is None:
+                        record = self._record(row)
+                        if share:
+                            s.keep(record)
                     yield record
                     position = record.position
+                if ahead is None and scanned_to > position.get(0):  # past rows of other types
+                    position = Position({0: scanned_to})
                 if rows or not fresh:
                     continue
                 read_file = not await self._wait_for_append(s, seen)
@@ -434,9 +510,16 @@ class EmbeddedLog:
             if ahead is not None:
                 ahead.cancel()
 
-    def _page(self, s: _Stream, stream: str, after: Position) -> Awaitable[list[tuple[int, bytes]]]:
-        """The next SUBSCRIBE_PAGE rows after ``after``, read in a worker thread."""
-        return asyncio.to_thread(s.call, self._select, s, stream, after, SUBSCRIBE_PAGE, None, (), None)
+    def _page(self, s: _Stream, stream: str, after: Position,
+              types: tuple[str, ...]) -> Awaitable[tuple[list[tuple[int, bytes]], int]]:
+        """The next SUBSCRIBE_PAGE rows after ``after`` (of ``types``, when given) and the
+        notification id the page covers up to, read in a worker thread."""
+        def page() -> tuple[list[tuple[int, bytes]], int]:
+            end = s.recorder.max_notification_id() or 0
+            rows = self._select(s, stream, after, SUBSCRIBE_PAGE, Position({0: end}), types, None)
+            return rows, rows[-1][0] if len(rows) == SUBSCRIBE_PAGE else max(end, after.get(0))
+
+        return asyncio.to_thread(s.call, page)
 
     @staticmethod
     async def _wait_for_append(s: _Stream, seen: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from chargelog.domain.backoff import backoff_s
 from chargelog.domain.log import EventLog, Position, PositionNotAvailable, Record
@@ -22,14 +22,15 @@ RETRY_MIN_S = 0.2
 RETRY_MAX_S = 1.0
 
 
-async def follow(log: EventLog, stream: str, after: Position, *, name: str) -> AsyncIterator[Record]:
+async def follow(log: EventLog, stream: str, after: Position, *, name: str,
+                 types: Sequence[str] = ()) -> AsyncIterator[Record]:
     """Every record of ``stream`` after ``after``, then live ones, forever (close with
-    ``aclose()``). Raises only :class:`PositionNotAvailable` (the log no longer holds the
-    records: retrying cannot help)."""
+    ``aclose()``); ``types`` as in ``subscribe`` (others may be left out). Raises only
+    :class:`PositionNotAvailable` (the log no longer holds the records: retrying cannot help)."""
     failures = 0
     while True:
         try:
-            async with contextlib.aclosing(log.subscribe(stream, after)) as records:
+            async with contextlib.aclosing(log.subscribe(stream, after, types=types)) as records:
                 async for record in records:
                     failures = 0
                     after = record.position

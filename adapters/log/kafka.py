@@ -525,10 +525,12 @@ class KafkaLog:
             found = await consumer.offsets_for_times({tp: target for tp in tps})
         return Position({tp.partition: found[tp].offset if found.get(tp) else end[tp.partition] for tp in tps})
 
-    async def subscribe(self, stream: str, after: Position = START) -> AsyncIterator[Record]:
-        """See the port. One consumer per subscription, assigned every partition (as the
-        topic has at subscription time) and seeked to ``after``; each record's ``position`` is
-        the subscription's whole progress vector. Raises PositionNotAvailable as ``read``."""
+    async def subscribe(self, stream: str, after: Position = START, *,
+                        types: Sequence[str] = ()) -> AsyncIterator[Record]:
+        """See the port (``types`` is not used: every record comes). One consumer per
+        subscription, assigned every partition (as the topic has at subscription time) and
+        seeked to ``after``; each record's ``position`` is the subscription's whole progress
+        vector. Raises PositionNotAvailable as ``read``."""
         consumer = self._consumer(fetch_max_wait_ms=200)
         await self._connect(consumer)
         try:

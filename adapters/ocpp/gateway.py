@@ -149,9 +149,17 @@ class OcppGateway:
             compression=None, ssl=self._ssl_context(), server_header=None,
             ping_interval=min(20.0, float(self.settings.heartbeat_interval_s)), ping_timeout=20,
             backlog=4096, open_timeout=self.settings.http_header_timeout_s,
+            reuse_port=self.settings.ocpp_reuse_port or None,
         )
         self._watchdog = asyncio.create_task(self._watch_offline(), name="ocpp-offline-watchdog")
         logger.info("OCPP gateway %s listening on port %d", self.gateway_id, self.port)
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket (connections already open go on); the first step of
+        :meth:`stop`, taken early when other gateway processes share the port and stop first
+        (their charge points must not reconnect here meanwhile)."""
+        if self._server is not None:
+            self._server.server.close()
 
     async def stop(self, timeout_s: float | None = None) -> None:
         """Graceful stop (module docstring) within ``timeout_s`` (default
@@ -166,7 +174,7 @@ class OcppGateway:
             return max(0.0, min(at_most, deadline - loop.time()))
 
         self._stopping = True
-        self._server.server.close()  # stop accepting
+        self.stop_accepting()
         with contextlib.suppress(TimeoutError):  # in-flight CALLs get their durable answer
             await asyncio.wait_for(self._idle.wait(), left(DRAIN_S))
         self._server.close(code=1001, reason="central system shutting down")
@@ -422,7 +430,8 @@ class OcppGateway:
             self.presence.apply(event)
 
     async def _follow(self, after: Position) -> None:
-        async with contextlib.aclosing(follow(self.log, SOURCE, after, name=f"gateway {self.gateway_id}")) as records:
+        records = follow(self.log, SOURCE, after, name=f"gateway {self.gateway_id}", types=(*pr.TYPES, REQUESTED))
+        async with contextlib.aclosing(records):
             async for record in records:
                 event = record.event
                 if event.type in pr.TYPES:
