@@ -41,6 +41,7 @@ from .caller import ADMIN, Caller, CoreError
 from .core import ClientCore
 from .dialects import ApiContext, Dialect, load_dialects
 from .dialects import charging_codec
+from .dialects.charging_models import INVALID_REQUEST
 from .ws import wire
 from .ws.base import IdleTimeout, LimitPolicy, MessageTooLarge
 from .ws.frames import WebSocketFrames
@@ -219,7 +220,7 @@ def first_message_error(text: str | bytes, problem: str) -> dict[str, Any]:
     raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
     request_id = wire.peek_id(raw)
     if '"type"' in raw and '"action"' not in raw:
-        return charging_codec.error_message(charging_codec.INVALID_REQUEST, problem, id_=request_id)
+        return charging_codec.error_message(INVALID_REQUEST, problem, id_=request_id)
     return {"id": request_id, "error": {"code": 400, "message": problem}}
 
 

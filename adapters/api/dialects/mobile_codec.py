@@ -10,8 +10,6 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from pydantic import BaseModel
-
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView
@@ -22,16 +20,9 @@ from ..ws.timefmt import iso_ms
 from . import mobile_models as m
 
 
-def out(model: type[BaseModel], source: Any, **wire: Any) -> dict[str, Any]:
-    """``source`` (a read model or a domain payload) in ``model``'s wire shape; ``wire``:
-    fields given as they go on the wire."""
-    built = model.model_validate(source)
-    return (built.model_copy(update=wire) if wire else built).model_dump()
-
-
 def station_out(view: ChargePointView) -> dict[str, Any]:
     """Section 6.1 station (status: Available / Charging / PartiallyAvailable / Offline)."""
-    return out(m.StationOut, view, name=view.name or view.chargePointId)
+    return m.StationOut.of(view, name=view.name or view.chargePointId).model_dump()
 
 
 class RawJson(SharedJson):
@@ -78,10 +69,10 @@ class StationListEncoder:
 def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     """Section 6.2 (meter fields only from the caller's own active session)."""
     c, s = status.connector, status.session
-    return out(m.ConnectorStatusResult, {
+    return m.ConnectorStatusResult.of({
         "stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
         "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
-        "errorCode": c.errorCode, "updatedAt": c.updatedAt, **(s.model_dump(include=_METER) if s else {})})
+        "errorCode": c.errorCode, "updatedAt": c.updatedAt, **(s.model_dump(include=_METER) if s else {})}).model_dump()
 
 
 _METER = {"powerW", "currentA", "voltageV", "energyWh"}
@@ -89,7 +80,7 @@ _METER = {"powerW", "currentA", "voltageV", "energyWh"}
 
 def session_out(view: SessionView) -> dict[str, Any]:
     """Section 6.5."""
-    return out(m.SessionOut, view)
+    return m.SessionOut.of(view).model_dump()
 
 
 def push_data(event: Event) -> dict[str, Any] | None:
@@ -103,7 +94,7 @@ def push_data(event: Event) -> dict[str, Any] | None:
     source = {"chargePointId": event.chargePointId, "correlationId": event.correlationId, **event.payload}
     for key in ("timestamp", "startTime", "stopTime", "at"):
         source[key] = source.get(key) or event.occurredAt
-    return out(model, source)
+    return model.of(source).model_dump()
 
 
 def _json(value: Any) -> str:
