@@ -37,7 +37,7 @@ Security (per surface: ``ocpp``, ``api``, or a rate limiter's name):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, PlatformCollector,
                                ProcessCollector, generate_latest)
@@ -85,10 +85,11 @@ def log_labels(name: str) -> tuple[str, str]:
     return engine or "unknown", stream or "unknown"
 
 
-def observe_push(recorded_at: datetime | None) -> None:
-    """A live push reached its subscriber's socket now."""
+def observe_push(recorded_at: datetime | None, now_s: float) -> None:
+    """A live push reached its subscriber's socket at ``now_s`` (epoch seconds; taken once
+    for a batch of pushes written in the same event-loop turn)."""
     if recorded_at is not None:
-        PUSH_LATENCY.observe(max(0.0, (datetime.now(UTC) - recorded_at).total_seconds()))
+        PUSH_LATENCY.observe(max(0.0, now_s - recorded_at.timestamp()))
 
 
 def observe_consumer(consumer: str, stream: str, positions: dict[int, int], ends: dict[int, int]) -> int:

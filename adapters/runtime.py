@@ -232,7 +232,7 @@ class Runtime:
             self.read_models = await follow_read_models(self.log, self.settings, self.registry)
             if self.stored_fold is not None:
                 self.read_models.quarantine_sources.extend(self.stored_fold.quarantine_sources)
-        from chargelog.adapters.api.app import http_authorizer
+        from chargelog.adapters.api.app import UVICORN_WS_OPTIONS, http_authorizer
         from chargelog.adapters.ops import ops_routes
 
         gateway_metrics = self.gateway.metrics.own_exposition if self.gateway is not None else None
@@ -246,13 +246,12 @@ class Runtime:
                                         family=socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         except OSError as exc:
             raise PortInUse.of(exc, "client API", self.settings.api_host, self.settings.api_port, "api") from None
-        config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", ws="websockets-sansio",
+        config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", **UVICORN_WS_OPTIONS,
                                 http=header_timeout_protocol(self.settings.http_header_timeout_s),
                                 timeout_keep_alive=max(1, round(self.settings.http_keepalive_timeout_s)),
                                 # the dialects answer an oversized message in their own error
                                 # form (then close 1009): uvicorn's own cap sits above theirs
                                 ws_max_size=2 * self.settings.api_max_message_bytes,
-                                ws_per_message_deflate=False,
                                 ws_ping_interval=30.0, ws_ping_timeout=30.0)  # comms protocol: 30 s
         self._api, self._api_task = await _serve(config, "client API", [sock])
 

@@ -79,6 +79,14 @@ def make_settings(engine: str, data_dir: Path, **extra: Any) -> Any:
     return Settings(log="embedded", **base)
 
 
+def tune_gc(settings: Any) -> None:
+    """The garbage-collector settings ``chargelog serve`` applies once started
+    (``adapters/gc_tuning.py``), for the server running in this process."""
+    from chargelog.adapters.gc_tuning import tune_after_start
+
+    tune_after_start(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0)
+
+
 # -- push latency ---------------------------------------------------------------------------
 
 async def run_push(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,6 +98,7 @@ async def run_push(args: argparse.Namespace) -> dict[str, Any]:
     await log.start()
     try:
         async with api_stack(log, settings) as stack:
+            tune_gc(settings)
             keys = [stack.key(f"bench-user-{i}", "read:stations") for i in range(args.subscribers)]
             # where the time goes: frame send → domain event durable → the API's hub has it
             to_domain: list[float] = []
@@ -283,6 +292,8 @@ async def map_stack(args: argparse.Namespace) -> AsyncIterator[Any]:
     try:
         async with api_stack(log, settings, gateway=False) as stack:
             await fill_map(log, stack, args.count)
+            tune_gc(settings)
+            print(f"map of {args.count} charge points ready", file=sys.stderr, flush=True)  # (profilers start here)
             yield stack
     finally:
         await log.close()
@@ -296,17 +307,19 @@ async def run_subscribe(args: argparse.Namespace) -> dict[str, Any]:
         per = [args.clients // args.client_procs] * args.client_procs
         per[-1] += args.clients - sum(per)
         me = psutil.Process()
-        cpu0 = sum(me.cpu_times()[:2])
+        times0 = me.cpu_times()
         t0 = time.perf_counter()
         procs = [await asyncio.create_subprocess_exec(
             sys.executable, __file__, "_subscribe_clients", stack.ws_url, key, str(n),
             stdout=asyncio.subprocess.PIPE) for n in per]
         outs = [json.loads((await p.communicate())[0]) for p in procs]
         wall = time.perf_counter() - t0
-        cpu = sum(me.cpu_times()[:2]) - cpu0
+        times = me.cpu_times()
+        user, system = times.user - times0.user, times.system - times0.system
     return {"engine": args.engine, "charge_points": args.count, "clients": args.clients,
             "all_subscribed_s": round(wall, 2), "snapshot_bytes": outs[0]["bytes"],
-            "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(cpu, 2),
+            "snapshots": sum(o["snapshots"] for o in outs), "server_cpu_s": round(user + system, 2),
+            "server_user_s": round(user, 2), "server_system_s": round(system, 2),
             "load1": os.getloadavg()[0]}
 
 
@@ -322,9 +335,9 @@ async def subscribe_clients_main() -> None:
             await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": key}}))
             await ws.recv()
             await ws.send(json.dumps({"id": "s", "action": "subscribe", "params": {"events": ["all"]}}))
-            text = await ws.recv()
-            assert '"snapshot"' in text, text[:200]
-            sizes.append(len(text))
+            data = await ws.recv(decode=False)  # the text frame's bytes, not decoded: the clients' CPU is the server's too
+            assert b'"snapshot"' in data, data[:200]
+            sizes.append(len(data))
 
     await asyncio.gather(*(client() for _ in range(count)))
     print(json.dumps({"snapshots": len(sizes), "bytes": max(sizes)}))
@@ -343,12 +356,16 @@ async def run_stations(args: argparse.Namespace) -> dict[str, Any]:
         async with websockets.connect(stack.ws_url, max_size=None) as ws:  # raw: time to receipt, unparsed
             await ws.send(json.dumps({"id": "a", "action": "auth", "params": {"apiKey": stack.key("u2", "read:stations")}}))
             await ws.recv()
+            cpu0 = time.process_time()
             for n in range(args.requests):
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"id": n, "action": "getStations"}))
-                await ws.recv()
+                await ws.recv(decode=False)
                 timings.append((time.perf_counter() - t0) * 1000)
-    return {"engine": args.engine, "charge_points": args.count, "response_bytes": size, **percentiles(timings)}
+            cpu_ms = (time.process_time() - cpu0) * 1000 / args.requests
+    # process CPU per request: the server's and this one client's (an upper bound of the server's)
+    return {"engine": args.engine, "charge_points": args.count, "response_bytes": size,
+            "process_cpu_ms_per_request": round(cpu_ms, 2), "load1": os.getloadavg()[0], **percentiles(timings)}
 
 
 # -- getEventsSince --------------------------------------------------------------------------
@@ -388,6 +405,8 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
         fill_s = time.perf_counter() - t0
         latest = await log.latest(DOMAIN)
         middle = await log.position_at(DOMAIN, middle_time)
+        tune_gc(settings)
+        print(f"log of {latest.total} events ready", file=sys.stderr, flush=True)  # (profilers start here)
         apikeys = ApiKeyStore(data_dir)
         key = apikeys.create("u1", ["read:stations"])[1]
         app = create_app(log, NoReadModels(), settings, apikeys=apikeys)  # type: ignore[arg-type]
@@ -399,18 +418,21 @@ async def run_events(args: argparse.Namespace) -> dict[str, Any]:
                 for name, since in (("by_position", str(middle)),
                                     ("by_timestamp", middle_time.isoformat().replace("+00:00", "Z"))):
                     timings = []
+                    cpu0 = time.process_time()
                     for _ in range(args.requests):
                         t1 = time.perf_counter()
                         page = await client.result("getEventsSince", {"since": since, "limit": args.limit})
                         timings.append((time.perf_counter() - t1) * 1000)
-                        assert len(page["events"]) == args.limit and page["hasMore"]
-                    results[name] = percentiles(timings)
+                        assert len(page["events"]) >= args.limit and page["hasMore"]  # a page ends on a ms boundary
+                    # process CPU per request: the server's and this client's parsing (an upper bound)
+                    cpu_ms = round((time.process_time() - cpu0) * 1000 / args.requests, 2)
+                    results[name] = {"process_cpu_ms_per_request": cpu_ms, **percentiles(timings)}
                 await client.close()
         apikeys.close()
     finally:
         await log.close()
     return {"engine": args.engine, "log_events": latest.total, "limit": args.limit,
-            "fill_s": round(fill_s, 1), **results}
+            "fill_s": round(fill_s, 1), "load1": os.getloadavg()[0], **results}
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import resource
+import select
 import sys
 import tempfile
 import time
@@ -196,6 +197,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(), **result}
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``, also when the event loop left the pipe non-blocking
+    (a plain print then stops at the pipe's 64 KiB)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         raise_nofile()
@@ -207,8 +219,7 @@ def main() -> None:
                                                  rest[2:] == ["status"]))
         else:
             out = uvloop.run(stations_hold(base, int(first), int(count), int(rest[0]), float(rest[1])))
-        os.set_blocking(sys.stdout.fileno(), True)  # the event loop may have left the pipe non-blocking
-        print(json.dumps(out), flush=True)
+        write_all(sys.stdout.fileno(), (json.dumps(out) + "\n").encode())
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["throughput", "connections"])

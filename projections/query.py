@@ -97,15 +97,17 @@ class ProjectionReadModels:
         if not touched:
             return registry
         reorder = False
+        changed = list(self._list)  # a new list: the one handed out stays as it was
         for cp in touched:
             if cp not in fold.rows and registry.charge_point(cp) is None:
                 reorder = reorder or self._views.pop(cp, None) is not None
                 continue
             view = self._views[cp] = self._build_view(cp, registry)
             if cp in self._index:
-                self._list[self._index[cp]] = view
+                changed[self._index[cp]] = view
             else:
                 reorder = True
+        self._list = changed
         if reorder:
             ids = sorted(self._views)
             self._list = [self._views[cp] for cp in ids]
@@ -133,8 +135,11 @@ class ProjectionReadModels:
         )
 
     async def stations(self) -> list[ChargePointView]:
+        """Every known charge point, ordered by chargePointId: the same list object while no
+        view changed (a new one after a change; never modified once handed out — callers
+        must not modify it either), so a map version is recognised by identity."""
         self._refresh()
-        return list(self._list)
+        return self._list
 
     async def station(self, charge_point_id: str) -> ChargePointView | None:
         self._refresh()

@@ -107,14 +107,14 @@ def test_codec_output_conforms_to_the_models():
              "voltageV": 230.0, "currentA": 95.7, "soc": 50.0, "timestamp": "2025-01-29T14:15:00Z"}
     for message, model in (
             (ch.auth_success("m1", "user-uuid", "ws_session_abc", at), chm.AuthResponse),
-            (ch.auth_failure("m1", ch.INVALID_TOKEN, "token expired"), chm.AuthFailure),
+            (ch.auth_failure("m1", chm.INVALID_TOKEN, "token expired"), chm.AuthFailure),
             (ch.start_response("m2", 12345, 1), chm.StartChargingResponse),
             (ch.stop_response("m3", 12345), chm.StopChargingResponse),
             (ch.charging_status_update({"chargePointId": "CP001", "connectorId": 1, "status": "Charging",
                                         "timestamp": "2024-01-15T10:30:00Z"}, 12345), chm.ChargingStatusUpdate),
             (ch.meter_values_update(meter), chm.MeterValuesUpdate),
             (ch.heartbeat("heartbeat-1"), chm.Heartbeat),
-            (ch.error_message(ch.MISSING_PARAMETERS, "Missing required parameters: connectorId", id_="m2",
+            (ch.error_message(chm.MISSING_PARAMETERS, "Missing required parameters: connectorId", id_="m2",
                               details={"missing": ["connectorId"]}), chm.Error)):
         model.model_validate(message)
     cp = ChargePointView(chargePointId="CP001", siteId="S1", online=True, availability="available", available=1,

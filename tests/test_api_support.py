@@ -21,7 +21,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from chargelog.adapters.api.apikeys import ApiKeyStore
-from chargelog.adapters.api.app import create_app
+from chargelog.adapters.api.app import UVICORN_WS_OPTIONS, create_app
 from chargelog.adapters.config import Settings
 from chargelog.adapters.ocpp.gateway import OcppGateway
 from chargelog.domain.log import EventLog, Position
@@ -61,14 +61,15 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[int]:
+async def serve_app(app: Any, **options: Any) -> AsyncIterator[int]:
     """Run ``app`` under uvicorn on a free loopback port (bound before start-up, so no
-    waiting); yields the port."""
+    waiting), with ``chargelog serve``'s WebSocket options unless ``options`` (uvicorn
+    Config arguments) say otherwise; yields the port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", ws="websockets", log_level="warning",
-                            ws_max_size=16 * 1024 * 1024, ws_ping_interval=None)
+    config = uvicorn.Config(app, **{"lifespan": "on", **UVICORN_WS_OPTIONS, "log_level": "warning",
+                                    "ws_max_size": 16 * 1024 * 1024, "ws_ping_interval": None, **options})
     server = uvicorn.Server(config)
     config.load()
     server.lifespan = config.lifespan_class(config)

@@ -7,15 +7,15 @@ import re
 
 from chargelog.adapters.api.caller import CoreError
 from chargelog.adapters.api.dialects import charging_codec as ch
+from chargelog.adapters.api.dialects import charging_models as chm
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def test_envelope_has_required_fields_and_no_error_unless_failed() -> None:
-    msg = ch.message("heartbeat", id_="heartbeat-001")
+    msg = ch.heartbeat("heartbeat-001")
     assert msg["id"] == "heartbeat-001" and msg["type"] == "heartbeat" and ISO_MS.match(msg["timestamp"])
     assert "error" not in msg and "data" not in msg
-    assert ch.iso_ms("2024-01-15T10:30:00Z") == "2024-01-15T10:30:00.000Z"
 
 
 def test_auth_response_success_and_failure() -> None:
@@ -23,7 +23,7 @@ def test_auth_response_success_and_failure() -> None:
     assert ok["id"] == "1" and ok["type"] == "auth_response" and "error" not in ok
     assert ok["data"]["success"] is True and ok["data"]["userId"] == "user-uuid"
     assert ok["data"]["sessionId"] == "ws_session_abc" and ok["data"]["message"] == "Authentication successful"
-    bad = ch.auth_failure("1", ch.INVALID_TOKEN, "token expired")
+    bad = ch.auth_failure("1", chm.INVALID_TOKEN, "token expired")
     assert bad["type"] == "auth_response" and bad["data"]["success"] is False
     assert bad["error"]["code"] == "INVALID_TOKEN" and bad["error"]["message"].startswith("Authentication failed")
 
@@ -39,7 +39,7 @@ def test_start_and_stop_responses() -> None:
 
 
 def test_error_message_format_and_code_mapping() -> None:
-    err = ch.error_message(ch.MISSING_PARAMETERS, "chargePointId is required", id_="7", details={"field": "x"})
+    err = ch.error_message(chm.MISSING_PARAMETERS, "chargePointId is required", id_="7", details={"field": "x"})
     assert err["type"] == "error" and err["id"] == "7"
     assert err["error"] == {"code": "MISSING_PARAMETERS", "message": "chargePointId is required",
                             "details": {"field": "x"}}
@@ -52,7 +52,7 @@ def test_error_message_format_and_code_mapping() -> None:
     wrapped = ch.core_error("9", CoreError("offline", "CP_X is not connected", "corr-1"), "start")
     assert wrapped["error"]["code"] == "CHARGE_POINT_OFFLINE"
     assert wrapped["error"]["details"] == {"reason": "offline", "correlationId": "corr-1"}
-    assert ch.ERROR_CODES == {"NOT_AUTHENTICATED", "INVALID_TOKEN", "MISSING_PARAMETERS", "INVALID_REQUEST",
+    assert chm.ERROR_CODES == {"NOT_AUTHENTICATED", "INVALID_TOKEN", "MISSING_PARAMETERS", "INVALID_REQUEST",
                               "GATEWAY_ERROR", "CHARGE_POINT_OFFLINE", "TRANSACTION_NOT_FOUND",
                               "RATE_LIMIT_EXCEEDED"}
 

@@ -137,7 +137,9 @@ def test_charger_list_groups_sites_and_lone_charge_points() -> None:
     site = SiteView(siteId="STATION001", name="Main Street Station", address="123 Main Street",
                     latitude=40.7128, longitude=-74.006, chargePoints=[a, b], availability="available",
                     available=3, total=6)
-    stations = cc.stations_list([site], [a, b, lone])
+    msg = cc.charger_list_update(cc.stations_list([site], [a, b, lone]))
+    assert msg["type"] == "charger_list_update" and msg["action"] == "update"
+    stations = msg["data"]["chargers"]
     assert stations[0] == {
         "station_id": "STATION001", "station_name": "Main Street Station",
         "location": {"latitude": 40.7128, "longitude": -74.006, "address": "123 Main Street"},
@@ -147,18 +149,14 @@ def test_charger_list_groups_sites_and_lone_charge_points() -> None:
                       "status": "in_use", "display": None}],
         "station_status": "available", "total_connectors": 6, "available_connectors": 3, "display": "3/6"}
     assert stations[1]["station_id"] == "CP009" and stations[1]["chargers"][0]["charger_id"] == "CP009"
-    msg = cc.charger_list_update(stations)
-    assert msg["type"] == "charger_list_update" and msg["action"] == "update"
-    assert msg["data"]["chargers"] == stations
 
 
 def test_active_session_update_with_and_without_session() -> None:
     s = SessionView(transactionId=789, chargePointId="CP001", connectorId=1, startTime=T0, energyWh=5500)
-    data = cc.active_session_data(s, "STATION001", now=T0 + timedelta(hours=1))
-    assert data == {"session_id": 789, "transaction_id": 789, "charger_id": "CP001", "connector_id": 1,
+    msg = cc.active_session_update(cc.active_session_data(s, "STATION001", now=T0 + timedelta(hours=1)))
+    assert msg["has_active_session"] is True and msg["data"] == {"session_id": 789, "transaction_id": 789, "charger_id": "CP001", "connector_id": 1,
                     "station_id": "STATION001", "start_time": "2025-01-29T12:00:00Z", "energy_delivered": 5.5,
                     "duration": 3600, "status": "active"}
-    assert cc.active_session_update(data)["has_active_session"] is True
     none = cc.active_session_update(None)
     assert none["has_active_session"] is False and none["data"] is None
 

@@ -61,7 +61,15 @@ async def test_station_map_joins_registry_and_lists_registered_charge_points():
     [site] = await rm.sites()
     assert (site.siteId, site.available, site.total, site.availability) == ("S1", 1, 6, "available")  # Y counts every connector
     assert await rm.station("nope") is None
-    assert await rm.stations() is not stations and (await rm.stations())[0] is cp1  # cached views
+    assert await rm.stations() is stations and stations[0] is cp1  # the same version: the same list and views
+    t = Trace("CP2")
+    for offset, event in enumerate(translate_all(TranslatorState(), t.opened() + t.status(1, "Faulted"),
+                                                 RegistryDirectory(lambda: REGISTRY)), start=10_000):
+        for fold in (rm.stations_projection,):
+            fold.offer(Record(event, 0, offset, Position({0: offset + 1})))
+    changed = await rm.stations()
+    assert changed is not stations and changed[0] is cp1 and changed[1] is not cp2  # a new list; unchanged views kept
+    assert [s.chargePointId for s in stations] == ["CP1", "CP2", "CP9"] and stations[1] is cp2  # the old one as it was
 
 
 async def test_sessions_by_user_connector_and_history_paging():

@@ -41,8 +41,10 @@ from .caller import ADMIN, Caller, CoreError
 from .core import ClientCore
 from .dialects import ApiContext, Dialect, load_dialects
 from .dialects import charging_codec
+from .dialects.charging_models import INVALID_REQUEST
 from .ws import wire
 from .ws.base import IdleTimeout, LimitPolicy, MessageTooLarge
+from .ws.frames import WebSocketFrames
 from .openapi import Endpoint, openapi_document
 from .throttle import Throttled, client_address
 
@@ -59,6 +61,10 @@ ROUTE_PROVIDERS = (("chargelog.adapters.api.rest", "rest_routes"),
                    ("chargelog.adapters.api.audit_http", "audit_routes"),
                    ("chargelog.adapters.api.dialects.comms", "comms_routes"),
                    ("chargelog.adapters.api.console", "console_routes"))
+#: uvicorn's WebSocket options for this app (``chargelog serve`` and the tests' servers):
+#: the sans-I/O ``websockets`` protocol, whose connections take pre-built frames
+#: (:mod:`.ws.frames`), without per-message deflate (a compressed frame is built per socket).
+UVICORN_WS_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 #: How long /health waits for the log (s).
 HEALTH_TIMEOUT_S = 3.0
 
@@ -214,7 +220,7 @@ def first_message_error(text: str | bytes, problem: str) -> dict[str, Any]:
     raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
     request_id = wire.peek_id(raw)
     if '"type"' in raw and '"action"' not in raw:
-        return charging_codec.error_message(charging_codec.INVALID_REQUEST, problem, id_=request_id)
+        return charging_codec.error_message(INVALID_REQUEST, problem, id_=request_id)
     return {"id": request_id, "error": {"code": 400, "message": problem}}
 
 
@@ -304,7 +310,9 @@ def create_app(log: EventLog, read_models: ReadModels, settings: Settings, *, ga
             await core.stop()
 
     # CORS for browser clients (charging-websocket-api.md, "Security": configurable origins)
-    middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+    # first: the frame writer needs the server's own ``send`` (.ws.frames)
+    middleware = [Middleware(WebSocketFrames)]
+    middleware += [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                              allow_headers=["*"], expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining",
                                                                   "X-RateLimit-Reset", "Retry-After"])
                   ] if settings.cors_origins else []

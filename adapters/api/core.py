@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -430,32 +431,35 @@ class _PartitionMerge:
     def __init__(self, log: EventLog, start: Position, end: Position, batch: int) -> None:
         self.log, self.end, self.batch = log, end, batch
         self.position = start
-        self._buffers: dict[int, list[Record]] = {p: [] for p, o in end.offsets.items() if start.get(p) < o}
+        self._buffers: dict[int, deque[Record]] = {p: deque() for p, o in end.offsets.items() if start.get(p) < o}
         self._read_to: dict[int, int] = {p: start.get(p) for p in self._buffers}
+        self._head: Record | None = None  # what peek found, until it is popped
 
     async def _fill(self, partition: int) -> None:
         after = self._read_to[partition]
-        if self._buffers[partition] or after >= self.end.get(partition):
+        buffer = self._buffers[partition]
+        if buffer or after >= self.end.get(partition):
             return
         only = Position({**self.position.offsets, partition: after})
         until = Position({**self.position.offsets, partition: self.end.get(partition)})
         records = await self.log.read(DOMAIN, only, limit=self.batch, until=until)
-        records = [r for r in records if r.partition == partition]
-        self._buffers[partition] = records
-        self._read_to[partition] = records[-1].offset + 1 if records else self.end.get(partition)
+        buffer.extend(r for r in records if r.partition == partition)
+        self._read_to[partition] = buffer[-1].offset + 1 if buffer else self.end.get(partition)
 
     async def peek(self) -> Record | None:
-        best: Record | None = None
-        for partition in list(self._buffers):
-            await self._fill(partition)
-            head = self._buffers[partition][0] if self._buffers[partition] else None
-            if head is not None and (best is None or (epoch_ms(head.event.recordedAt), head.partition)
-                                     < (epoch_ms(best.event.recordedAt), best.partition)):
-                best = head
-        return best
+        if self._head is None:
+            best_key: tuple[int, int] | None = None
+            for partition, buffer in self._buffers.items():
+                await self._fill(partition)
+                if buffer:
+                    key = (epoch_ms(buffer[0].event.recordedAt), partition)
+                    if best_key is None or key < best_key:
+                        self._head, best_key = buffer[0], key
+        return self._head
 
     async def pop(self) -> None:
         record = await self.peek()
         assert record is not None
-        self._buffers[record.partition].pop(0)
+        self._buffers[record.partition].popleft()
+        self._head = None
         self.position = self.position.advanced(record.partition, record.offset + 1)

@@ -31,6 +31,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -368,6 +369,7 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
                 batch = await hub._take(mailbox)
                 if batch is None:
                     break  # fell too far behind: read the log again from ``position``
+                now_s = time.time()  # the batch is written in this loop turn
                 for record, hub_position in batch:  # all kept by ``accept`` already
                     if ahead:
                         covered = position.covers(record)
@@ -375,10 +377,10 @@ async def follow(hub: DomainHub, after: Position | None, accept: Callable[[Event
                         ahead = not position <= hub_position
                         if not covered:
                             yield Record(record.event, record.partition, record.offset, position)
-                            metrics.observe_push(record.event.recordedAt)
+                            metrics.observe_push(record.event.recordedAt, now_s)
                     else:
                         position = hub_position
                         yield record
-                        metrics.observe_push(record.event.recordedAt)  # resumed: the push is written
+                        metrics.observe_push(record.event.recordedAt, now_s)  # resumed: the push is written
         finally:
             hub._unregister(mailbox)

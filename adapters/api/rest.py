@@ -34,9 +34,9 @@ from chargelog.adapters.config import Settings
 
 from .caller import Caller, CoreError
 from .core import ClientCore
-from .dialects.charging_codec import iso_ms
 from .dialects.comms_actions import ActionFailed, command_data, start_session, stop_session
 from .ws.state import DialectState, state_for
+from .ws.timefmt import iso_ms
 from .openapi import Endpoint
 from .ratelimit import Decision
 from .throttle import Throttled, client_address
@@ -222,7 +222,7 @@ async def health_fields(core: ClientCore, settings: Settings, core_status: str) 
         stats = await websocket_stats(core, state)
     except Exception:  # noqa: BLE001 - health reports, never fails
         stats = {**state.stats(), "gatewayConnections": 0}
-    return {"status": "healthy" if core_status == "ok" else core_status, "timestamp": iso_ms(),
+    return {"status": "healthy" if core_status == "ok" else core_status, "timestamp": iso_ms(datetime.now(UTC)),
             "version": API_VERSION, "uptime": round(state.uptime_s, 3), "websocket": stats}
 
 

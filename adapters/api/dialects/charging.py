@@ -54,13 +54,13 @@ def parse(model: type[BaseModel], value: Any, required: tuple[str, ...] = ()) ->
     INVALID_REQUEST naming the first problem."""
     missing = [f for f in required if value.get(f) in (None, "")]
     if missing:
-        raise Refusal(codec.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}",
+        raise Refusal(models.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}",
                       {"missing": missing})
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise Refusal(codec.INVALID_REQUEST, f"{first['loc'][0] if first['loc'] else 'message'}: {first['msg']}") from None
+        raise Refusal(models.INVALID_REQUEST, f"{first['loc'][0] if first['loc'] else 'message'}: {first['msg']}") from None
 
 
 class ChargingSession(Session):
@@ -86,12 +86,12 @@ class ChargingSession(Session):
         await self.sender.send(codec.error_message(code, text, id_=reply_id, details=details))
 
     async def refuse(self, request_id: Any, text: str) -> None:
-        await self.send_error(codec.INVALID_REQUEST, text, request_id)
+        await self.send_error(models.INVALID_REQUEST, text, request_id)
 
     async def run(self, first: str | None) -> None:
         verdict = self.state.limits.connections.hit(self.address)
         if not verdict.allowed:
-            await self.send_error(codec.RATE_LIMIT_EXCEEDED, "Too many connections from this address", peek_id(first),
+            await self.send_error(models.RATE_LIMIT_EXCEEDED, "Too many connections from this address", peek_id(first),
                                   {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
             await self.sender.close(1008, "Rate limit exceeded")
             await self.end()
@@ -116,28 +116,28 @@ class ChargingSession(Session):
             try:
                 msg = loads(text)
             except BadMessage as exc:
-                raise Refusal(codec.INVALID_REQUEST, f"Message is not valid JSON: {exc}") from None
+                raise Refusal(models.INVALID_REQUEST, f"Message is not valid JSON: {exc}") from None
             if not isinstance(msg, dict):
-                raise Refusal(codec.INVALID_REQUEST, "Message must be a JSON object")
+                raise Refusal(models.INVALID_REQUEST, "Message must be a JSON object")
             mid = msg.get("id")
             reply_id = mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
             envelope = parse(models.RequestEnvelope, msg)
             if self.caller is not None:
                 verdict = self.state.limits.messages.hit(f"user:{self.caller.userId}")
                 if not verdict.allowed:
-                    raise Refusal(codec.RATE_LIMIT_EXCEEDED, "Too many messages; slow down",
+                    raise Refusal(models.RATE_LIMIT_EXCEEDED, "Too many messages; slow down",
                                   {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
             handler, needs_auth = self.routes.get(envelope.type, (None, False))
             if handler is None:
-                raise Refusal(codec.INVALID_REQUEST, f"Unknown message type {envelope.type!r}",
+                raise Refusal(models.INVALID_REQUEST, f"Unknown message type {envelope.type!r}",
                               {"type": envelope.type, "supported": list(self.routes)})
             if not needs_auth:
                 await handler(reply_id, envelope.data or {})
                 return
             if self.caller is None:
-                raise Refusal(codec.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first")
+                raise Refusal(models.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first")
             if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
-                raise Refusal(codec.INVALID_TOKEN, "Token expired: authenticate again with a fresh token")
+                raise Refusal(models.INVALID_TOKEN, "Token expired: authenticate again with a fresh token")
         except Refusal as exc:
             await self.send_error(exc.code, exc.text, reply_id, exc.details)
             return
@@ -158,32 +158,29 @@ class ChargingSession(Session):
             await self.sender.send(codec.core_error(reply_id, exc, "start" if handler == self.start else "stop"))
         except Exception as exc:  # noqa: BLE001 - reported to the client, the connection lives on
             logger.exception("charging request failed")
-            await self.send_error(codec.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}", reply_id)
+            await self.send_error(models.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}", reply_id)
 
     async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
-        verdict = self.state.limits.auth.hit(self.address)
-        if not verdict.allowed:
-            await self.sender.send(codec.auth_failure(reply_id, codec.RATE_LIMIT_EXCEEDED,
+        """``auth_request``: the token's caller owns the connection and gets the pushes; a
+        refusal signs the connection out (except when attempts are throttled)."""
+        if not self.state.limits.auth.hit(self.address).allowed:
+            await self.sender.send(codec.auth_failure(reply_id, models.RATE_LIMIT_EXCEEDED,
                                                       "too many authentication attempts; retry later"))
             return
-        token = data.get("token")
-        if not isinstance(token, str) or not token:
-            self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, codec.MISSING_PARAMETERS, "token is required"))
-            return
-        previous = self.caller
+        previous, token = self.caller, data.get("token")
         try:
-            caller = await self.verify(token=token)
-        except CoreError as exc:
+            if not isinstance(token, str) or not token:
+                raise Refusal(models.MISSING_PARAMETERS, "token is required")
+            try:
+                caller = await self.verify(token=token)
+            except CoreError as exc:
+                code = models.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else models.INVALID_TOKEN
+                raise Refusal(code, exc.message) from None
+            if data.get("userId") not in (None, caller.userId):
+                raise Refusal(models.INVALID_TOKEN, "userId does not match the token")
+        except Refusal as exc:
             self._drop_auth()
-            code = codec.RATE_LIMIT_EXCEEDED if exc.kind == "rate_limited" else codec.INVALID_TOKEN
-            await self.sender.send(codec.auth_failure(reply_id, code, exc.message))
-            return
-        claimed = data.get("userId")
-        if claimed is not None and claimed != caller.userId:
-            self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, codec.INVALID_TOKEN,
-                                                      "userId does not match the token"))
+            await self.sender.send(codec.auth_failure(reply_id, exc.code, exc.text))
             return
         if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
@@ -198,7 +195,7 @@ class ChargingSession(Session):
     @staticmethod
     def _own(user_id: str | None, caller: Caller) -> None:
         if user_id not in (None, caller.userId):
-            raise Refusal(codec.INVALID_REQUEST, "userId does not match the authenticated user")
+            raise Refusal(models.INVALID_REQUEST, "userId does not match the authenticated user")
 
     async def start(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
         p = parse(models.StartChargingRequestData, data, ("chargePointId", "connectorId"))
@@ -229,7 +226,7 @@ class ChargingSession(Session):
         tid, cp = p.transactionId, p.chargePointId
         session = await self.core.active_session(caller, tid)
         if session is None or session.status != "active" or (cp is not None and session.chargePointId != cp):
-            raise Refusal(codec.TRANSACTION_NOT_FOUND, f"No active transaction {tid}" + (f" on {cp}" if cp else ""),
+            raise Refusal(models.TRANSACTION_NOT_FOUND, f"No active transaction {tid}" + (f" on {cp}" if cp else ""),
                           {"transactionId": tid, "chargePointId": cp})
         command = await self.core.stop_charging(caller, transaction_id=tid)
         outcome = await command.outcome(self.settings.charging_start_wait_s)
@@ -244,7 +241,7 @@ class ChargingSession(Session):
         """The error for a command outcome other than started/stopped: offline →
         CHARGE_POINT_OFFLINE; rejected (the charge point said Rejected), timeout, failed →
         GATEWAY_ERROR with ``details.status``."""
-        code = codec.CHARGE_POINT_OFFLINE if status == "offline" else codec.GATEWAY_ERROR
+        code = models.CHARGE_POINT_OFFLINE if status == "offline" else models.GATEWAY_ERROR
         text = {"offline": f"{what}: charge point not connected",
                 "rejected": f"{what}: the charge point rejected the request",
                 "timeout": f"{what}: no answer from the charge point in time"}.get(status, f"{what}: {reason or status}")

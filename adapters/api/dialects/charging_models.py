@@ -7,19 +7,35 @@ with ms; energy kWh, power kW, voltage V, current A, state of charge %.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from .charging_codec import ERROR_CODES
+from chargelog.domain.envelope import new_event_id
 
-ErrorCode = Literal[tuple(sorted(ERROR_CODES))]  # type: ignore[valid-type]
+from ..ws.contract import WireModel
+from ..ws.timefmt import iso_ms
+
+NOT_AUTHENTICATED: Final = "NOT_AUTHENTICATED"
+INVALID_TOKEN: Final = "INVALID_TOKEN"
+MISSING_PARAMETERS: Final = "MISSING_PARAMETERS"
+INVALID_REQUEST: Final = "INVALID_REQUEST"
+GATEWAY_ERROR: Final = "GATEWAY_ERROR"
+CHARGE_POINT_OFFLINE: Final = "CHARGE_POINT_OFFLINE"
+TRANSACTION_NOT_FOUND: Final = "TRANSACTION_NOT_FOUND"
+RATE_LIMIT_EXCEEDED: Final = "RATE_LIMIT_EXCEEDED"
+#: Every code of the document's "Common Error Codes" table.
+ErrorCode = Literal["CHARGE_POINT_OFFLINE", "GATEWAY_ERROR", "INVALID_REQUEST", "INVALID_TOKEN", "MISSING_PARAMETERS",
+                    "NOT_AUTHENTICATED", "RATE_LIMIT_EXCEEDED", "TRANSACTION_NOT_FOUND"]
+ERROR_CODES: Final = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 #: A request id: the document's clients send strings ("msg-001", "1"); replies carry it back.
 MessageId = str | int
+#: ISO 8601 UTC with ms (``2024-01-15T10:30:00.000Z``).
+Time = Annotated[str, BeforeValidator(iso_ms)]
 
 
-class _Wire(BaseModel):
+class _Wire(WireModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -72,14 +88,21 @@ class StopChargingRequestData(_Request):
 
 
 class AuthResponseData(_Wire):
-    """``auth_response``: ``expiresAt`` is the token's ``exp``; on failure only ``success:
-    false`` and ``message`` (plus the envelope's ``error``)."""
+    """``auth_response`` of a valid token: ``sessionId`` this connection's (``ws_session_…``),
+    ``expiresAt`` the token's ``exp``."""
 
-    success: bool
+    success: Literal[True] = True
+    userId: str
+    sessionId: str = Field(examples=["ws_session_abc123"])
+    expiresAt: Time | None = None
+    message: str = "Authentication successful"
+
+
+class AuthFailureData(_Wire):
+    """``auth_response`` of a refused token (plus the envelope's ``error``)."""
+
+    success: Literal[False] = False
     message: str
-    userId: str | None = None
-    sessionId: str | None = Field(None, examples=["ws_session_abc123"])
-    expiresAt: str | None = None
 
 
 class StartChargingResponseData(_Wire):
@@ -87,14 +110,14 @@ class StartChargingResponseData(_Wire):
     transactionId: int
     connectorId: int
     status: Literal["Accepted"] = "Accepted"
-    message: str
+    message: str = "Charging started successfully"
 
 
 class StopChargingResponseData(_Wire):
     success: Literal[True] = True
     transactionId: int
     status: Literal["Accepted"] = "Accepted"
-    message: str
+    message: str = "Charging stopped successfully"
 
 
 class ChargingStatusUpdateData(_Wire):
@@ -104,18 +127,21 @@ class ChargingStatusUpdateData(_Wire):
     connectorId: int
     status: str
     transactionId: int | None = None
-    timestamp: str
+    timestamp: Time
 
 
 class MeterValue(_Wire):
     """kWh imported in this transaction, kW, V, A, % (null without SoC)."""
 
-    energyImportKWh: float
-    powerKw: float | None = None
-    voltage: float | None = None
-    current: float | None = None
-    timestamp: str
-    stateOfCharge: int | None = None
+    energyImportKWh: Annotated[float, BeforeValidator(lambda wh: round(float(wh or 0) / 1000.0, 3))] = Field(
+        validation_alias="energyWh")
+    powerKw: Annotated[float | None, BeforeValidator(lambda w: None if w is None else round(w / 1000.0, 2))] = Field(
+        None, validation_alias="powerW")
+    voltage: float | None = Field(None, validation_alias="voltageV")
+    current: float | None = Field(None, validation_alias="currentA")
+    timestamp: Time
+    stateOfCharge: Annotated[int | float | None, BeforeValidator(
+        lambda v: int(v) if v is not None and float(v).is_integer() else v)] = Field(None, validation_alias="soc")
 
 
 class MeterValuesUpdateData(_Wire):
@@ -133,44 +159,59 @@ class ErrorBody(_Wire):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class Envelope(_Wire):
+class Envelope(BaseModel):
     """Every message: ``id`` (the request's on replies), ``type``, ``timestamp``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: MessageId
     type: str
     timestamp: str
 
 
-def _typed(type_: str, data: type[BaseModel] | None, *, error: bool = False,
-           error_only: bool = False) -> type[BaseModel]:
+class ServerEnvelope(_Wire):
+    """What the server sends: ``id`` the request's on a reply (a new UUID otherwise),
+    ``timestamp`` now unless given; ``data`` / ``error`` only where the type has them (the
+    document: ``error`` is "present only for error responses" — its client rejects a call
+    whenever ``message.error`` is truthy)."""
+
+    id: Annotated[str | int | float | bool, BeforeValidator(lambda v: new_event_id() if v is None else v)] = Field(
+        None, validate_default=True)  # any scalar a first message carried is echoed as given
+    type: str
+    timestamp: Time = Field(default_factory=lambda: iso_ms(datetime.now(UTC)))
+
+
+def _typed(type_: str, data: type[BaseModel] | None, *, error: bool = False, name: str = "",
+           base: type[BaseModel] = ServerEnvelope) -> Any:
     """The envelope model of one message type (``data`` model; ``error`` present)."""
-    fields: dict[str, Any] = {"type": (Literal[type_], ...)}
+    fields: dict[str, Any] = {"type": (Literal[type_], type_ if base is ServerEnvelope else ...)}
     if data is not None:
         fields["data"] = (data, ...)
-    if error or error_only:
+    if error:
         fields["error"] = (ErrorBody, ...)
-    name = "".join(part.title() for part in type_.split("_")) + ("Failure" if error and data else "") + "Message"
-    return create_model(name, __base__=Envelope, **fields)
+    name = name or "".join(part.title() for part in type_.split("_")) + "Message"
+    return create_model(name, __base__=base, **fields)
 
 
-AuthRequest = _typed("auth_request", AuthRequestData)
-StartChargingRequest = _typed("start_charging_request", StartChargingRequestData)
-StopChargingRequest = _typed("stop_charging_request", StopChargingRequestData)
-Heartbeat = _typed("heartbeat", None)
+AuthRequest = _typed("auth_request", AuthRequestData, base=Envelope)
+StartChargingRequest = _typed("start_charging_request", StartChargingRequestData, base=Envelope)
+StopChargingRequest = _typed("stop_charging_request", StopChargingRequestData, base=Envelope)
+ClientHeartbeat = _typed("heartbeat", None, base=Envelope)
+Heartbeat = _typed("heartbeat", None, name="ServerHeartbeatMessage")
 AuthResponse = _typed("auth_response", AuthResponseData)
-AuthFailure = _typed("auth_response", AuthResponseData, error=True)
+AuthFailure = _typed("auth_response", AuthFailureData, error=True, name="AuthResponseFailureMessage")
 StartChargingResponse = _typed("start_charging_response", StartChargingResponseData)
 StopChargingResponse = _typed("stop_charging_response", StopChargingResponseData)
 ChargingStatusUpdate = _typed("charging_status_update", ChargingStatusUpdateData)
 MeterValuesUpdate = _typed("meter_values_update", MeterValuesUpdateData)
-Error = _typed("error", None, error_only=True)
+Error = _typed("error", None, error=True)
 
 #: (message id, model, summary) the client sends.
 SEND: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("auth_request", AuthRequest, "JWT authentication (also re-authentication on the same connection)."),
     ("start_charging_request", StartChargingRequest, "Start; answered once the charge point started the transaction."),
     ("stop_charging_request", StopChargingRequest, "Stop a transaction of the user."),
-    ("heartbeat.client", Heartbeat, "Client heartbeat (answered with the same id)."),
+    ("heartbeat.client", ClientHeartbeat, "Client heartbeat (answered with the same id)."),
 )
 #: (message id, model, summary) the server sends.
 RECEIVE: tuple[tuple[str, type[BaseModel], str], ...] = (

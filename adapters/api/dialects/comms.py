@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -83,8 +84,7 @@ class CommsSession(Session):
             return
         try:
             after = await self.core.snapshot_position()  # before the snapshot: no gap
-            await self.sender.send({"type": "connected", "timestamp": cc.now_iso(),
-                                    "userId": cc.public_user_id(caller.userId)})
+            await self.sender.send(comms_models.Connected(userId=cc.public_user_id(caller.userId)).model_dump())
             await self._snapshot(caller)
             self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
                            lambda record: self._push(record, caller))
@@ -103,13 +103,11 @@ class CommsSession(Session):
         caller = self.caller
         assert caller is not None
         try:
-            msg = loads(text)
-            action, data = msg["action"], msg.get("data")
-            if not (isinstance(action, str) and action and (data is None or isinstance(data, dict))):
-                raise BadMessage("not a command")
-        except (BadMessage, TypeError, KeyError):
+            command = comms_models.Command.model_validate(loads(text))
+        except (BadMessage, ValidationError):
             await self.refuse(None, "not a command")
             return
+        action, data = command.action, command.data
         if not self.state.limits.messages.hit(f"user:{caller.userId}").allowed:
             await self.sender.send(cc.error("Rate limit exceeded"))
             return
@@ -148,14 +146,15 @@ class CommsSession(Session):
 
     async def get_active_session(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
         session = await self.active_session_data(caller, await self.core.active_session(caller))
-        return {"success": True, "has_active_session": session is not None, "session": session}
+        return {"success": True, "has_active_session": session is not None,
+                "session": session and session.model_dump()}
 
     async def list_chargers(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
-        return {"success": True, "chargers": await self.stations(caller)}
+        return {"success": True, "chargers": [s.model_dump() for s in await self.stations(caller)]}
 
     # -- views ----------------------------------------------------------------------------
 
-    async def stations(self, caller: Caller) -> list[dict[str, Any]]:
+    async def stations(self, caller: Caller) -> list[comms_models.StationEntry]:
         """The stations of ``charger_list_update`` / the test guide's ``list_chargers``."""
         return cc.stations_list(await self.core.sites(caller), await self.core.stations(caller))
 
@@ -171,7 +170,7 @@ class CommsSession(Session):
         except CoreError:
             return None
 
-    async def active_session_data(self, caller: Caller, session: SessionView | None) -> dict[str, Any] | None:
+    async def active_session_data(self, caller: Caller, session: SessionView | None) -> comms_models.ActiveSession | None:
         if session is None:
             return None
         cp = await self.charge_point(caller, session.chargePointId)
@@ -180,7 +179,7 @@ class CommsSession(Session):
 
     async def _snapshot(self, caller: Caller) -> None:
         stations = await self.stations(caller)
-        self.known_chargers = {c["charger_id"] for s in stations for c in s["chargers"]}
+        self.known_chargers = {c.charger_id for s in stations for c in s.chargers}
         for cp in await self.core.stations(caller):
             self.maintenance[cp.chargePointId] = cp.maintenance
         await self.sender.send(cc.charger_list_update(stations))
@@ -212,7 +211,7 @@ class CommsSession(Session):
             return out
         if cp_id not in self.known_chargers:
             stations = await self.state.shared(("stations", event.eventId), lambda: self.stations(caller))
-            self.known_chargers = {c["charger_id"] for s in stations for c in s["chargers"]} | {cp_id}
+            self.known_chargers = {c.charger_id for s in stations for c in s.chargers} | {cp_id}
             out.append(cc.charger_list_update(stations))
         if self.maintenance.get(cp_id, False) != cp.maintenance:
             self.maintenance[cp_id] = cp.maintenance
@@ -264,7 +263,7 @@ class CommsSession(Session):
                     cc.active_session_update(await self.active_session_data(caller, remaining)),
                     cc.notification("Charging Stopped", "Your charging session has stopped",
                                     {"session_id": tid, "charger_id": cp_id,
-                                     "energy_delivered": cc.kwh(payload.get("energyWh") or 0.0),
+                                     "energy_delivered": comms_models.kwh(payload.get("energyWh")),
                                      "cost": payload.get("cost"), "cost_currency": payload.get("currency")},
                                     payload.get("stopTime"))]
         # a command of this user that did not succeed

@@ -13,8 +13,7 @@ from pydantic import ValidationError
 
 from ..caller import Caller, CoreError
 from ..core import ClientCore
-from .comms_codec import kwh
-from .comms_models import ChargerCommandData
+from .comms_models import ChargerCommandData, kwh
 
 #: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
 #: "no_session" (nothing to stop) / "charger_not_found".

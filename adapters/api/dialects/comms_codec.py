@@ -1,6 +1,7 @@
 """Pure formatting for the WebSocket Communication Protocol's push messages
 (specs/websocket-communication-protocol.md section 4): domain events and read-model views in,
-JSON-ready dicts out. Units (its "Field Descriptions"): energy kWh, power kW, voltage V,
+JSON-ready dicts out, built through the wire models of :mod:`.comms_models` (they rename and
+convert the fields; this module computes what no single source field gives). Units (its "Field Descriptions"): energy kWh, power kW, voltage V,
 current A, ``meter_value`` Wh (the register), durations and ``time_remaining`` s (integers),
 ``charge_percentage`` % (integer); timestamps ISO 8601 UTC with whole seconds and ``Z``.
 ``session_id`` = ``transaction_id`` = the OCPP transactionId; ``station_id`` the charge
@@ -10,7 +11,7 @@ point's site (or the chargePointId without one); ``charger_id`` the chargePointI
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from chargelog.projections.views import ChargePointView, SessionView, SiteView
 from ..ws.timefmt import iso_s as iso
 from ..ws.timefmt import now_s as now_iso
 from ..ws.timefmt import parse_time
+from . import comms_models as cm
 
 #: OCPP 1.6 ChargePointStatus (§7.7) → the connector occupancy vocabulary the document's
 #: ``connector_status_changed`` example uses ("Occupied": OCPP 2.0.1 ConnectorStatusEnumType).
@@ -34,10 +36,6 @@ OCCUPANCY = {
     "Unavailable": "Unavailable",
     "Faulted": "Faulted",
 }
-
-#: OCPP 1.6 StopTransaction Reason (§7.38; absent means ``Local``, §6.52) → ``stop_reason`` as
-#: the document's example spells it (OCPP 2.0.1 TriggerReason words); any other as sent.
-STOP_REASONS = {"Remote": "RemoteStop", "Local": "LocalStop"}
 
 #: ``data.station_status`` per ``status`` (the document's three examples).
 STATION_STATUS = {"available": "Available", "in_use": "In Use", "unavailable": "Unavailable"}
@@ -61,16 +59,6 @@ def display_duration(seconds: float | None) -> str | None:
     if hours == 0:
         return f"{minutes} min"
     return f"{hours}hr {minutes}min" if minutes else f"{hours}hr"
-
-
-def kwh(wh: float | None, digits: int = 3) -> float | None:
-    """Wh → kWh, rounded; None stays None."""
-    return None if wh is None else round(wh / 1000.0, digits)
-
-
-def kw(w: float | None, digits: int = 2) -> float | None:
-    """W → kW, rounded; None stays None."""
-    return None if w is None else round(w / 1000.0, digits)
 
 
 @dataclass(frozen=True)
@@ -108,7 +96,7 @@ def time_remaining_s(soc: float | None, energy_wh: float, power_w: float | None,
 
 
 @dataclass(frozen=True)
-class StationInfo:
+class StationInfo:  # field names as on the wire
     """Where a charge point is: ``station_id`` (site id, or the chargePointId without a site),
     ``station_name``, ``station_address``."""
 
@@ -132,22 +120,16 @@ def station_info(charge_point: ChargePointView | None, site: SiteView | None,
 
 # -- session_update -----------------------------------------------------------------------
 
-def _session_update(transaction_id: int | None, event: str, data: dict[str, Any], at: str | None) -> dict[str, Any]:
-    return {"type": "session_update", "session_id": transaction_id, "transaction_id": transaction_id,
-            "event": event, "data": data, "timestamp": at or now_iso()}
+def _session_update(model: type[Any], payload: Mapping[str, Any], data: Any, at: str | None) -> dict[str, Any]:
+    tid = payload.get("transactionId")
+    return model(session_id=tid, transaction_id=tid, data=data, timestamp=at or now_iso()).model_dump()
 
 
 def session_started(payload: Mapping[str, Any]) -> dict[str, Any]:
     """``session_update`` / ``session_started`` from a ``transaction.started`` domain payload
     (document section 3.2 "Example: Session Started"); ``meter_start`` Wh."""
-    start = iso(payload.get("startTime"))
-    return _session_update(payload.get("transactionId"), "session_started", {
-        "charger_id": payload.get("chargePointId"),
-        "connector_id": payload.get("connectorId"),
-        "id_tag": payload.get("idTag"),
-        "meter_start": payload.get("meterStart"),
-        "start_time": start,
-    }, start)
+    data = cm.SessionStartedData.of(payload)
+    return _session_update(cm.SessionStarted, payload, data, data.start_time)
 
 
 def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, station: StationInfo,
@@ -163,7 +145,6 @@ def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, stat
     when no tariff applies). ``time_remaining`` see :func:`time_remaining_s`.
     """
     energy_wh = float(payload.get("energyWh") or 0.0)
-    power_w = payload.get("powerW")
     at = parse_time(payload.get("timestamp"))
     start = session.startTime if session else None
     if payload.get("durationS") is not None:
@@ -172,75 +153,34 @@ def meter_value(payload: Mapping[str, Any], *, session: SessionView | None, stat
         duration = int(max((at - start).total_seconds(), 0))
     else:
         duration = int(session.durationS) if session and session.durationS is not None else None
-    cost = payload.get("cost") if payload.get("cost") is not None else (session.cost if session else None)
-    currency = payload.get("currency") or (session.currency if session else None)
-    meter_start = session.meterStart if session and session.meterStart is not None else None
-    soc = payload.get("soc")
-    remaining = time_remaining_s(soc, energy_wh, power_w, first_soc)
-    energy_kwh = kwh(energy_wh)
-    power_kw = kw(power_w)
+    remaining = time_remaining_s(payload.get("soc"), energy_wh, payload.get("powerW"), first_soc)
     stamp = iso(at) or now_iso()
-    return _session_update(payload.get("transactionId"), "meter_value", {
-        "charger_id": payload.get("chargePointId"),
-        "connector_id": payload.get("connectorId"),
-        "station_id": station.station_id,
-        "station_name": station.station_name,
-        "station_address": station.station_address,
-        "charge_percentage": None if soc is None else int(round(soc)),
-        "time_remaining": remaining,
-        "time_remaining_display": display_duration(remaining),
-        "energy_consumed": energy_kwh,
-        "energy_consumed_unit": "kWh",
-        "cost": cost,
-        "cost_currency": currency,
-        "charging_duration": duration,
-        "charging_duration_display": display_duration(duration),
-        "output_power": power_kw,
-        "output_power_unit": "kW",
-        "energy_delivered": energy_kwh,
-        "power": power_kw,
-        "voltage": payload.get("voltageV"),
-        "current": payload.get("currentA"),
-        "meter_value": int(round((meter_start or 0) + energy_wh)),
-        "timestamp": stamp,
-    }, stamp)
+    data = cm.MeterValueData.of(
+        {**payload, **asdict(station), "cost": payload.get("cost") if payload.get("cost") is not None else
+         (session.cost if session else None), "currency": payload.get("currency") or (session.currency if session else None)},
+        time_remaining=remaining, time_remaining_display=display_duration(remaining), charging_duration=duration,
+        charging_duration_display=display_duration(duration), timestamp=stamp,
+        meter_value=int(round((session.meterStart if session and session.meterStart else 0) + energy_wh)))
+    return _session_update(cm.MeterValue, payload, data, stamp)
 
 
 def session_stopped(payload: Mapping[str, Any]) -> dict[str, Any]:
     """``session_update`` / ``session_stopped`` from a ``transaction.stopped`` domain payload
     (section 3.2 "Example: Session Stopped"): ``meter_stop`` Wh, ``energy_delivered`` kWh,
     ``duration`` s, ``stop_reason`` the OCPP 1.6 Reason (§7.38) in the document's vocabulary
-    (:data:`STOP_REASONS`: ``Remote`` → ``"RemoteStop"``)."""
-    stop = iso(payload.get("stopTime"))
-    duration = payload.get("durationS")
-    return _session_update(payload.get("transactionId"), "session_stopped", {
-        "charger_id": payload.get("chargePointId"),
-        "connector_id": payload.get("connectorId"),
-        "meter_stop": payload.get("meterStop"),
-        "energy_delivered": kwh(payload.get("energyWh") or 0.0),
-        "duration": None if duration is None else int(round(duration)),
-        "cost": payload.get("cost"),
-        "cost_currency": payload.get("currency"),
-        "stop_time": stop,
-        "stop_reason": STOP_REASONS.get(payload.get("reason") or "Local", payload.get("reason")),
-    }, stop)
+    (:data:`.comms_models.STOP_REASONS`: ``Remote`` → ``"RemoteStop"``)."""
+    data = cm.SessionStoppedData.of(payload)
+    return _session_update(cm.SessionStopped, payload, data, data.stop_time)
 
 
 def session_error(event_type: str, payload: Mapping[str, Any], at: datetime | None) -> dict[str, Any]:
     """``session_update`` / ``session_error`` for a command of the user that did not succeed
     (``command.rejected`` / ``command.failed`` / ``command.timed_out``). ``session_id`` and
     ``transaction_id`` are null when no session exists (a start that never began)."""
-    tid = payload.get("transactionId")
     kind = event_type.rsplit(".", 1)[-1]
-    return _session_update(tid, "session_error", {
-        "charger_id": payload.get("chargePointId"),
-        "connector_id": payload.get("connectorId"),
-        "action": payload.get("action"),
-        "error": kind,
-        "reason": payload.get("reason"),
-        "message_id": payload.get("correlationId"),
-        "message": command_failure_message(payload.get("action"), kind, payload.get("reason")),
-    }, iso(at))
+    data = cm.SessionErrorData.of({**payload, "error": kind, "message": command_failure_message(
+        payload.get("action"), kind, payload.get("reason"))})
+    return _session_update(cm.SessionError, payload, data, iso(at))
 
 
 def command_failure_message(action: str | None, kind: str, reason: str | None) -> str:
@@ -254,53 +194,32 @@ def command_failure_message(action: str | None, kind: str, reason: str | None) -
 
 # -- active_session_update --------------------------------------------------------------------
 
-def active_session_data(session: SessionView, station_id: str, now: datetime | None = None) -> dict[str, Any]:
+def active_session_data(session: SessionView, station_id: str, now: datetime | None = None) -> cm.ActiveSession:
     """The ``data`` of an ``active_session_update`` (section 4.8): ``energy_delivered`` kWh,
     ``duration`` s since the session started (to ``now``)."""
     now = now or datetime.now(UTC)
     duration = int(max((now - session.startTime).total_seconds(), 0)) if session.startTime else 0
-    return {
-        "session_id": session.transactionId,
-        "transaction_id": session.transactionId,
-        "charger_id": session.chargePointId,
-        "connector_id": session.connectorId,
-        "station_id": station_id,
-        "start_time": iso(session.startTime),
-        "energy_delivered": kwh(session.energyWh),
-        "duration": duration,
-        "status": session.status,
-    }
+    return cm.ActiveSession.of(session, station_id=station_id, duration=duration)
 
 
-def active_session_update(data: dict[str, Any] | None) -> dict[str, Any]:
+def active_session_update(data: cm.ActiveSession | None) -> dict[str, Any]:
     """``active_session_update`` with ``has_active_session`` and ``data`` (null without)."""
-    return {"type": "active_session_update", "has_active_session": data is not None,
-            "data": data, "timestamp": now_iso()}
+    return cm.ActiveSessionUpdate(has_active_session=data is not None, data=data).model_dump()
 
 
 # -- stations ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ConnectorCounts:
-    """``available`` + ``in_use`` + ``unavailable`` = ``total`` connectors (≥ 1)."""
-
-    total: int
-    available: int
-    in_use: int
-    unavailable: int
-
-
-def connector_counts(cp: ChargePointView) -> ConnectorCounts:
+def connector_counts(cp: ChargePointView) -> dict[str, int]:
     """The X/Y counts of the read model (``available``/``total``), with the in-use connectors
     (OCPP 1.6 Preparing, Charging, SuspendedEV/EVSE, Finishing, Reserved) counted when the
-    charge point is online and not under maintenance; every other connector is unavailable."""
+    charge point is online and not under maintenance; every other connector is unavailable —
+    as the ``charger_status_update`` fields (``available_connectors`` + ``connectors_in_use`` +
+    ``connectors_unavailable`` = ``total_connectors`` ≥ 1)."""
     total = cp.total or len(cp.connectors)
-    available = cp.available
-    in_use = 0
-    if cp.online and not cp.maintenance:
-        in_use = sum(1 for c in cp.connectors if c.status in IN_USE_STATUSES)
-    in_use = min(in_use, total - available)
-    return ConnectorCounts(total, available, in_use, total - available - in_use)
+    in_use = sum(1 for c in cp.connectors if c.status in IN_USE_STATUSES) if cp.online and not cp.maintenance else 0
+    in_use = min(in_use, total - cp.available)
+    return {"total_connectors": total, "available_connectors": cp.available, "connectors_in_use": in_use,
+            "connectors_unavailable": total - cp.available - in_use}
 
 
 def display(availability: str, available: int, total: int) -> str | None:
@@ -308,9 +227,11 @@ def display(availability: str, available: int, total: int) -> str | None:
     return f"{available}/{total}" if availability == "available" else None
 
 
-def maintenance_reason(cp: ChargePointView) -> str:
+def maintenance_reason(cp: ChargePointView) -> str | None:
     """Why a charge point is under maintenance: the first Unavailable/Faulted connector's
-    ``info`` or error code, else "Charger unavailable"."""
+    ``info`` or error code, else "Charger unavailable"; None when it is not."""
+    if not cp.maintenance:
+        return None
     for c in cp.connectors:
         if c.status in ("Unavailable", "Faulted"):
             if c.info:
@@ -327,66 +248,37 @@ def charger_status_update(cp: ChargePointView, station_id: str, at: datetime | s
     true, ``maintenance_reason``. An offline charge point is ``unavailable`` (not maintenance)."""
     counts = connector_counts(cp)
     stamp = iso(at) if at else now_iso()
-    data: dict[str, Any] = {
-        "total_connectors": counts.total,
-        "available_connectors": counts.available,
-        "connectors_in_use": counts.in_use,
-        "connectors_unavailable": counts.unavailable,
-        "display": display(cp.availability, counts.available, counts.total),
-        "connector_status": [{"connector_id": c.connectorId, "status": c.status} for c in cp.connectors],
-        "station_status": STATION_STATUS.get(cp.availability, "Unavailable"),
-        "is_under_maintenance": cp.maintenance,
-    }
-    if cp.maintenance:
-        data["maintenance_reason"] = maintenance_reason(cp)
-    data["timestamp"] = stamp
-    return {"type": "charger_status_update", "station_id": station_id, "charger_id": cp.chargePointId,
-            "status": cp.availability, "data": data, "timestamp": stamp}
+    data = cm.ChargerStatusData(
+        **counts, display=display(cp.availability, counts["available_connectors"], counts["total_connectors"]),
+        connector_status=cp.connectors, station_status=STATION_STATUS.get(cp.availability, "Unavailable"),
+        is_under_maintenance=cp.maintenance, maintenance_reason=maintenance_reason(cp), timestamp=stamp)
+    return cm.ChargerStatusUpdate.of(cp, station_id=station_id, data=data, timestamp=stamp).model_dump()
 
 
-def charger_summary(cp: ChargePointView) -> dict[str, Any]:
-    """One charger inside a ``charger_list_update`` station (section 4.7)."""
-    return {"charger_id": cp.chargePointId, "total_connectors": cp.total,
-            "available_connectors": cp.available, "status": cp.availability,
-            "display": display(cp.availability, cp.available, cp.total)}
-
-
-def station_entry(station_id: str, name: str, latitude: float | None, longitude: float | None,
-                  address: str | None, chargers: Iterable[ChargePointView], availability: str,
-                  available: int, total: int) -> dict[str, Any]:
-    """One station of a ``charger_list_update``."""
-    return {
-        "station_id": station_id,
-        "station_name": name,
-        "location": {"latitude": latitude, "longitude": longitude, "address": address},
-        "chargers": [charger_summary(cp) for cp in chargers],
-        "station_status": availability,
-        "total_connectors": total,
-        "available_connectors": available,
-        "display": display(availability, available, total),
-    }
-
-
-def stations_list(sites: Iterable[SiteView], charge_points: Iterable[ChargePointView]) -> list[dict[str, Any]]:
-    """Every station: each site with its charge points (site-level X/Y from the read model),
-    then each charge point that belongs to no site as a station of its own."""
-    out = [station_entry(s.siteId, s.name or s.siteId, s.latitude, s.longitude, s.address,
-                         s.chargePoints, s.availability, s.available, s.total) for s in sites]
+def stations_list(sites: Iterable[SiteView], charge_points: Iterable[ChargePointView]) -> list[cm.StationEntry]:
+    """Every station of a ``charger_list_update`` (section 4.7): each site with its charge
+    points (site-level X/Y from the read model), then each charge point that belongs to no site
+    as a station of its own."""
+    out = [cm.StationEntry.of(s, station_id=s.siteId, station_name=s.name or s.siteId, location=cm.Location.of(s),
+                              chargers=[_charger(cp) for cp in s.chargePoints],
+                              display=display(s.availability, s.available, s.total)) for s in sites]
     in_sites = {cp.chargePointId for s in sites for cp in s.chargePoints}
-    for cp in charge_points:
-        if cp.chargePointId in in_sites:
-            continue
-        out.append(station_entry(cp.siteId or cp.chargePointId, cp.name or cp.chargePointId,
-                                 cp.latitude, cp.longitude, cp.address, [cp], cp.availability,
-                                 cp.available, cp.total))
+    out.extend(cm.StationEntry.of(cp, station_id=cp.siteId or cp.chargePointId, location=cm.Location.of(cp),
+                                  station_name=cp.name or cp.chargePointId, chargers=[_charger(cp)],
+                                  display=display(cp.availability, cp.available, cp.total))
+               for cp in charge_points if cp.chargePointId not in in_sites)
     return out
 
 
-def charger_list_update(stations: list[dict[str, Any]], action: str = "update") -> dict[str, Any]:
+def _charger(cp: ChargePointView) -> cm.ChargerSummary:
+    return cm.ChargerSummary.of(cp, display=display(cp.availability, cp.available, cp.total))
+
+
+def charger_list_update(stations: list[cm.StationEntry]) -> dict[str, Any]:
     """``charger_list_update`` (section 4.7) with ``data.chargers`` = the stations."""
     stamp = now_iso()
-    return {"type": "charger_list_update", "action": action,
-            "data": {"chargers": stations, "timestamp": stamp}, "timestamp": stamp}
+    return cm.ChargerListUpdate(data=cm.ChargerListData(chargers=stations, timestamp=stamp),
+                                timestamp=stamp).model_dump()
 
 
 # -- charger_update ---------------------------------------------------------------------------
@@ -402,39 +294,25 @@ def charger_updates(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
       (null for NoError);
     * ``error`` — when the charge point reports an errorCode other than NoError.
     """
-    cp_id = payload.get("chargePointId")
-    connector = payload.get("connectorId")
-    status = payload.get("status")
-    previous = payload.get("previousStatus")
     at = iso(payload.get("timestamp")) or now_iso()
-    error_code = payload.get("errorCode")
-    error_code = None if error_code in (None, "NoError") else error_code
-
-    def wrap(event: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "charger_update", "charger_id": cp_id, "event": event,
-                "data": {**data, "timestamp": at}, "timestamp": at}
-
-    out = [wrap("status_changed", {"status": status, "previous_status": previous, "connector_id": connector})]
+    status, previous = payload.get("status"), payload.get("previousStatus")
+    messages = [(cm.StatusChanged, cm.StatusChangedData.of(payload, timestamp=at))]
     new_occ, old_occ = OCCUPANCY.get(status or "", status), OCCUPANCY.get(previous or "", previous)
-    if connector and new_occ != old_occ:
-        out.append(wrap("connector_status_changed", {"connector_id": connector, "status": new_occ,
-                                                     "previous_status": old_occ, "error_code": error_code}))
-    if error_code:
-        out.append(wrap("error", {"connector_id": connector, "error_code": error_code,
-                                  "info": payload.get("info"), "vendor_error_code": payload.get("vendorErrorCode")}))
-    return out
+    if payload.get("connectorId") and new_occ != old_occ:
+        messages.append((cm.ConnectorStatusChanged, cm.ConnectorStatusChangedData.of(
+            payload, status=new_occ, previous_status=old_occ, timestamp=at)))
+    if payload.get("errorCode") not in (None, "NoError"):
+        messages.append((cm.ChargerError, cm.ChargerErrorData.of(payload, timestamp=at)))
+    return [model(charger_id=payload.get("chargePointId"), data=data, timestamp=at).model_dump()
+            for model, data in messages]
 
 
 def maintenance_mode(cp: ChargePointView, at: datetime | str | None = None) -> dict[str, Any]:
     """``charger_update`` / ``maintenance_mode`` when a charge point enters or leaves
     maintenance (``is_under_maintenance``)."""
     stamp = iso(at) if at else now_iso()
-    data: dict[str, Any] = {"is_under_maintenance": cp.maintenance}
-    if cp.maintenance:
-        data["maintenance_reason"] = maintenance_reason(cp)
-    data["timestamp"] = stamp
-    return {"type": "charger_update", "charger_id": cp.chargePointId, "event": "maintenance_mode",
-            "data": data, "timestamp": stamp}
+    data = cm.MaintenanceModeData.of(cp, maintenance_reason=maintenance_reason(cp), timestamp=stamp)
+    return cm.MaintenanceMode(charger_id=cp.chargePointId, data=data, timestamp=stamp).model_dump()
 
 
 # -- notification / error ---------------------------------------------------------------------
@@ -442,15 +320,15 @@ def maintenance_mode(cp: ChargePointView, at: datetime | str | None = None) -> d
 def notification(title: str, message: str, data: dict[str, Any] | None = None,
                  at: datetime | str | None = None) -> dict[str, Any]:
     """``notification`` (sections 3.1 and 4.3)."""
-    return {"type": "notification", "title": title, "message": message, "data": data or {},
-            "timestamp": (iso(at) if at else None) or now_iso()}
+    return cm.Notification(title=title, message=message, data=data or {},
+                           timestamp=(iso(at) if at else None) or now_iso()).model_dump()
 
 
 def response(action: str, data: dict[str, Any]) -> dict[str, Any]:
     """A test-guide command's answer ``{"type": "response", "action", "data", "timestamp"}``."""
-    return {"type": "response", "action": action, "data": data, "timestamp": now_iso()}
+    return cm.Response(action=action, data=data).model_dump()
 
 
 def error(message: str) -> dict[str, Any]:
     """``error`` (section 4.9): ``{"type": "error", "message", "timestamp"}``."""
-    return {"type": "error", "message": message, "timestamp": now_iso()}
+    return cm.Error(message=message).model_dump()

@@ -1,95 +1,127 @@
 """Wire models of the Communication Protocol's push socket (websocket-communication-protocol.md
 sections 3–4) and of the test guide's commands on it (websocket-charging-flow-test-guide.md).
-The AsyncAPI document is generated from them (:mod:`.contract`); the codec's output is checked
-against them (tests/test_dialect_comms_codec.py). Times ISO 8601 UTC with seconds (``…Z``);
-energy kWh, power kW, voltage V, current A, ``meter_value`` Wh, durations s, percentages %.
+The codec builds every message through them (:class:`~..ws.contract.WireModel`: a field reads
+the domain payload's or read model's camelCase name — ``connector_id`` ← ``connectorId`` —
+unless it names another source, and converts by its annotated type); the AsyncAPI document is
+generated from them (:mod:`.contract`). Times ISO 8601 UTC with seconds (``…Z``); energy kWh,
+power kW, voltage V, current A, ``meter_value`` Wh, durations s, percentages %.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import (AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, create_model,
+                      field_validator)
+from pydantic.alias_generators import to_camel
+
+from ..ws.contract import WireModel
+from ..ws.timefmt import iso_s, now_s
 
 Availability = Literal["available", "in_use", "unavailable"]
 
+#: OCPP 1.6 StopTransaction Reason (§7.38; absent means ``Local``, §6.52) → ``stop_reason`` as
+#: the document's example spells it (OCPP 2.0.1 TriggerReason words); any other as sent.
+STOP_REASONS = {"Remote": "RemoteStop", "Local": "LocalStop"}
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+#: ISO 8601 UTC, whole seconds (None when absent or unparsable).
+Time = Annotated[str | None, BeforeValidator(iso_s)]
+
+
+def kwh(wh: float | None) -> float:
+    """Wh → kWh, 3 decimals; absent is 0."""
+    return round(float(wh or 0) / 1000.0, 3)
+
+
+Kwh = Annotated[float | None, BeforeValidator(kwh)]
+#: W → kW (2 decimals).
+Kw = Annotated[float | None, BeforeValidator(lambda w: None if w is None else round(w / 1000.0, 2))]
+#: Whole seconds, Wh or %.
+Whole = Annotated[int | None, BeforeValidator(lambda v: None if v is None else int(round(v)))]
+#: An OCPP errorCode; ``NoError`` is none.
+ErrorCode = Annotated[str | None, BeforeValidator(lambda v: None if v == "NoError" else v)]
+ChargerId = Annotated[str, Field(validation_alias="chargePointId")]
+Now = Annotated[str, Field(default_factory=now_s)]
+
+
+class _Wire(WireModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=AliasGenerator(validation_alias=to_camel))
 
 
 class Connected(_Wire):
     """First message: ``userId`` a number when the token's userId is all digits."""
 
-    type: Literal["connected"]
-    timestamp: str
+    type: Literal["connected"] = "connected"
+    timestamp: Now
     userId: int | str
 
 
 class SessionStartedData(_Wire):
-    charger_id: str
-    connector_id: int | None
-    id_tag: str | None
-    meter_start: int | None
-    start_time: str | None
+    charger_id: ChargerId
+    connector_id: int | None = None
+    id_tag: str | None = None
+    meter_start: int | None = None
+    start_time: Time = None
 
 
 class MeterValueData(_Wire):
     """Section 3.2 "Field Descriptions": every field."""
 
-    charger_id: str
-    connector_id: int | None
+    charger_id: ChargerId
+    connector_id: int | None = None
     station_id: str
     station_name: str | None
     station_address: str | None
-    charge_percentage: int | None
-    time_remaining: int | None
-    time_remaining_display: str | None
-    energy_consumed: float | None
-    energy_consumed_unit: Literal["kWh"]
-    cost: float | None
-    cost_currency: str | None
-    charging_duration: int | None
-    charging_duration_display: str | None
-    output_power: float | None
-    output_power_unit: Literal["kW"]
-    energy_delivered: float | None
-    power: float | None
-    voltage: float | None
-    current: float | None
-    meter_value: int | None
-    timestamp: str | None
+    charge_percentage: Whole = Field(None, validation_alias="soc")
+    time_remaining: int | None = None
+    time_remaining_display: str | None = None
+    energy_consumed: Kwh = Field(None, validation_alias="energyWh")
+    energy_consumed_unit: Literal["kWh"] = "kWh"
+    cost: float | None = None
+    cost_currency: str | None = Field(None, validation_alias="currency")
+    charging_duration: int | None = None
+    charging_duration_display: str | None = None
+    output_power: Kw = Field(None, validation_alias="powerW")
+    output_power_unit: Literal["kW"] = "kW"
+    energy_delivered: Kwh = Field(None, validation_alias="energyWh")
+    power: Kw = Field(None, validation_alias="powerW")
+    voltage: float | None = Field(None, validation_alias="voltageV")
+    current: float | None = Field(None, validation_alias="currentA")
+    meter_value: int | None = None
+    timestamp: Time = None
 
 
 class SessionStoppedData(_Wire):
-    """``stop_reason`` in the document's vocabulary (``RemoteStop``, ``LocalStop``; OCPP 1.6 Reason otherwise)."""
+    """``stop_reason`` in the document's vocabulary (:data:`STOP_REASONS`: ``Remote`` →
+    ``RemoteStop``, ``Local`` or none → ``LocalStop``; any other OCPP 1.6 Reason as sent)."""
 
-    charger_id: str
-    connector_id: int | None
-    meter_stop: int | None
-    energy_delivered: float | None
-    duration: int | None
-    cost: float | None
-    cost_currency: str | None
-    stop_time: str | None
-    stop_reason: str
+    charger_id: ChargerId
+    connector_id: int | None = None
+    meter_stop: int | None = None
+    energy_delivered: Kwh = Field(None, validation_alias="energyWh")
+    duration: Whole = Field(None, validation_alias="durationS")
+    cost: float | None = None
+    cost_currency: str | None = Field(None, validation_alias="currency")
+    stop_time: Time = None
+    stop_reason: Annotated[str, BeforeValidator(lambda r: STOP_REASONS.get(r or "Local", r))] = Field(
+        "LocalStop", validation_alias="reason")
 
 
 class SessionErrorData(_Wire):
-    charger_id: str | None
-    connector_id: int | None
-    action: str | None
+    charger_id: str | None = Field(None, validation_alias="chargePointId")
+    connector_id: int | None = None
+    action: str | None = None
     error: str
-    reason: str | None
-    message_id: str | None
+    reason: str | None = None
+    message_id: str | None = Field(None, validation_alias="correlationId")
     message: str
 
 
 def _event_message(type_: str, event: str, data: type[BaseModel], **ids: Any) -> type[BaseModel]:
     """``{type, <ids>, event, data, timestamp}``: a ``session_update`` or ``charger_update``."""
     name = "".join(p.title() for p in event.split("_")) + "".join(p.title() for p in type_.split("_"))
-    return create_model(name, __base__=_Wire, type=(Literal[type_], ...), **ids,  # type: ignore[valid-type]
-                        event=(Literal[event], ...), data=(data, ...), timestamp=(str | None, ...))
+    return create_model(name, __base__=_Wire, type=(Literal[type_], type_), **ids,  # type: ignore[valid-type]
+                        event=(Literal[event], event), data=(data, ...), timestamp=(str | None, ...))
 
 
 def _session_update(event: str, data: type[BaseModel]) -> type[BaseModel]:
@@ -107,72 +139,73 @@ class ConnectorState(_Wire):
 
 
 class ChargerStatusData(_Wire):
-    """Counts over one charge point's connectors; ``display`` "X/Y" only when available."""
+    """Counts over one charge point's connectors; ``display`` "X/Y" only when available;
+    ``maintenance_reason`` only under maintenance."""
 
     total_connectors: int
     available_connectors: int
     connectors_in_use: int
     connectors_unavailable: int
     display: str | None
-    connector_status: list[ConnectorState]
+    connector_status: list[ConnectorState] = Field(validation_alias="connectors")
     station_status: Literal["Available", "In Use", "Unavailable"]
-    is_under_maintenance: bool
-    maintenance_reason: str | None = None
+    is_under_maintenance: bool = Field(validation_alias="maintenance")
+    maintenance_reason: str | None = Field(None, exclude_if=lambda reason: reason is None)
     timestamp: str
 
 
 class ChargerStatusUpdate(_Wire):
-    type: Literal["charger_status_update"]
+    type: Literal["charger_status_update"] = "charger_status_update"
     station_id: str
-    charger_id: str
-    status: Availability
+    charger_id: ChargerId
+    status: Availability = Field(validation_alias="availability")
     data: ChargerStatusData
     timestamp: str
 
 
 class StatusChangedData(_Wire):
     status: str
-    previous_status: str | None
-    connector_id: int | None
-    timestamp: str | None
+    previous_status: str | None = None
+    connector_id: int | None = None
+    timestamp: Time
 
 
 class ConnectorStatusChangedData(_Wire):
     """Occupancy: Available / Occupied / Reserved / Unavailable / Faulted."""
 
-    connector_id: int | None
+    connector_id: int | None = None
     status: str
     previous_status: str | None
-    error_code: str | None
-    timestamp: str | None
+    error_code: ErrorCode = None
+    timestamp: Time
 
 
 class ChargerErrorData(_Wire):
-    connector_id: int | None
+    connector_id: int | None = None
     error_code: str
-    info: str | None
-    vendor_error_code: str | None
-    timestamp: str | None
+    info: str | None = None
+    vendor_error_code: str | None = None
+    timestamp: Time
 
 
 class MaintenanceModeData(_Wire):
-    is_under_maintenance: bool
-    maintenance_reason: str | None = None
-    timestamp: str | None
+    is_under_maintenance: bool = Field(validation_alias="maintenance")
+    maintenance_reason: str | None = Field(None, exclude_if=lambda reason: reason is None)
+    timestamp: Time
 
 
 class Location(_Wire):
-    latitude: float | None
-    longitude: float | None
-    address: str | None
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
 
 
 class ChargerSummary(_Wire):
-    charger_id: str
-    total_connectors: int
-    available_connectors: int
-    status: Availability
-    display: str | None
+    charger_id: ChargerId
+    total_connectors: int = Field(validation_alias="total")
+    available_connectors: int = Field(validation_alias="available")
+    status: Availability = Field(validation_alias="availability")
+    display: str | None = None
 
 
 class StationEntry(_Wire):
@@ -180,10 +213,10 @@ class StationEntry(_Wire):
     station_name: str
     location: Location
     chargers: list[ChargerSummary]
-    station_status: Availability
-    total_connectors: int
-    available_connectors: int
-    display: str | None
+    station_status: Availability = Field(validation_alias="availability")
+    total_connectors: int = Field(validation_alias="total")
+    available_connectors: int = Field(validation_alias="available")
+    display: str | None = None
 
 
 class ChargerListData(_Wire):
@@ -192,8 +225,8 @@ class ChargerListData(_Wire):
 
 
 class ChargerListUpdate(_Wire):
-    type: Literal["charger_list_update"]
-    action: Literal["update"]
+    type: Literal["charger_list_update"] = "charger_list_update"
+    action: Literal["update"] = "update"
     data: ChargerListData
     timestamp: str
 
@@ -201,26 +234,26 @@ class ChargerListUpdate(_Wire):
 class ActiveSession(_Wire):
     """``energy_delivered`` kWh, ``duration`` s since start."""
 
-    session_id: int
+    session_id: int = Field(validation_alias="transactionId")
     transaction_id: int
-    charger_id: str
+    charger_id: ChargerId
     connector_id: int
     station_id: str
-    start_time: str | None
-    energy_delivered: float | None
+    start_time: Time = None
+    energy_delivered: Kwh = Field(None, validation_alias="energyWh")
     duration: int
     status: str
 
 
 class ActiveSessionUpdate(_Wire):
-    type: Literal["active_session_update"]
+    type: Literal["active_session_update"] = "active_session_update"
     has_active_session: bool
     data: ActiveSession | None
-    timestamp: str
+    timestamp: Now
 
 
 class Notification(_Wire):
-    type: Literal["notification"]
+    type: Literal["notification"] = "notification"
     title: str
     message: str
     data: dict[str, Any]
@@ -230,16 +263,18 @@ class Notification(_Wire):
 class Error(_Wire):
     """"Invalid message format", "Rate limit exceeded"."""
 
-    type: Literal["error"]
+    type: Literal["error"] = "error"
     message: str
-    timestamp: str
+    timestamp: Now
 
 
-class Command(_Wire):
-    """A test-guide command; ``data`` per action (see :data:`COMMAND_DATA`)."""
+class Command(BaseModel):
+    """A test-guide command ``{action, data?}``; ``data`` per action (:class:`ChargerCommandData`)."""
 
-    action: str
-    data: dict[str, Any] = {}
+    model_config = ConfigDict(strict=True)
+
+    action: str = Field(min_length=1)
+    data: dict[str, Any] | None = None
 
 
 class ChargerCommandData(BaseModel):
@@ -262,10 +297,10 @@ class Response(_Wire):
     """A test-guide response: ``data.success`` and the action's fields, or ``{success:
     false, error, message}`` (the REST error vocabulary)."""
 
-    type: Literal["response"]
+    type: Literal["response"] = "response"
     action: str
     data: dict[str, Any]
-    timestamp: str
+    timestamp: Now
 
 
 SessionStarted = _session_update("session_started", SessionStartedData)

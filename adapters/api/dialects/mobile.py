@@ -25,6 +25,7 @@ from chargelog.domain.log import PositionNotAvailable, Record
 from ..caller import Caller, CoreError
 from ..commands import Command
 from ..ws.base import ApiContext, Dialect
+from ..ws.frames import Parts
 from ..ws.session import Session
 from ..ws.wire import BadMessage, loads, peek_id, reply_id
 from . import mobile_codec as codec
@@ -62,9 +63,9 @@ class MobileConnection(Session):
 
     async def push(self, record: Record, with_position: bool = True) -> None:
         """Send a section 7 push once per eventId per connection."""
-        text = ENCODER.encode(record, with_position)
-        if text is not None and self.first_delivery(record.event.eventId):
-            await self.sender.send(text)
+        frame = ENCODER.encode(record, with_position)
+        if frame is not None and self.first_delivery(record.event.eventId):
+            await self.sender.send(frame)
 
     async def refuse(self, request_id: Any, text: str) -> None:
         await self.send_error(request_id, "bad_request", text)
@@ -103,8 +104,8 @@ class MobileConnection(Session):
             logger.exception("mobile action %s failed", request.action)
             await self.send_error(request.id, "internal", "internal error")
         else:
-            if isinstance(result, codec.RawJson):
-                await self.sender.send(f'{{"id":{json.dumps(request.id)},"result":{result}}}')
+            if isinstance(result, Parts):  # pre-encoded pieces (a shared snapshot): only the id is added here
+                await self.sender.send(Parts((f'{{"id":{json.dumps(request.id)},"result":', *result, "}")))
             else:
                 await self.sender.send({"id": request.id, "result": result})
 
@@ -121,8 +122,8 @@ class MobileConnection(Session):
     async def ping(self, _id: Any, _params: Any) -> dict[str, Any]:
         return {"pong": True, "ts": int(time.time() * 1000)}
 
-    async def get_stations(self, _id: Any, _params: Any) -> codec.RawJson:
-        return STATIONS.encode(await self.core.stations(self._caller))
+    async def get_stations(self, _id: Any, _params: Any) -> Parts:
+        return Parts((STATIONS.encode(await self.core.stations(self._caller)),))
 
     async def get_connector_status(self, _id: Any, p: m.StationConnectorParams) -> dict[str, Any]:
         return codec.connector_status_out(await self.core.connector_status(self._caller, p.stationId, p.connectorId))
@@ -169,7 +170,7 @@ class MobileConnection(Session):
             raise CoreError("bad_request", f"unknown events {sorted(unknown)}; known: all, {', '.join(known)}")
         return tuple(events)
 
-    async def subscribe_events(self, _id: Any, p: m.SubscribeParams) -> codec.RawJson:
+    async def subscribe_events(self, _id: Any, p: m.SubscribeParams) -> Parts:
         """8.1–8.3: snapshot now, then pushes; ``since`` replays from a position/timestamp.
         The snapshot's text is shared by every client asking for the same map version."""
         types = self._types(p.events)
@@ -191,23 +192,23 @@ class MobileConnection(Session):
         self.subscribe(sub_id, self.core.subscribe(caller, station_id=p.stationId, types=types, after=start),
                        self.push, on_gone=gone,
                        accept=lambda e: e.type in type_set and (p.stationId is None or e.chargePointId == p.stationId))
-        return codec.RawJson(f'{{"subscriptionId":{json.dumps(sub_id)},"snapshot":{{"stations":'
-                             f'{STATIONS.encode(stations)}}},"position":{json.dumps(str(start))}}}')
+        return Parts((f'{{"subscriptionId":{json.dumps(sub_id)},"snapshot":{{"stations":', STATIONS.encode(stations),
+                      f'}},"position":{json.dumps(str(start))}}}'))
 
     async def unsubscribe_events(self, _id: Any, p: m.UnsubscribeParams) -> dict[str, Any]:
         if not self.unsubscribe(p.subscriptionId):
             raise CoreError("not_found", f"subscription {p.subscriptionId!r} not found")
         return {"subscriptionId": p.subscriptionId, "status": "ok"}
 
-    async def get_events_since(self, _id: Any, p: m.EventsSinceParams) -> dict[str, Any]:
+    async def get_events_since(self, _id: Any, p: m.EventsSinceParams) -> Parts:
         """9: events after ``since`` (timestamp or position), read from the log."""
         since = p.position or p.since
         if not since:
             raise CoreError("bad_request", "since (a timestamp or a position) is required")
         records, has_more, position = await self.core.events_since(
             self._caller, since, p.limit, station_id=p.stationId, types=self._types(p.events))
-        events = [e for e in (codec.event_out(r) for r in records) if e is not None]
-        return {"events": events, "hasMore": has_more, "position": str(position)}
+        return Parts(('{"events":', codec.events_out(records),
+                      f',"hasMore":{json.dumps(has_more)},"position":{json.dumps(str(position))}}}'))
 
     @property
     def _caller(self) -> Caller:

@@ -10,39 +10,34 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from pydantic import BaseModel
-
 from chargelog.domain.envelope import Event
 from chargelog.domain.log import Record
 from chargelog.projections.views import ChargePointView, SessionView
 
 from ..core import ConnectorStatus
+from ..ws.frames import SharedJson, TextFrame
 from ..ws.timefmt import iso_ms
 from . import mobile_models as m
 
 
-def out(model: type[BaseModel], source: Any, **wire: Any) -> dict[str, Any]:
-    """``source`` (a read model or a domain payload) in ``model``'s wire shape; ``wire``:
-    fields given as they go on the wire."""
-    built = model.model_validate(source)
-    return (built.model_copy(update=wire) if wire else built).model_dump()
-
-
 def station_out(view: ChargePointView) -> dict[str, Any]:
     """Section 6.1 station (status: Available / Charging / PartiallyAvailable / Offline)."""
-    return out(m.StationOut, view, name=view.name or view.chargePointId)
+    return m.StationOut.of(view, name=view.name or view.chargePointId).model_dump()
 
 
-class RawJson(str):
-    """Already-encoded JSON text, spliced into a response as is."""
+class RawJson(SharedJson):
+    """Already-encoded JSON text, spliced into a response as is (its UTF-8 bytes encoded
+    once, written as they are to every socket: :mod:`..ws.frames`)."""
 
 
 class StationListEncoder:
     """Section 6.1 station list as JSON text, with each station's text memoised on the view
     object: the read models keep unchanged views as the same objects, so a 10,000-station map
     where a few stations changed costs a few encodings and one join — and the same map
-    (every view the same object, i.e. the same read-model version) asked again by any number
-    of clients returns the text already built, shared."""
+    (the same list object from the read models, or every view the same object: the same
+    read-model version) asked again by any number of clients returns the text already built,
+    shared. A list passed here must not be modified afterwards (the read models hand out a
+    new list after a change)."""
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[ChargePointView, str]] = {}
@@ -50,11 +45,11 @@ class StationListEncoder:
 
     def encode(self, views: list[ChargePointView]) -> RawJson:
         last_views, last_text = self._last
-        if len(last_views) == len(views) and all(a is b for a, b in zip(last_views, views)):
+        if views is last_views or (len(last_views) == len(views) and all(a is b for a, b in zip(last_views, views))):
             return last_text
         text = self._join(views)
         if len(views) > 1:  # one station's list (a subscribe with stationId) keeps the map's
-            self._last = (list(views), text)
+            self._last = (views, text)
         return text
 
     def _join(self, views: list[ChargePointView]) -> RawJson:
@@ -74,10 +69,10 @@ class StationListEncoder:
 def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
     """Section 6.2 (meter fields only from the caller's own active session)."""
     c, s = status.connector, status.session
-    return out(m.ConnectorStatusResult, {
+    return m.ConnectorStatusResult.of({
         "stationId": status.chargePointId, "connectorId": c.connectorId, "status": c.status,
         "transactionId": c.transactionId if c.transactionId is not None else (s.transactionId if s else None),
-        "errorCode": c.errorCode, "updatedAt": c.updatedAt, **(s.model_dump(include=_METER) if s else {})})
+        "errorCode": c.errorCode, "updatedAt": c.updatedAt, **(s.model_dump(include=_METER) if s else {})}).model_dump()
 
 
 _METER = {"powerW", "currentA", "voltageV", "energyWh"}
@@ -85,7 +80,7 @@ _METER = {"powerW", "currentA", "voltageV", "energyWh"}
 
 def session_out(view: SessionView) -> dict[str, Any]:
     """Section 6.5."""
-    return out(m.SessionOut, view)
+    return m.SessionOut.of(view).model_dump()
 
 
 def push_data(event: Event) -> dict[str, Any] | None:
@@ -99,44 +94,81 @@ def push_data(event: Event) -> dict[str, Any] | None:
     source = {"chargePointId": event.chargePointId, "correlationId": event.correlationId, **event.payload}
     for key in ("timestamp", "startTime", "stopTime", "at"):
         source[key] = source.get(key) or event.occurredAt
-    return out(model, source)
+    return model.of(source).model_dump()
 
 
-class PushEncoder:
-    """Section 7 push text ``{"event", "data", "eventId", "position", "timestamp"}`` for a
-    record (``position`` and ``timestamp`` — the log's clock, ``recordedAt`` — are resume
-    tokens for section 9, chargelog extensions), memoised on the Record object: a live event is one
-    Record shared by every subscriber that receives it, so it is encoded once. ``size``
-    bounds the memo."""
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
-    def __init__(self, size: int = 4096) -> None:
+
+class DataEncoder:
+    """:func:`push_data` as compact JSON text with its ``stationId`` as JSON, memoised by
+    eventId (an event never changes; the last ``size`` are kept): a live push and the
+    getEventsSince pages that resume over it encode each event's data once."""
+
+    def __init__(self, size: int = 65_536) -> None:
         self.size = size
-        self._memo: OrderedDict[tuple[int, bool], tuple[Record, str | None]] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
 
-    def encode(self, record: Record, with_position: bool = True) -> str | None:
-        key = (id(record), with_position)
-        hit = self._memo.get(key)
-        if hit is not None and hit[0] is record:
-            return hit[1]
-        data = push_data(record.event)
-        text = None if data is None else json.dumps(
-            {"event": record.event.type, "data": data, "eventId": record.event.eventId,
-             "position": str(record.position) if with_position else None,
-             "timestamp": iso_ms(record.event.recordedAt)}, separators=(",", ":"))
-        self._memo[key] = (record, text)
+    def encode(self, event: Event) -> tuple[str, str] | None:
+        """(data JSON, stationId JSON), or None for types not pushed."""
+        try:
+            return self._memo[event.eventId]
+        except KeyError:
+            pass
+        data = push_data(event)
+        text = None if data is None else (_json(data), _json(data["stationId"]))
+        self._memo[event.eventId] = text
         if len(self._memo) > self.size:
             self._memo.popitem(last=False)
         return text
 
 
-def event_out(record: Record) -> dict[str, Any] | None:
-    """Section 9: one event of getEventsSince (None for types not pushed). ``timestamp`` is
-    the log's clock (``recordedAt``, the clock ``since`` is compared with, so passing it back
-    resumes exactly); the charge point's own time stays in ``data`` (``timestamp``,
-    ``startTime``, ``stopTime``)."""
-    data = push_data(record.event)
-    if data is None:
-        return None
-    return {"eventType": record.event.type, "stationId": data["stationId"],
-            "timestamp": iso_ms(record.event.recordedAt), "data": data,
-            "eventId": record.event.eventId, "position": str(record.position)}
+DATA = DataEncoder()
+
+
+class PushEncoder:
+    """Section 7 push ``{"event", "data", "eventId", "position", "timestamp"}`` for a record
+    (``position`` and ``timestamp`` — the log's clock, ``recordedAt`` — are resume tokens for
+    section 9, chargelog extensions) as a :class:`~..ws.frames.TextFrame`, memoised on the
+    Record object: a live event is one Record shared by every subscriber that receives it, so
+    its text and WebSocket frame are built once and the same bytes go to every socket.
+    ``size`` bounds the memo."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._memo: OrderedDict[tuple[int, bool], tuple[Record, TextFrame | None]] = OrderedDict()
+
+    def encode(self, record: Record, with_position: bool = True) -> TextFrame | None:
+        key = (id(record), with_position)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        data = DATA.encode(record.event)
+        event = record.event
+        frame = None if data is None else TextFrame(
+            f'{{"event":{_json(event.type)},"data":{data[0]},"eventId":{_json(event.eventId)},'
+            f'"position":{_json(str(record.position)) if with_position else "null"},'
+            f'"timestamp":{_json(iso_ms(event.recordedAt))}}}')
+        self._memo[key] = (record, frame)
+        if len(self._memo) > self.size:
+            self._memo.popitem(last=False)
+        return frame
+
+
+def events_out(records: list[Record]) -> RawJson:
+    """Section 9: the ``events`` array of getEventsSince as JSON text (records of types not
+    pushed are left out), each ``{"eventType", "stationId", "timestamp", "data", "eventId",
+    "position"}``. ``timestamp`` is the log's clock (``recordedAt``, the clock ``since`` is
+    compared with, so passing it back resumes exactly); the charge point's own time stays in
+    ``data`` (``timestamp``, ``startTime``, ``stopTime``)."""
+    parts = []
+    for record in records:
+        data = DATA.encode(record.event)
+        if data is None:
+            continue
+        event = record.event
+        parts.append(f'{{"eventType":{_json(event.type)},"stationId":{data[1]},'
+                     f'"timestamp":{_json(iso_ms(event.recordedAt))},"data":{data[0]},'
+                     f'"eventId":{_json(event.eventId)},"position":{_json(str(record.position))}}}')
+    return RawJson("[" + ",".join(parts) + "]")

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from ..ws.contract import WireModel
 from ..ws.timefmt import iso_ms
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
@@ -28,15 +29,6 @@ OPT_IN_PUSH_TYPES: tuple[str, ...] = OptInPushType.__args__  # type: ignore[attr
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
-
-
-class _Out(BaseModel):
-    """What the server sends, validated from a read model or a domain payload: a field names
-    its source (``validation_alias``) and its conversion (the annotated types below); it is
-    sent by field name, every field always present."""
-
-    model_config = ConfigDict(populate_by_name=True, from_attributes=True,
-                              json_schema_serialization_defaults_required=True)
 
 
 def _number(value: Any) -> bool:
@@ -152,7 +144,7 @@ class PongResult(BaseModel):
     ts: int
 
 
-class ConnectorOut(_Out):
+class ConnectorOut(WireModel):
     """6.1 connector."""
 
     id: int = Field(validation_alias="connectorId")
@@ -162,7 +154,7 @@ class ConnectorOut(_Out):
     updatedAt: IsoMs = None
 
 
-class StationOut(_Out):
+class StationOut(WireModel):
     """6.1 station (``name``: the chargePointId when it has none)."""
 
     id: str = Field(validation_alias="chargePointId")
@@ -173,7 +165,7 @@ class StationOut(_Out):
     connectors: list[ConnectorOut]
 
 
-class ConnectorStatusResult(_Out):
+class ConnectorStatusResult(WireModel):
     """6.2 (power W, current A, voltage V, energy Wh — of the caller's own session only)."""
 
     stationId: str
@@ -195,7 +187,7 @@ class PendingResult(BaseModel):
     correlationId: str
 
 
-class SessionOut(_Out):
+class SessionOut(WireModel):
     """6.5 (energy Wh; ``status`` "completed" for a stopped session, "active" otherwise)."""
 
     transactionId: int
@@ -274,7 +266,7 @@ class ErrorResponse(BaseModel):
 
 # -- pushes (section 7) ----------------------------------------------------------------------
 
-class ConnectorStatusChangedData(_Out):
+class ConnectorStatusChangedData(WireModel):
     """7.1."""
 
     stationId: StationId
@@ -284,7 +276,7 @@ class ConnectorStatusChangedData(_Out):
     timestamp: Time
 
 
-class TransactionStartedData(_Out):
+class TransactionStartedData(WireModel):
     """7.2 / 6.3."""
 
     transactionId: int
@@ -295,7 +287,7 @@ class TransactionStartedData(_Out):
     correlationId: str | None = None
 
 
-class TransactionStoppedData(_Out):
+class TransactionStoppedData(WireModel):
     """7.3 / 6.4 (energy Wh, duration s, cost in the tariff's currency; ``reason`` the OCPP
     1.6 Reason itself, as the document's example ``"Remote"``)."""
 
@@ -310,7 +302,7 @@ class TransactionStoppedData(_Out):
     correlationId: str | None = None
 
 
-class MeterUpdateData(_Out):
+class MeterUpdateData(WireModel):
     """7.4 (energy Wh since start, power W, current A, voltage V)."""
 
     stationId: StationId
@@ -323,7 +315,7 @@ class MeterUpdateData(_Out):
     voltage: Tenths = Field(None, validation_alias="voltageV")
 
 
-class StationConnectionData(_Out):
+class StationConnectionData(WireModel):
     """7.5 station.connected / station.disconnected (and the opt-in station.last_seen)."""
 
     stationId: StationId

@@ -12,13 +12,33 @@ client sends is described as the models validate it; what the server sends as th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
 #: (message id, model, summary).
 MessageSpec = tuple[str, type[BaseModel], str]
+
+
+class WireModel(BaseModel):
+    """A message (or part) the server sends, built from a read model or a domain payload: a
+    field is read by its ``validation_alias`` (the source's name; its annotated type converts)
+    or its own name, and sent by its own name, every field always present (also in the schema)."""
+
+    model_config = ConfigDict(populate_by_name=True, from_attributes=True,
+                              json_schema_serialization_defaults_required=True)
+
+    @classmethod
+    def of(cls, source: Any = None, /, **wire: Any) -> Self:
+        """The model of ``source`` (a mapping or a pydantic model such as a read model; names the
+        model lacks are ignored) and ``wire`` (fields by their own name, taking precedence),
+        each converted by its field's type."""
+        values = {} if source is None else dict(source)
+        for name, value in wire.items():
+            alias = cls.model_fields[name].validation_alias
+            values[alias if isinstance(alias, str) else name] = value
+        return cls.model_validate(values, extra="ignore")
 
 
 def fragment(channel: str, address: str, title: str, description: str, prefix: str, *,

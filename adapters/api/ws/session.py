@@ -47,6 +47,7 @@ from ..caller import Caller
 from ..hub import HubStopped
 from ..throttle import client_address
 from .base import ApiContext, IdleTimeout, LimitPolicy, MessageTooLarge
+from .frames import Parts, TextFrame, frame_writer, text_header
 from .state import state_for
 from .wire import peek_id
 
@@ -55,22 +56,31 @@ logger = logging.getLogger(__name__)
 
 class Sender:
     """Sends on one WebSocket from several tasks, one at a time: a dict as compact JSON, a str
-    as is. After the socket closed, sends are dropped (``closed`` turns true)."""
+    as is, a :class:`~.frames.TextFrame` (a push built once) or :class:`~.frames.Parts` (a
+    reply around a shared snapshot). Where the server offers a
+    :class:`~.frames.FrameWriter`, frames go straight to the transport (a TextFrame's bytes
+    as they are, shared by every socket); else as text through ASGI. After the socket
+    closed, sends are dropped (``closed`` turns true)."""
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self._lock = asyncio.Lock()
         self.closed = False
+        self._writer = frame_writer(websocket.scope)
 
-    async def send(self, message: dict[str, Any] | str) -> bool:
+    async def send(self, message: dict[str, Any] | str | TextFrame | Parts) -> bool:
         """Send one message; False when the connection is gone."""
-        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), default=str)
         async with self._lock:
             if self.closed or self.websocket.application_state != WebSocketState.CONNECTED:
                 self.closed = True
                 return False
             try:
-                await self.websocket.send_text(text)
+                if self._writer is not None:
+                    if not await self._writer.write(_chunks(message)):
+                        self.closed = True
+                        return False
+                else:
+                    await self.websocket.send_text(_text(message))
             except Exception:  # noqa: BLE001 - a vanished peer ends the connection, not the app
                 self.closed = True
                 return False
@@ -82,9 +92,28 @@ class Sender:
             if self.closed:
                 return
             self.closed = True
+            if self._writer is not None:
+                self._writer.flush()  # frames queued before the close go out before it
             with contextlib.suppress(Exception):
                 if self.websocket.application_state == WebSocketState.CONNECTED:
                     await self.websocket.close(code, reason)
+
+
+def _text(message: dict[str, Any] | str | TextFrame | Parts) -> str:
+    if isinstance(message, str):
+        return message
+    if isinstance(message, (TextFrame, Parts)):
+        return message.text
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+def _chunks(message: dict[str, Any] | str | TextFrame | Parts) -> list[bytes]:
+    if isinstance(message, TextFrame):
+        return [message.frame]
+    if isinstance(message, Parts):
+        return message.chunks()
+    payload = _text(message).encode()
+    return [text_header(len(payload)) + payload]
 
 
 #: Event ids remembered per connection by :meth:`Session.first_delivery` (about 120 bytes
