@@ -323,17 +323,15 @@ class ClientCore:
         return self.hub.position
 
     async def snapshot_position(self) -> Position:
-        """A position every read model has folded: the hub's live position once they have
-        folded it (waiting at most READ_AFTER_PUSH_WAIT_S s, as every query does), else the
-        component-wise minimum of the projections' positions. Take it *before* reading a
-        snapshot from the read models and subscribe ``after`` it: the snapshot then includes
+        """A position every read model has folded (component-wise minimum of the projections'
+        positions), taken once they have folded the hub's live position (waiting at most
+        READ_AFTER_PUSH_WAIT_S s, as every query does). Take it *before* reading a snapshot
+        from the read models and subscribe ``after`` it: the snapshot then includes
         everything up to it and the subscription everything after — no gap, whichever of hub
-        and read models is ahead (duplicates are possible). At the live position the
-        subscription starts from the hub's shared records instead of each subscriber reading
-        and decoding the read models' lag from the log on its own."""
-        live = self.hub.position
-        if await self.caught_up(live, READ_AFTER_PUSH_WAIT_S):
-            return live
+        and read models is ahead (duplicates are possible). Waiting for the hub keeps the
+        subscription's catch-up within the hub's recent records (shared, in memory) instead
+        of each subscriber reading and decoding the read models' lag from the log."""
+        await self.caught_up(self.hub.position, READ_AFTER_PUSH_WAIT_S)
         positions = list((await self.read_models.positions()).values())
         if not positions:
             return Position()
