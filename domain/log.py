@@ -70,6 +70,13 @@ class Position:
 
     def advanced(self, partition: int, next_offset: int) -> Position:
         """A copy with ``partition`` moved to ``next_offset`` (never moves backwards)."""
+        current = self.offsets.get(partition)
+        if current is not None:  # the hot path of readers: no re-sort, no re-filter
+            if next_offset <= current:
+                return self
+            moved = object.__new__(Position)
+            object.__setattr__(moved, "offsets", {**self.offsets, partition: next_offset})
+            return moved
         merged = dict(self.offsets)
         merged[partition] = max(next_offset, merged.get(partition, 0))
         return Position(merged)

@@ -409,7 +409,7 @@ class ClientCore:
 
 def epoch_ms(moment: datetime) -> int:
     """Whole milliseconds since the epoch (floor): the resolution of the log's ``recordedAt``."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    return (moment - _EPOCH) // _MS
 
 
 def after_ms(moment: datetime) -> datetime:
@@ -418,6 +418,7 @@ def after_ms(moment: datetime) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 class _PartitionMerge:
