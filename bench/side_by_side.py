@@ -158,9 +158,12 @@ def _switches(processes: list[psutil.Process]) -> int:
 
 
 async def measure(ps: psutil.Process, base: str, stations: int, workers: int, duration: float,
-                  clients: list[StationSubscriber], mix: str) -> dict[str, Any]:
+                  clients: list[StationSubscriber], mix: str, profile: Path | None = None) -> dict[str, Any]:
     """Run the load on one server; CPU / RSS of ``ps`` and its children around the load
-    window. ``clients`` open once the stations are connected and before the window starts."""
+    window. ``clients`` open once the stations are connected and before the window starts.
+    ``profile``: py-spy samples the server's processes over the window into this file (raw
+    collapsed stacks, one root frame per process; ``bench/spy_summary.py`` reads it), at some
+    CPU cost to the run."""
     tree = city_bench.process_tree(ps)
     rss_idle = city_bench.rss_bytes(tree)
     per = [stations // workers] * workers
@@ -178,10 +181,16 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu0, load0, pushes0 = city_bench.cpu_s_by_pid(tree), os.getloadavg()[0], sum(c.pushes for c in clients)
     switches0 = _switches(tree)
+    spy = None if profile is None else await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(ps.pid), "--subprocesses",
+        "--rate", "100", "--format", "raw", "--duration", str(max(1, int(duration) - 1)), "--output", str(profile),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     await asyncio.sleep(duration / 2)
     rss_load = city_bench.rss_bytes(tree)
     results = await load
     cpu1 = city_bench.cpu_s_by_pid(tree)
+    if spy is not None:
+        await spy.wait()
     per_process = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1]
     cpu = sum(per_process)
     switches = _switches(tree) - switches0
@@ -259,7 +268,7 @@ async def run(opts: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                       else chargelog_server(name, opts.bootstrap, opts.subscribers, opts.audience, opts.stations))
             async with server as (ps, base, clients):
                 runs[name].append(await measure(ps, base, opts.stations, opts.workers, opts.duration, clients,
-                                                opts.load))
+                                                opts.load, Path(opts.profile) / f"{name}-{n + 1}.raw" if opts.profile else None))
     return runs
 
 
@@ -326,6 +335,8 @@ def main() -> None:
                         help="owner/admin: client k follows station BENCH{k mod N} as a user/an admin; "
                              "everything: an admin following every station")
     parser.add_argument("--json", action="store_true", help="also print every run as JSON")
+    parser.add_argument("--profile", default="", help="directory for a py-spy profile of each chargelog run "
+                        "(SERVER-RUN.raw; summarise with bench/spy_summary.py); costs the runs some CPU")
     opts = parser.parse_args()
     runs = asyncio.run(run(opts))
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {opts.stations} stations, "
