@@ -61,6 +61,7 @@ import logging
 import math
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -300,10 +301,17 @@ class RawStation:
         return await answer
 
     async def meter_loop(self, interval_s: float) -> None:
-        """MeterValues every ``interval_s`` s after the previous answer, timing each."""
+        """MeterValues every ``interval_s`` s on a fixed schedule (as a charge point samples
+        every ``MeterValueSampleInterval``, whatever the answer time), timing each; a CALL
+        answered after its next slot is followed at once by the next (one CALL outstanding:
+        OCPP-J 1.6, "Synchronicity"). Each station's schedule starts at a random phase of the
+        interval, so a fleet's samples spread over it as independent stations' do."""
         wh = 0
+        loop = asyncio.get_running_loop()
+        due = loop.time() + random.random() * interval_s - interval_s
         while True:
-            await asyncio.sleep(interval_s)
+            due += interval_s
+            await asyncio.sleep(max(0.0, due - loop.time()))
             wh += 3
             payload = (f'{{"connectorId":1,"transactionId":{self.transaction_id},"meterValue":[{{"timestamp":'
                        f'"{_now()}","sampledValue":{_SAMPLED.replace("{wh}", str(wh))}}}]}}')
@@ -671,6 +679,32 @@ async def measure_window(processes: dict[str, psutil.Process | None],
     return t0, t1, windows
 
 
+class Profile:
+    """py-spy sampling every process of a server (the process and its children) for a while:
+    one raw collapsed-stack file per process, ``{path stem}-{pid}.raw`` beside ``path``
+    (``bench/spy_summary.py`` reads them). :meth:`start` with ``path`` None does nothing."""
+
+    def __init__(self) -> None:
+        self.spies: list[asyncio.subprocess.Process] = []
+
+    @classmethod
+    async def start(cls, ps: psutil.Process, seconds: float, path: Path | None) -> Profile:
+        profile = cls()
+        if path is None:
+            return profile
+        for p in process_tree(ps):
+            profile.spies.append(await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(p.pid), "--rate", "100",
+                "--format", "raw", "--duration", str(max(1, int(seconds))),
+                "--output", str(path.with_name(f"{path.stem}-{p.pid}.raw")),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+        return profile
+
+    async def wait(self) -> None:
+        """Until every sampler has written its file."""
+        await asyncio.gather(*(spy.wait() for spy in self.spies))
+
+
 async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.Namespace) -> Result:
     """Start a server, the fleet, then the clients; measure windows A and B; stop all."""
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmp:
@@ -701,9 +735,12 @@ async def run_level(engine: Engine, level: Level, audience: str, opts: argparse.
             for client in clients:
                 client.window = (time.time(), time.time() + opts.measure)
             broker = broker_process(engine.bootstrap) if engine.name == "kafka" else None
+            spy = await Profile.start(ps, opts.measure, Path(opts.profile) / f"{engine.name}-{level.stations}x"
+                                      f"{level.clients}.raw" if opts.profile else None)
             t0, t1, cpu = await measure_window(
                 {"server": ps, "fleet": fleet.ps, "clients": psutil.Process(), "broker": broker}, opts.measure)
             await asyncio.sleep(opts.grace)
+            await spy.wait()
             acks = await fleet.finish()
             note("fleet stopped")
         finally:
@@ -966,6 +1003,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="settle time before each window (s)")
     parser.add_argument("--baseline-window", type=float, default=5.0, help="idle and window A, fleet only (s)")
     parser.add_argument("--measure", type=float, default=10.0, help="window B, fleet and clients (s)")
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of the server's processes "
+                        "over window B (ENGINE-CPSxCLIENTS-PID.raw; bench/spy_summary.py); costs the run some CPU")
     parser.add_argument("--grace", type=float, default=3.0, help="pushes of window B still counted after it (s)")
     parser.add_argument("--boot-timeout", type=float, default=120.0,
                         help="a level fails when the fleet has not booted within this (s)")

@@ -161,9 +161,8 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
                   clients: list[StationSubscriber], mix: str, profile: Path | None = None) -> dict[str, Any]:
     """Run the load on one server; CPU / RSS of ``ps`` and its children around the load
     window. ``clients`` open once the stations are connected and before the window starts.
-    ``profile``: py-spy samples the server's processes over the window into this file (raw
-    collapsed stacks, one root frame per process; ``bench/spy_summary.py`` reads it), at some
-    CPU cost to the run."""
+    ``profile``: py-spy samples each of the server's processes over the window
+    (:class:`city_bench.Profile`: ``{stem}-{pid}.raw`` beside this path), at some CPU cost."""
     tree = city_bench.process_tree(ps)
     rss_idle = city_bench.rss_bytes(tree)
     per = [stations // workers] * workers
@@ -181,16 +180,12 @@ async def measure(ps: psutil.Process, base: str, stations: int, workers: int, du
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu0, load0, pushes0 = city_bench.cpu_s_by_pid(tree), os.getloadavg()[0], sum(c.pushes for c in clients)
     switches0 = _switches(tree)
-    spy = None if profile is None else await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(ps.pid), "--subprocesses",
-        "--rate", "100", "--format", "raw", "--duration", str(max(1, int(duration) - 1)), "--output", str(profile),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    spy = await city_bench.Profile.start(ps, duration - 1, profile)
     await asyncio.sleep(duration / 2)
     rss_load = city_bench.rss_bytes(tree)
     results = await load
     cpu1 = city_bench.cpu_s_by_pid(tree)
-    if spy is not None:
-        await spy.wait()
+    await spy.wait()
     per_process = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1]
     cpu = sum(per_process)
     switches = _switches(tree) - switches0
@@ -336,7 +331,7 @@ def main() -> None:
                              "everything: an admin following every station")
     parser.add_argument("--json", action="store_true", help="also print every run as JSON")
     parser.add_argument("--profile", default="", help="directory for a py-spy profile of each chargelog run "
-                        "(SERVER-RUN.raw; summarise with bench/spy_summary.py); costs the runs some CPU")
+                        "(SERVER-RUN-PID.raw; summarise with bench/spy_summary.py); costs the runs some CPU")
     opts = parser.parse_args()
     runs = asyncio.run(run(opts))
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {opts.stations} stations, "
