@@ -8,6 +8,8 @@ Real broker; every metadata request of every aiokafka client is recorded (not re
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aiokafka import AIOKafkaClient
 
@@ -43,3 +45,19 @@ async def test_readers_and_the_admin_refresh_only_this_logs_topics(tmp_path, mon
         await log.close()
     assert None not in requested
     assert {topic for topics in requested for topic in topics or ()} <= {log.topic(SOURCE)}
+
+
+def test_a_missing_topic_error_is_dropped_only_for_a_topic_being_created(caplog: pytest.LogCaptureFixture):
+    """aiokafka's "Topic … not found in cluster metadata" is expected while this process creates
+    that topic (the broker's metadata may lag the creation) and reported for any other."""
+    from chargelog.adapters.log import kafka
+
+    cluster_log = logging.getLogger("aiokafka.cluster")
+    kafka._CREATING.topics.add("chargelog.new.source")
+    try:
+        with caplog.at_level(logging.ERROR, logger="aiokafka.cluster"):
+            cluster_log.error("Topic %s not found in cluster metadata", "chargelog.new.source")
+            cluster_log.error("Topic %s not found in cluster metadata", "someone.else")
+    finally:
+        kafka._CREATING.topics.discard("chargelog.new.source")
+    assert [record.args[0] for record in caplog.records] == ["someone.else"]

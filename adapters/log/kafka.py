@@ -83,6 +83,25 @@ SCAN_FETCH_BYTES = 64 * 1024 * 1024
 FETCH_BATCH = 500
 #: TopicAlreadyExists (Kafka protocol error code).
 _TOPIC_ALREADY_EXISTS = 36
+
+
+class _TopicsBeingCreated(logging.Filter):
+    """Drops aiokafka's ERROR "Topic … not found in cluster metadata" for a topic this process
+    is creating right now: a metadata refresh may reach the broker before the new topic is in
+    its metadata (it is retried until the topic has leaders, :meth:`KafkaLog._partitions`), so
+    the line is expected there and would read as a fault. For any other topic it passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topics: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Topic %s not found in cluster metadata"
+                    and isinstance(record.args, tuple) and record.args and record.args[0] in self.topics)
+
+
+_CREATING = _TopicsBeingCreated()
+logging.getLogger("aiokafka.cluster").addFilter(_CREATING)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -207,18 +226,22 @@ class KafkaLog:
             if stream not in self._topics:
                 topic = self.topic(stream)
                 count = 1 if stream in SINGLE_PARTITION_STREAMS else self.partitions
-                response = await admin.create_topics([NewTopic(topic, count, self.replication_factor)])
-                for name, code, *message in response.topic_errors:
-                    if code not in (0, _TOPIC_ALREADY_EXISTS):
-                        raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
-                                             f"error {code} {message}")
-                # tracked, so that the admin client's metadata refreshes ask for this log's
-                # topics: aiokafka refreshes a client without topics with the metadata of *every*
-                # topic of the cluster, parsed in this event loop (0.2 s with 6,000 topics)
-                await admin._client.add_topic(topic)
-                current = await producer.ready()
-                partitions = sorted(await current.partitions_for(topic))
-                await self._wait_for_leaders(current, topic, partitions)
+                _CREATING.topics.add(topic)
+                try:
+                    response = await admin.create_topics([NewTopic(topic, count, self.replication_factor)])
+                    for name, code, *message in response.topic_errors:
+                        if code not in (0, _TOPIC_ALREADY_EXISTS):
+                            raise LogUnavailable(f"cannot create Kafka topic {name!r} at {self.bootstrap}: "
+                                                 f"error {code} {message}")
+                    # tracked, so that the admin client's metadata refreshes ask for this log's
+                    # topics: aiokafka refreshes a client without topics with the metadata of
+                    # *every* topic of the cluster, parsed in this event loop (0.2 s with 6,000)
+                    await admin._client.add_topic(topic)
+                    current = await producer.ready()
+                    partitions = sorted(await current.partitions_for(topic))
+                    await self._wait_for_leaders(current, topic, partitions)
+                finally:
+                    _CREATING.topics.discard(topic)
                 self._topics[stream] = partitions
             return self._topics[stream]
 
