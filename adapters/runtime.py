@@ -212,8 +212,9 @@ class Runtime:
         """The gateway processes 2…N on this gateway's port (started together)."""
         from chargelog.adapters.child_process import ServeChild
         from chargelog.adapters.serve_layout import gateway_settings
+        from chargelog.adapters.simulator.fleet import station_ids
 
-        trusted = [f"CP{n:03d}" for n in range(1, self.settings.simulate + 1)]  # the simulated fleet's ids
+        trusted = station_ids(self.settings.simulate)  # the simulated fleet's ids (started below)
         self.gateway_children = [
             ServeChild(gateway_settings(self.settings, self.gateway.port, n), _log_level(), f"gateway-{n}",
                        "OCPP gateway", trusted)

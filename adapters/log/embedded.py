@@ -513,8 +513,12 @@ class EmbeddedLog:
     def _page(self, s: _Stream, stream: str, after: Position,
               types: tuple[str, ...]) -> Awaitable[tuple[list[tuple[int, bytes]], int]]:
         """The next SUBSCRIBE_PAGE rows after ``after`` (of ``types``, when given) and the
-        notification id the page covers up to, read in a worker thread."""
+        notification id the page covers up to, read in a worker thread (the file's end is
+        looked up only for a typed page, which may cover rows it leaves out)."""
         def page() -> tuple[list[tuple[int, bytes]], int]:
+            if not types:
+                rows = self._select(s, stream, after, SUBSCRIBE_PAGE, None, (), None)
+                return rows, rows[-1][0] if rows else after.get(0)
             end = s.recorder.max_notification_id() or 0
             rows = self._select(s, stream, after, SUBSCRIBE_PAGE, Position({0: end}), types, None)
             return rows, rows[-1][0] if len(rows) == SUBSCRIBE_PAGE else max(end, after.get(0))

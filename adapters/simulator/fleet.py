@@ -13,6 +13,11 @@ from .station import SimulatedStation, SimulationProfile, StationConnectError
 CONNECT_CONCURRENCY = 64
 
 
+def station_ids(stations: int, prefix: str = "CP") -> list[str]:
+    """The chargePointIds of a fleet of ``stations``: ``{prefix}{n:03d}``, n = 1..stations."""
+    return [f"{prefix}{n:03d}" for n in range(1, stations + 1)]
+
+
 class Fleet:
     """``stations`` charge points ``{prefix}{n:03d}`` (n = 1..stations) connecting to
     ``{url}/{chargePointId}``, each with ``connectors`` connectors, MeterValues every
@@ -30,10 +35,10 @@ class Fleet:
         self.url = url
         seeds = random.Random(seed)
         self.stations = [
-            SimulatedStation(url, f"{prefix}{n:03d}", connectors, meter_interval_s=meter_interval_s,
+            SimulatedStation(url, charge_point_id, connectors, meter_interval_s=meter_interval_s,
                              password=password, id_tag=id_tag, auto_transactions=auto_transactions,
                              profile=profile, rng=random.Random(seeds.random()))
-            for n in range(1, stations + 1)
+            for charge_point_id in station_ids(stations, prefix)
         ]
 
     def station(self, charge_point_id: str) -> SimulatedStation:

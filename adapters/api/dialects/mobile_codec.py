@@ -20,6 +20,10 @@ from ..ws.timefmt import iso_ms
 from . import mobile_models as m
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def station_out(view: ChargePointView) -> dict[str, Any]:
     """Section 6.1 station (status: Available / Charging / PartiallyAvailable / Offline)."""
     return m.StationOut.of(view, name=view.name or view.chargePointId).model_dump()
@@ -58,7 +62,7 @@ class StationListEncoder:
         for view in views:
             hit = memo.get(id(view))
             if hit is None or hit[0] is not view:
-                hit = memo[id(view)] = (view, json.dumps(station_out(view), separators=(",", ":")))
+                hit = memo[id(view)] = (view, _json(station_out(view)))
             parts.append(hit[1])
         if len(memo) > 2 * len(views) + 1024:  # drop views that are gone
             keep = {id(v) for v in views}
@@ -95,10 +99,6 @@ def push_data(event: Event) -> dict[str, Any] | None:
     for key in ("timestamp", "startTime", "stopTime", "at"):
         source[key] = source.get(key) or event.occurredAt
     return model.of(source).model_dump()
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 class DataEncoder:

@@ -47,7 +47,7 @@ from ..caller import Caller
 from ..hub import HubStopped
 from ..throttle import client_address
 from .base import ApiContext, IdleTimeout, LimitPolicy, MessageTooLarge
-from .frames import Parts, TextFrame, frame_writer, text_header
+from .frames import Parts, TextFrame, frame_writer
 from .state import state_for
 from .wire import peek_id
 
@@ -112,8 +112,7 @@ def _chunks(message: dict[str, Any] | str | TextFrame | Parts) -> list[bytes]:
         return [message.frame]
     if isinstance(message, Parts):
         return message.chunks()
-    payload = _text(message).encode()
-    return [text_header(len(payload)) + payload]
+    return [TextFrame(_text(message)).frame]
 
 
 #: Event ids remembered per connection by :meth:`Session.first_delivery` (about 120 bytes
