@@ -16,6 +16,7 @@ from chargelog.domain.envelope import new_event_id
 
 from ..ws.contract import WireModel
 from ..ws.timefmt import iso_ms
+from ..ws.units import Kw, TimeMs, kwh
 
 NOT_AUTHENTICATED: Final = "NOT_AUTHENTICATED"
 INVALID_TOKEN: Final = "INVALID_TOKEN"
@@ -31,8 +32,6 @@ ErrorCode = Literal["CHARGE_POINT_OFFLINE", "GATEWAY_ERROR", "INVALID_REQUEST", 
 ERROR_CODES: Final = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 #: A request id: the document's clients send strings ("msg-001", "1"); replies carry it back.
 MessageId = str | int
-#: ISO 8601 UTC with ms (``2024-01-15T10:30:00.000Z``).
-Time = Annotated[str, BeforeValidator(iso_ms)]
 
 
 class _Wire(WireModel):
@@ -94,7 +93,7 @@ class AuthResponseData(_Wire):
     success: Literal[True] = True
     userId: str
     sessionId: str = Field(examples=["ws_session_abc123"])
-    expiresAt: Time | None = None
+    expiresAt: TimeMs | None = None
     message: str = "Authentication successful"
 
 
@@ -127,19 +126,17 @@ class ChargingStatusUpdateData(_Wire):
     connectorId: int
     status: str
     transactionId: int | None = None
-    timestamp: Time
+    timestamp: TimeMs
 
 
 class MeterValue(_Wire):
     """kWh imported in this transaction, kW, V, A, % (null without SoC)."""
 
-    energyImportKWh: Annotated[float, BeforeValidator(lambda wh: round(float(wh or 0) / 1000.0, 3))] = Field(
-        validation_alias="energyWh")
-    powerKw: Annotated[float | None, BeforeValidator(lambda w: None if w is None else round(w / 1000.0, 2))] = Field(
-        None, validation_alias="powerW")
+    energyImportKWh: Annotated[float, BeforeValidator(kwh)] = Field(validation_alias="energyWh")
+    powerKw: Kw = Field(None, validation_alias="powerW")
     voltage: float | None = Field(None, validation_alias="voltageV")
     current: float | None = Field(None, validation_alias="currentA")
-    timestamp: Time
+    timestamp: TimeMs
     stateOfCharge: Annotated[int | float | None, BeforeValidator(
         lambda v: int(v) if v is not None and float(v).is_integer() else v)] = Field(None, validation_alias="soc")
 
@@ -178,7 +175,7 @@ class ServerEnvelope(_Wire):
     id: Annotated[str | int | float | bool, BeforeValidator(lambda v: new_event_id() if v is None else v)] = Field(
         None, validate_default=True)  # any scalar a first message carried is echoed as given
     type: str
-    timestamp: Time = Field(default_factory=lambda: iso_ms(datetime.now(UTC)))
+    timestamp: TimeMs = Field(default_factory=lambda: iso_ms(datetime.now(UTC)))
 
 
 def _typed(type_: str, data: type[BaseModel] | None, *, error: bool = False, name: str = "",

@@ -16,7 +16,9 @@ from pydantic import (AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel
 
 from ..ws.contract import WireModel
-from ..ws.timefmt import iso_s, now_s
+from ..ws.timefmt import now_s
+from ..ws.units import ChargePointErrorCode, ChargePointId, Kw, Kwh, TimeS, Whole
+from ..ws.units import kwh as kwh  # re-exported: comms.py and comms_actions.py read it from here
 
 Availability = Literal["available", "in_use", "unavailable"]
 
@@ -24,23 +26,6 @@ Availability = Literal["available", "in_use", "unavailable"]
 #: the document's example spells it (OCPP 2.0.1 TriggerReason words); any other as sent.
 STOP_REASONS = {"Remote": "RemoteStop", "Local": "LocalStop"}
 
-#: ISO 8601 UTC, whole seconds (None when absent or unparsable).
-Time = Annotated[str | None, BeforeValidator(iso_s)]
-
-
-def kwh(wh: float | None) -> float:
-    """Wh → kWh, 3 decimals; absent is 0."""
-    return round(float(wh or 0) / 1000.0, 3)
-
-
-Kwh = Annotated[float | None, BeforeValidator(kwh)]
-#: W → kW (2 decimals).
-Kw = Annotated[float | None, BeforeValidator(lambda w: None if w is None else round(w / 1000.0, 2))]
-#: Whole seconds, Wh or %.
-Whole = Annotated[int | None, BeforeValidator(lambda v: None if v is None else int(round(v)))]
-#: An OCPP errorCode; ``NoError`` is none.
-ErrorCode = Annotated[str | None, BeforeValidator(lambda v: None if v == "NoError" else v)]
-ChargerId = Annotated[str, Field(validation_alias="chargePointId")]
 Now = Annotated[str, Field(default_factory=now_s)]
 
 
@@ -57,17 +42,17 @@ class Connected(_Wire):
 
 
 class SessionStartedData(_Wire):
-    charger_id: ChargerId
+    charger_id: ChargePointId
     connector_id: int | None = None
     id_tag: str | None = None
     meter_start: int | None = None
-    start_time: Time = None
+    start_time: TimeS = None
 
 
 class MeterValueData(_Wire):
     """Section 3.2 "Field Descriptions": every field."""
 
-    charger_id: ChargerId
+    charger_id: ChargePointId
     connector_id: int | None = None
     station_id: str
     station_name: str | None
@@ -88,21 +73,21 @@ class MeterValueData(_Wire):
     voltage: float | None = Field(None, validation_alias="voltageV")
     current: float | None = Field(None, validation_alias="currentA")
     meter_value: int | None = None
-    timestamp: Time = None
+    timestamp: TimeS = None
 
 
 class SessionStoppedData(_Wire):
     """``stop_reason`` in the document's vocabulary (:data:`STOP_REASONS`: ``Remote`` →
     ``RemoteStop``, ``Local`` or none → ``LocalStop``; any other OCPP 1.6 Reason as sent)."""
 
-    charger_id: ChargerId
+    charger_id: ChargePointId
     connector_id: int | None = None
     meter_stop: int | None = None
     energy_delivered: Kwh = Field(None, validation_alias="energyWh")
     duration: Whole = Field(None, validation_alias="durationS")
     cost: float | None = None
     cost_currency: str | None = Field(None, validation_alias="currency")
-    stop_time: Time = None
+    stop_time: TimeS = None
     stop_reason: Annotated[str, BeforeValidator(lambda r: STOP_REASONS.get(r or "Local", r))] = Field(
         "LocalStop", validation_alias="reason")
 
@@ -157,7 +142,7 @@ class ChargerStatusData(_Wire):
 class ChargerStatusUpdate(_Wire):
     type: Literal["charger_status_update"] = "charger_status_update"
     station_id: str
-    charger_id: ChargerId
+    charger_id: ChargePointId
     status: Availability = Field(validation_alias="availability")
     data: ChargerStatusData
     timestamp: str
@@ -167,7 +152,7 @@ class StatusChangedData(_Wire):
     status: str
     previous_status: str | None = None
     connector_id: int | None = None
-    timestamp: Time
+    timestamp: TimeS
 
 
 class ConnectorStatusChangedData(_Wire):
@@ -176,8 +161,8 @@ class ConnectorStatusChangedData(_Wire):
     connector_id: int | None = None
     status: str
     previous_status: str | None
-    error_code: ErrorCode = None
-    timestamp: Time
+    error_code: ChargePointErrorCode = None
+    timestamp: TimeS
 
 
 class ChargerErrorData(_Wire):
@@ -185,13 +170,13 @@ class ChargerErrorData(_Wire):
     error_code: str
     info: str | None = None
     vendor_error_code: str | None = None
-    timestamp: Time
+    timestamp: TimeS
 
 
 class MaintenanceModeData(_Wire):
     is_under_maintenance: bool = Field(validation_alias="maintenance")
     maintenance_reason: str | None = Field(None, exclude_if=lambda reason: reason is None)
-    timestamp: Time
+    timestamp: TimeS
 
 
 class Location(_Wire):
@@ -201,7 +186,7 @@ class Location(_Wire):
 
 
 class ChargerSummary(_Wire):
-    charger_id: ChargerId
+    charger_id: ChargePointId
     total_connectors: int = Field(validation_alias="total")
     available_connectors: int = Field(validation_alias="available")
     status: Availability = Field(validation_alias="availability")
@@ -236,10 +221,10 @@ class ActiveSession(_Wire):
 
     session_id: int = Field(validation_alias="transactionId")
     transaction_id: int
-    charger_id: ChargerId
+    charger_id: ChargePointId
     connector_id: int
     station_id: str
-    start_time: Time = None
+    start_time: TimeS = None
     energy_delivered: Kwh = Field(None, validation_alias="energyWh")
     duration: int
     status: str

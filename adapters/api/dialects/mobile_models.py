@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from ..ws.contract import WireModel
-from ..ws.timefmt import iso_ms
+from ..ws.units import ChargePointErrorCode, ChargePointId, Tenths, TimeMs, Whole
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                "Finishing", "Reserved", "Unavailable", "Faulted"]
@@ -31,22 +31,9 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-#: ISO 8601 UTC with ms (``2025-10-24T16:00:00.000Z``).
-Time = Annotated[str, BeforeValidator(iso_ms)]
-IsoMs = Time | None
-#: A whole number of W, Wh or s, as the document's examples show them (``"power": 50000``).
-Whole = Annotated[int | None, BeforeValidator(lambda v: round(v) if _number(v) else None)]
-#: A, V: one decimal.
-Tenths = Annotated[float | None, BeforeValidator(lambda v: round(float(v), 1) if _number(v) else None)]
-#: An OCPP errorCode; ``NoError`` is none.
-ErrorCode = Annotated[str | None, BeforeValidator(lambda v: None if v == "NoError" else v)]
+IsoMs = TimeMs | None
 #: The OCPP 1.6 StopTransaction Reason (§7.38) as sent; absent means ``Local`` (§6.52).
 StopReason = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) and v else "Local")]
-StationId = Annotated[str, Field(validation_alias="chargePointId")]
 Energy = Annotated[Whole, Field(validation_alias="energyWh")]
 
 
@@ -150,7 +137,7 @@ class ConnectorOut(WireModel):
     id: int = Field(validation_alias="connectorId")
     status: str
     transactionId: int | None = None
-    errorCode: ErrorCode = None
+    errorCode: ChargePointErrorCode = None
     updatedAt: IsoMs = None
 
 
@@ -172,7 +159,7 @@ class ConnectorStatusResult(WireModel):
     connectorId: int
     status: str
     transactionId: int | None = None
-    errorCode: ErrorCode = None
+    errorCode: ChargePointErrorCode = None
     power: Whole = Field(None, validation_alias="powerW")
     current: Tenths = Field(None, validation_alias="currentA")
     voltage: Tenths = Field(None, validation_alias="voltageV")
@@ -191,7 +178,7 @@ class SessionOut(WireModel):
     """6.5 (energy Wh; ``status`` "completed" for a stopped session, "active" otherwise)."""
 
     transactionId: int
-    stationId: StationId
+    stationId: ChargePointId
     connectorId: int
     idTag: str | None = None
     startTime: IsoMs = None
@@ -269,21 +256,21 @@ class ErrorResponse(BaseModel):
 class ConnectorStatusChangedData(WireModel):
     """7.1."""
 
-    stationId: StationId
+    stationId: ChargePointId
     connectorId: int
     status: ConnectorStatusValue
     transactionId: int | None = None
-    timestamp: Time
+    timestamp: TimeMs
 
 
 class TransactionStartedData(WireModel):
     """7.2 / 6.3."""
 
     transactionId: int
-    stationId: StationId
+    stationId: ChargePointId
     connectorId: int
     idTag: str | None = None
-    startTime: Time
+    startTime: TimeMs
     correlationId: str | None = None
 
 
@@ -292,9 +279,9 @@ class TransactionStoppedData(WireModel):
     1.6 Reason itself, as the document's example ``"Remote"``)."""
 
     transactionId: int
-    stationId: StationId
+    stationId: ChargePointId
     connectorId: int
-    stopTime: Time
+    stopTime: TimeMs
     energy: Energy = None
     duration: Whole = Field(None, validation_alias="durationS")
     cost: float | None = None
@@ -305,10 +292,10 @@ class TransactionStoppedData(WireModel):
 class MeterUpdateData(WireModel):
     """7.4 (energy Wh since start, power W, current A, voltage V)."""
 
-    stationId: StationId
+    stationId: ChargePointId
     connectorId: int
     transactionId: int
-    timestamp: Time
+    timestamp: TimeMs
     energy: Energy = None
     power: Whole = Field(None, validation_alias="powerW")
     current: Tenths = Field(None, validation_alias="currentA")
@@ -318,8 +305,8 @@ class MeterUpdateData(WireModel):
 class StationConnectionData(WireModel):
     """7.5 station.connected / station.disconnected (and the opt-in station.last_seen)."""
 
-    stationId: StationId
-    timestamp: Time = Field(validation_alias="at")
+    stationId: ChargePointId
+    timestamp: TimeMs = Field(validation_alias="at")
 
 
 PUSH_DATA_MODELS: dict[str, type[BaseModel]] = {
