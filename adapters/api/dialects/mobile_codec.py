@@ -7,7 +7,6 @@ OCPP chargePointId. Times: ``2025-10-24T16:00:00.000Z``. Energy (Wh), power (W) 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any
 
 from chargelog.domain.envelope import Event
@@ -16,6 +15,7 @@ from chargelog.projections.views import ChargePointView, SessionView
 
 from ..core import ConnectorStatus
 from ..ws.frames import SharedJson, TextFrame
+from ..ws.memo import FifoMemo, IdentityMemo
 from ..ws.timefmt import iso_ms
 from . import mobile_models as m
 
@@ -44,7 +44,7 @@ class StationListEncoder:
     new list after a change)."""
 
     def __init__(self) -> None:
-        self._memo: dict[int, tuple[ChargePointView, str]] = {}
+        self._memo: IdentityMemo[ChargePointView, str] = IdentityMemo(lambda view, _: _json(station_out(view)))
         self._last: tuple[list[ChargePointView], RawJson] = ([], RawJson("[]"))
 
     def encode(self, views: list[ChargePointView]) -> RawJson:
@@ -57,16 +57,9 @@ class StationListEncoder:
         return text
 
     def _join(self, views: list[ChargePointView]) -> RawJson:
-        memo = self._memo
-        parts = []
-        for view in views:
-            hit = memo.get(id(view))
-            if hit is None or hit[0] is not view:
-                hit = memo[id(view)] = (view, _json(station_out(view)))
-            parts.append(hit[1])
-        if len(memo) > 2 * len(views) + 1024:  # drop views that are gone
-            keep = {id(v) for v in views}
-            self._memo = {k: v for k, v in memo.items() if k in keep}
+        parts = self._memo.get_all(views)
+        if len(self._memo) > 2 * len(views) + 1024:  # drop views that are gone
+            self._memo.retain(views)
         return RawJson("[" + ",".join(parts) + "]")
 
 
@@ -107,21 +100,15 @@ class DataEncoder:
     getEventsSince pages that resume over it encode each event's data once."""
 
     def __init__(self, size: int = 65_536) -> None:
-        self.size = size
-        self._memo: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+        self._memo: FifoMemo[str, tuple[str, str] | None] = FifoMemo(size)
 
     def encode(self, event: Event) -> tuple[str, str] | None:
         """(data JSON, stationId JSON), or None for types not pushed."""
-        try:
-            return self._memo[event.eventId]
-        except KeyError:
-            pass
-        data = push_data(event)
-        text = None if data is None else (_json(data), _json(data["stationId"]))
-        self._memo[event.eventId] = text
-        if len(self._memo) > self.size:
-            self._memo.popitem(last=False)
-        return text
+        return self._memo.get_or_build(event.eventId, lambda: _data_json(push_data(event)))
+
+
+def _data_json(data: dict[str, Any] | None) -> tuple[str, str] | None:
+    return None if data is None else (_json(data), _json(data["stationId"]))
 
 
 DATA = DataEncoder()
@@ -136,24 +123,19 @@ class PushEncoder:
     ``size`` bounds the memo."""
 
     def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._memo: OrderedDict[tuple[int, bool], tuple[Record, TextFrame | None]] = OrderedDict()
+        self._memo: IdentityMemo[Record, TextFrame | None] = IdentityMemo(_push_frame, size)
 
     def encode(self, record: Record, with_position: bool = True) -> TextFrame | None:
-        key = (id(record), with_position)
-        hit = self._memo.get(key)
-        if hit is not None and hit[0] is record:
-            return hit[1]
-        data = DATA.encode(record.event)
-        event = record.event
-        frame = None if data is None else TextFrame(
-            f'{{"event":{_json(event.type)},"data":{data[0]},"eventId":{_json(event.eventId)},'
-            f'"position":{_json(str(record.position)) if with_position else "null"},'
-            f'"timestamp":{_json(iso_ms(event.recordedAt))}}}')
-        self._memo[key] = (record, frame)
-        if len(self._memo) > self.size:
-            self._memo.popitem(last=False)
-        return frame
+        return self._memo.get(record, with_position)
+
+
+def _push_frame(record: Record, with_position: bool) -> TextFrame | None:
+    data = DATA.encode(record.event)
+    event = record.event
+    return None if data is None else TextFrame(
+        f'{{"event":{_json(event.type)},"data":{data[0]},"eventId":{_json(event.eventId)},'
+        f'"position":{_json(str(record.position)) if with_position else "null"},'
+        f'"timestamp":{_json(iso_ms(event.recordedAt))}}}')
 
 
 def events_out(records: list[Record]) -> RawJson:

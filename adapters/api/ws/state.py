@@ -13,7 +13,6 @@ import asyncio
 import itertools
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from chargelog.adapters.config import Settings
 from ..core import ClientCore
 from ..ratelimit import ChargingLimits
 from .base import LimitPolicy
+from .memo import FifoMemo
 
 T = TypeVar("T")
 #: Results kept by :meth:`DialectState.shared` (recent domain events' views).
@@ -63,19 +63,13 @@ class DialectState:
         self.charging_receive.idle_timeout_s = settings.charging_session_timeout_s
         self.comms_receive = LimitPolicy(settings)
         self.comms_receive.idle_timeout_s = None  # type: ignore[assignment]
-        self._shared: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
+        self._shared: FifoMemo[Hashable, asyncio.Future[Any]] = FifoMemo(SHARED_RESULTS)
 
     async def shared(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
         """``await factory()`` once per ``key`` for all connections of this app (the most
         recent :data:`SHARED_RESULTS` keys are kept): every push socket receives the same
         domain event and needs the same public views for it."""
-        future = self._shared.get(key)
-        if future is None:
-            future = asyncio.ensure_future(factory())
-            self._shared[key] = future
-            while len(self._shared) > SHARED_RESULTS:
-                self._shared.popitem(last=False)
-        return await asyncio.shield(future)
+        return await asyncio.shield(self._shared.get_or_build(key, lambda: asyncio.ensure_future(factory())))
 
     @property
     def uptime_s(self) -> float:
