@@ -14,9 +14,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from chargelog.domain.envelope import new_event_id
 
-from ..ws.contract import WireModel
+from ..ws.contract import WireModel, model_name
 from ..ws.timefmt import iso_ms
 from ..ws.units import Kw, TimeMs, kwh
+from ..ws.wire import ReplyId
 
 NOT_AUTHENTICATED: Final = "NOT_AUTHENTICATED"
 INVALID_TOKEN: Final = "INVALID_TOKEN"
@@ -30,8 +31,6 @@ RATE_LIMIT_EXCEEDED: Final = "RATE_LIMIT_EXCEEDED"
 ErrorCode = Literal["CHARGE_POINT_OFFLINE", "GATEWAY_ERROR", "INVALID_REQUEST", "INVALID_TOKEN", "MISSING_PARAMETERS",
                     "NOT_AUTHENTICATED", "RATE_LIMIT_EXCEEDED", "TRANSACTION_NOT_FOUND"]
 ERROR_CODES: Final = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
-#: A request id: the document's clients send strings ("msg-001", "1"); replies carry it back.
-MessageId = str | int
 
 
 class _Wire(WireModel):
@@ -156,23 +155,13 @@ class ErrorBody(_Wire):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class Envelope(BaseModel):
-    """Every message: ``id`` (the request's on replies), ``type``, ``timestamp``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: MessageId
-    type: str
-    timestamp: str
-
-
 class ServerEnvelope(_Wire):
     """What the server sends: ``id`` the request's on a reply (a new UUID otherwise),
     ``timestamp`` now unless given; ``data`` / ``error`` only where the type has them (the
     document: ``error`` is "present only for error responses" — its client rejects a call
     whenever ``message.error`` is truthy)."""
 
-    id: Annotated[str | int | float | bool, BeforeValidator(lambda v: new_event_id() if v is None else v)] = Field(
+    id: Annotated[ReplyId, BeforeValidator(lambda v: new_event_id() if v is None else v)] = Field(
         None, validate_default=True)  # any scalar a first message carried is echoed as given
     type: str
     timestamp: TimeMs = Field(default_factory=lambda: iso_ms(datetime.now(UTC)))
@@ -186,14 +175,13 @@ def _typed(type_: str, data: type[BaseModel] | None, *, error: bool = False, nam
         fields["data"] = (data, ...)
     if error:
         fields["error"] = (ErrorBody, ...)
-    name = name or "".join(part.title() for part in type_.split("_")) + "Message"
-    return create_model(name, __base__=base, **fields)
+    return create_model(name or model_name(type_, "Message"), __base__=base, **fields)
 
 
-AuthRequest = _typed("auth_request", AuthRequestData, base=Envelope)
-StartChargingRequest = _typed("start_charging_request", StartChargingRequestData, base=Envelope)
-StopChargingRequest = _typed("stop_charging_request", StopChargingRequestData, base=Envelope)
-ClientHeartbeat = _typed("heartbeat", None, base=Envelope)
+AuthRequest = _typed("auth_request", AuthRequestData, base=RequestEnvelope)
+StartChargingRequest = _typed("start_charging_request", StartChargingRequestData, base=RequestEnvelope)
+StopChargingRequest = _typed("stop_charging_request", StopChargingRequestData, base=RequestEnvelope)
+ClientHeartbeat = _typed("heartbeat", None, base=RequestEnvelope)
 Heartbeat = _typed("heartbeat", None, name="ServerHeartbeatMessage")
 AuthResponse = _typed("auth_response", AuthResponseData)
 AuthFailure = _typed("auth_response", AuthFailureData, error=True, name="AuthResponseFailureMessage")

@@ -15,7 +15,7 @@ from pydantic import (AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Fi
                       field_validator)
 from pydantic.alias_generators import to_camel
 
-from ..ws.contract import WireModel
+from ..ws.contract import WireModel, model_name
 from ..ws.timefmt import now_s
 from ..ws.units import ChargePointErrorCode, ChargePointId, Kw, Kwh, TimeS, Whole
 from ..ws.units import kwh as kwh  # re-exported: comms.py and comms_actions.py read it from here
@@ -104,8 +104,8 @@ class SessionErrorData(_Wire):
 
 def _event_message(type_: str, event: str, data: type[BaseModel], **ids: Any) -> type[BaseModel]:
     """``{type, <ids>, event, data, timestamp}``: a ``session_update`` or ``charger_update``."""
-    name = "".join(p.title() for p in event.split("_")) + "".join(p.title() for p in type_.split("_"))
-    return create_model(name, __base__=_Wire, type=(Literal[type_], type_), **ids,  # type: ignore[valid-type]
+    return create_model(model_name(event, type_), __base__=_Wire,
+                        type=(Literal[type_], type_), **ids,  # type: ignore[valid-type]
                         event=(Literal[event], event), data=(data, ...), timestamp=(str | None, ...))
 
 

@@ -29,11 +29,6 @@ def station_out(view: ChargePointView) -> dict[str, Any]:
     return m.StationOut.of(view, name=view.name or view.chargePointId).model_dump()
 
 
-class RawJson(SharedJson):
-    """Already-encoded JSON text, spliced into a response as is (its UTF-8 bytes encoded
-    once, written as they are to every socket: :mod:`..ws.frames`)."""
-
-
 class StationListEncoder:
     """Section 6.1 station list as JSON text, with each station's text memoised on the view
     object: the read models keep unchanged views as the same objects, so a 10,000-station map
@@ -45,9 +40,9 @@ class StationListEncoder:
 
     def __init__(self) -> None:
         self._memo: IdentityMemo[ChargePointView, str] = IdentityMemo(lambda view, _: _json(station_out(view)))
-        self._last: tuple[list[ChargePointView], RawJson] = ([], RawJson("[]"))
+        self._last: tuple[list[ChargePointView], SharedJson] = ([], SharedJson("[]"))
 
-    def encode(self, views: list[ChargePointView]) -> RawJson:
+    def encode(self, views: list[ChargePointView]) -> SharedJson:
         last_views, last_text = self._last
         if views is last_views or (len(last_views) == len(views) and all(a is b for a, b in zip(last_views, views))):
             return last_text
@@ -56,11 +51,11 @@ class StationListEncoder:
             self._last = (views, text)
         return text
 
-    def _join(self, views: list[ChargePointView]) -> RawJson:
+    def _join(self, views: list[ChargePointView]) -> SharedJson:
         parts = self._memo.get_all(views)
         if len(self._memo) > 2 * len(views) + 1024:  # drop views that are gone
             self._memo.retain(views)
-        return RawJson("[" + ",".join(parts) + "]")
+        return SharedJson("[" + ",".join(parts) + "]")
 
 
 def connector_status_out(status: ConnectorStatus) -> dict[str, Any]:
@@ -138,7 +133,7 @@ def _push_frame(record: Record, with_position: bool) -> TextFrame | None:
         f'"timestamp":{_json(iso_ms(event.recordedAt))}}}')
 
 
-def events_out(records: list[Record]) -> RawJson:
+def events_out(records: list[Record]) -> SharedJson:
     """Section 9: the ``events`` array of getEventsSince as JSON text (records of types not
     pushed are left out), each ``{"eventType", "stationId", "timestamp", "data", "eventId",
     "position"}``. ``timestamp`` is the log's clock (``recordedAt``, the clock ``since`` is
@@ -153,4 +148,4 @@ def events_out(records: list[Record]) -> RawJson:
         parts.append(f'{{"eventType":{_json(event.type)},"stationId":{data[1]},'
                      f'"timestamp":{_json(iso_ms(event.recordedAt))},"data":{data[0]},'
                      f'"eventId":{_json(event.eventId)},"position":{_json(str(record.position))}}}')
-    return RawJson("[" + ",".join(parts) + "]")
+    return SharedJson("[" + ",".join(parts) + "]")

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from ..ws.contract import WireModel
+from ..ws.contract import WireModel, model_name
 from ..ws.units import ChargePointErrorCode, ChargePointId, Tenths, TimeMs, Whole
+from ..ws.wire import ReplyId
 
 ConnectorStatusValue = Literal["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                "Finishing", "Reserved", "Unavailable", "Faulted"]
@@ -41,7 +42,7 @@ Energy = Annotated[Whole, Field(validation_alias="energyWh")]
 
 #: A request id: any JSON scalar, echoed exactly as given (3.1 shows strings; ``true`` stays
 #: ``true``); a structured id is answered with null.
-RequestId = str | int | float | bool | None
+RequestId = ReplyId | None
 
 
 class Request(BaseModel):
@@ -226,13 +227,6 @@ class EventsSinceResult(BaseModel):
     position: str
 
 
-class Response(BaseModel):
-    """3.2."""
-
-    id: RequestId
-    result: Any
-
-
 class ErrorBody(BaseModel):
     """3.3 / 5: ``code`` 400, 401, 403, 404, 429 (authentication throttled) or 500. For a command's failure pushed after its
     ``pending``: ``correlationId`` and ``reason`` (rejected, offline, timeout, failed)."""
@@ -337,7 +331,7 @@ ACTIONS: dict[str, tuple[type[BaseModel] | None, Any]] = {
 def _request(action: str, params: type[BaseModel] | None) -> type[BaseModel]:
     required = params is not None and any(f.is_required() for f in params.model_fields.values())
     params_field: Any = (params, ...) if required else (params | None if params else dict[str, Any] | None, None)
-    return create_model(f"{action[0].upper()}{action[1:]}Request", id=(RequestId, None),
+    return create_model(model_name(action, "Request"), id=(RequestId, None),
                         action=(Literal[action], ...), params=params_field)  # type: ignore[valid-type]
 
 
@@ -345,16 +339,16 @@ def _push(event: str, data: type[BaseModel]) -> type[BaseModel]:
     """7: ``{"event", "data"}`` plus ``eventId``, ``position`` and ``timestamp`` (the log's
     clock, ``recordedAt``) — resume tokens to pass as ``since`` to subscribe/getEventsSince;
     extra fields clients may ignore. ``data.timestamp`` is the charge point's own time."""
-    name = "".join(part.title() for part in event.replace(".", "_").split("_")) + "Push"
-    return create_model(name, event=(Literal[event], ...), data=(data, ...), eventId=(str, ...),  # type: ignore[valid-type]
-                        position=(str | None, None), timestamp=(str, ...), __doc__=_push.__doc__)
+    return create_model(model_name(event, "Push"), event=(Literal[event], ...),  # type: ignore[valid-type]
+                        data=(data, ...), eventId=(str, ...), position=(str | None, None), timestamp=(str, ...),
+                        __doc__=_push.__doc__)
 
 
 #: (message id, model, summary) for the AsyncAPI document (:mod:`.contract`).
 SEND: tuple[tuple[str, type[BaseModel], str], ...] = tuple(
     (f"{action}.request", _request(action, params), f"{action} (section 2–9)") for action, (params, _) in ACTIONS.items())
-RECEIVE: tuple[tuple[str, type[BaseModel], str], ...] = (
-    *((f"{action}.response", create_model(f"{action[0].upper()}{action[1:]}Response", id=(RequestId, ...),
+RECEIVE: tuple[tuple[str, type[BaseModel], str], ...] = (  # replies {"id", "result"} (3.2)
+    *((f"{action}.response", create_model(model_name(action, "Response"), id=(RequestId, ...),
                                           result=(result, ...)), f"{action} result")
       for action, (_, result) in ACTIONS.items()),
     ("error", ErrorResponse, "Section 3.3 error (also a command's failure after pending)."),

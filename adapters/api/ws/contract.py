@@ -11,6 +11,7 @@ client sends is described as the models validate it; what the server sends as th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -39,6 +40,13 @@ class WireModel(BaseModel):
             alias = cls.model_fields[name].validation_alias
             values[alias if isinstance(alias, str) else name] = value
         return cls.model_validate(values, extra="ignore")
+
+
+def model_name(*words: str) -> str:
+    """A schema name from a message's words: each part between ``.`` and ``_`` with its first
+    letter upper-cased, joined: (``"session_started"``, ``"session_update"``) →
+    ``SessionStartedSessionUpdate``, (``"getStations"``, ``"Request"``) → ``GetStationsRequest``."""
+    return "".join(part[:1].upper() + part[1:] for word in words for part in re.split(r"[._]", word))
 
 
 def fragment(channel: str, address: str, title: str, description: str, prefix: str, *,

@@ -45,15 +45,19 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def reply_id(message: Any) -> Any:
+#: An id a reply echoes exactly as the request gave it: any JSON scalar (:func:`reply_id`).
+ReplyId = str | int | float | bool
+
+
+def reply_id(message: Any) -> ReplyId | None:
     """The ``id`` of a parsed request to echo in its reply, exactly as given when it is a JSON
     scalar (string, number, boolean, null) — mobile-websocket-api.md section 3 echoes the id;
     a structured id is not echoed (None)."""
     value = message.get("id") if isinstance(message, dict) else None
-    return value if value is None or isinstance(value, str | int | float | bool) else None
+    return value if value is None or isinstance(value, ReplyId) else None
 
 
-def peek_id(text: str | bytes | None) -> Any:
+def peek_id(text: str | bytes | None) -> ReplyId | None:
     """:func:`reply_id` of raw text (None when it does not parse) — for answers to messages
     refused before their codec reads them (rate limit, size limit)."""
     try:
