@@ -152,6 +152,7 @@ class RoutedSession(Session):
             try:
                 message = loads(text)
             except BadMessage as exc:
+                request = Request(exc.request_id, caller=self.caller)
                 raise Refusal("malformed", str(exc)) from None
             request = Request(reply_id(message), caller=self.caller)
             if over is not None:
