@@ -146,10 +146,9 @@ class ChargingSession(RoutedSession):
     @staticmethod
     def _own(user_id: str | None, request: Request) -> Caller:
         """The request's caller; a ``userId`` naming someone else is refused."""
-        assert request.caller is not None
-        if user_id not in (None, request.caller.userId):
+        if user_id not in (None, request.user.userId):
             raise Refusal(models.INVALID_REQUEST, "userId does not match the authenticated user")
-        return request.caller
+        return request.user
 
     @route("start_charging_request", models.StartChargingRequestData, required=("chargePointId", "connectorId"),
            background=True)

@@ -120,15 +120,16 @@ class CommsSession(RoutedSession):
 
     @command("start_charging", charger=True)
     async def start_charging(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
-        return await start_session(self.core, self._caller(request), p.charger_id or "", p.connector_id, self.settings.charging_start_wait_s)
+        return await start_session(self.core, request.user, p.charger_id or "", p.connector_id,
+                                   self.settings.charging_start_wait_s)
 
     @command("stop_charging")
     async def stop_charging(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
-        return await stop_session(self.core, self._caller(request), p.charger_id, self.settings.charging_start_wait_s)
+        return await stop_session(self.core, request.user, p.charger_id, self.settings.charging_start_wait_s)
 
     @command("get_charger_status", charger=True)
     async def get_charger_status(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
-        caller = self._caller(request)
+        caller = request.user
         cp = await self.charge_point(caller, p.charger_id or "")
         if cp is None:
             raise ActionFailed("charger_not_found", p.charger_id)
@@ -140,19 +141,14 @@ class CommsSession(RoutedSession):
 
     @command("get_active_session")
     async def get_active_session(self, request: Request, _: ChargerCommandData) -> dict[str, Any]:
-        caller = self._caller(request)
+        caller = request.user
         session = await self.active_session_data(caller, await self.core.active_session(caller))
         return {"success": True, "has_active_session": session is not None,
                 "session": session and session.model_dump()}
 
     @command("list_chargers")
     async def list_chargers(self, request: Request, _: ChargerCommandData) -> dict[str, Any]:
-        return {"success": True, "chargers": [s.model_dump() for s in await self.stations(self._caller(request))]}
-
-    @staticmethod
-    def _caller(request: Request) -> Caller:
-        assert request.caller is not None  # the handshake signed the connection in
-        return request.caller
+        return {"success": True, "chargers": [s.model_dump() for s in await self.stations(request.user)]}
 
     # -- views ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chargelog.domain.log import PositionNotAvailable, Record
 
-from ..caller import Caller, CoreError
+from ..caller import CoreError
 from ..commands import Command
 from ..ws.base import ApiContext, Dialect
 from ..ws.frames import Parts
@@ -93,7 +93,7 @@ class MobileConnection(RoutedSession):
     # -- actions (sections 2–9) -----------------------------------------------------------
 
     @action("auth", auth=False)
-    async def auth(self, _: Request, p: m.AuthParams) -> dict[str, Any]:
+    async def auth(self, request: Request, p: m.AuthParams) -> dict[str, Any]:
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
         if not (p.apiKey or p.token):
             raise CoreError("unauthorized", "Invalid apiKey")
@@ -102,24 +102,24 @@ class MobileConnection(RoutedSession):
         return {"status": "ok", "sessionId": session_id, "scopes": sorted(caller.scopes)}
 
     @action("ping")
-    async def ping(self, _: Request, _params: Any) -> dict[str, Any]:
+    async def ping(self, request: Request, _params: Any) -> dict[str, Any]:
         return {"pong": True, "ts": int(time.time() * 1000)}
 
     @action("getStations")
-    async def get_stations(self, _: Request, _params: Any) -> Parts:
-        return Parts((STATIONS.encode(await self.core.stations(self._caller)),))
+    async def get_stations(self, request: Request, _params: Any) -> Parts:
+        return Parts((STATIONS.encode(await self.core.stations(request.user)),))
 
     @action("getConnectorStatus")
-    async def get_connector_status(self, _: Request, p: m.StationConnectorParams) -> dict[str, Any]:
-        return codec.connector_status_out(await self.core.connector_status(self._caller, p.stationId, p.connectorId))
+    async def get_connector_status(self, request: Request, p: m.StationConnectorParams) -> dict[str, Any]:
+        return codec.connector_status_out(await self.core.connector_status(request.user, p.stationId, p.connectorId))
 
     @action("startCharging")
     async def start_charging(self, request: Request, p: m.StartChargingParams) -> dict[str, Any]:
-        return self._follow(request.id, await self.core.start_charging(self._caller, p.stationId, p.connectorId, p.idTag))
+        return self._follow(request.id, await self.core.start_charging(request.user, p.stationId, p.connectorId, p.idTag))
 
     @action("stopCharging")
     async def stop_charging(self, request: Request, p: m.StopChargingParams) -> dict[str, Any]:
-        return self._follow(request.id, await self.core.stop_charging(self._caller, p.transactionId, p.stationId,
+        return self._follow(request.id, await self.core.stop_charging(request.user, p.transactionId, p.stationId,
                                                                       p.connectorId))
 
     def _follow(self, request_id: Any, command: Command) -> dict[str, Any]:
@@ -145,8 +145,8 @@ class MobileConnection(RoutedSession):
             command.close()
 
     @action("getMySessions")
-    async def get_my_sessions(self, _: Request, p: m.MySessionsParams) -> list[dict[str, Any]]:
-        return [codec.session_out(s) for s in await self.core.my_sessions(self._caller, p.limit, p.offset)]
+    async def get_my_sessions(self, request: Request, p: m.MySessionsParams) -> list[dict[str, Any]]:
+        return [codec.session_out(s) for s in await self.core.my_sessions(request.user, p.limit, p.offset)]
 
     @staticmethod
     def _types(events: list[str] | None) -> tuple[str, ...]:
@@ -159,11 +159,11 @@ class MobileConnection(RoutedSession):
         return tuple(events)
 
     @action("subscribe")
-    async def subscribe_events(self, _: Request, p: m.SubscribeParams) -> Parts:
+    async def subscribe_events(self, request: Request, p: m.SubscribeParams) -> Parts:
         """8.1–8.3: snapshot now, then pushes; ``since`` replays from a position/timestamp.
         The snapshot's text is shared by every client asking for the same map version."""
         types = self._types(p.events)
-        caller = self._caller
+        caller = request.user
         since = p.position or p.since
         after = await self.core.resolve_position(since) if since else None
         start = after if after is not None else await self.core.snapshot_position()  # before the snapshot
@@ -185,26 +185,21 @@ class MobileConnection(RoutedSession):
                       f'}},"position":{json.dumps(str(start))}}}'))
 
     @action("unsubscribe")
-    async def unsubscribe_events(self, _: Request, p: m.UnsubscribeParams) -> dict[str, Any]:
+    async def unsubscribe_events(self, request: Request, p: m.UnsubscribeParams) -> dict[str, Any]:
         if not self.unsubscribe(p.subscriptionId):
             raise CoreError("not_found", f"subscription {p.subscriptionId!r} not found")
         return {"subscriptionId": p.subscriptionId, "status": "ok"}
 
     @action("getEventsSince")
-    async def get_events_since(self, _: Request, p: m.EventsSinceParams) -> Parts:
+    async def get_events_since(self, request: Request, p: m.EventsSinceParams) -> Parts:
         """9: events after ``since`` (timestamp or position), read from the log."""
         since = p.position or p.since
         if not since:
             raise CoreError("bad_request", "since (a timestamp or a position) is required")
         records, has_more, position = await self.core.events_since(
-            self._caller, since, p.limit, station_id=p.stationId, types=self._types(p.events))
+            request.user, since, p.limit, station_id=p.stationId, types=self._types(p.events))
         return Parts(('{"events":', codec.events_out(records),
                       f',"hasMore":{json.dumps(has_more)},"position":{json.dumps(str(position))}}}'))
-
-    @property
-    def _caller(self) -> Caller:
-        assert self.caller is not None
-        return self.caller
 
 
 def _claims(message: Any) -> bool:

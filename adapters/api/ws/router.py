@@ -75,6 +75,12 @@ class Request:
     name: str = ""
     caller: Caller | None = None
 
+    @property
+    def user(self) -> Caller:
+        """The caller of a route that needs one (``auth``: the dispatcher checked it)."""
+        assert self.caller is not None
+        return self.caller
+
 
 @dataclass(frozen=True)
 class Route:
