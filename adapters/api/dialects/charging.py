@@ -12,60 +12,43 @@ where the document contradicts itself, error codes and limits: docs/dialects.md
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
 from chargelog.domain.log import Record
 
 from ..caller import Caller, CoreError
 from ..ws.base import ApiContext, Dialect
-from ..ws.session import Session
+from ..ws.router import Refusal, Request, RoutedSession, route
 from ..ws.state import state_for
-from ..ws.wire import BadMessage, loads, peek_id
+from ..ws.wire import peek_id
 from . import charging_codec as codec
 from . import charging_models as models
 
-logger = logging.getLogger(__name__)
 
 #: Domain event types this dialect pushes from.
 PUSH_TYPES = ("connector.status.changed", "meter.update", "transaction.started", "transaction.stopped")
 
 ConnectorKey = tuple[str, int]
 
-
-class Refusal(Exception):
-    """A request answered with an ``error`` (code, message, details)."""
-
-    def __init__(self, code: str, text: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(text)
-        self.code, self.text, self.details = code, text, details
-
-
-def parse(model: type[BaseModel], value: Any, required: tuple[str, ...] = ()) -> Any:
-    """``value`` validated by ``model``. Raises :class:`Refusal`: MISSING_PARAMETERS (with
-    ``details.missing``) when a ``required`` field is absent, null or empty, else
-    INVALID_REQUEST naming the first problem."""
-    missing = [f for f in required if value.get(f) in (None, "")]
-    if missing:
-        raise Refusal(models.MISSING_PARAMETERS, f"Missing required parameters: {', '.join(missing)}",
-                      {"missing": missing})
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise Refusal(models.INVALID_REQUEST, f"{first['loc'][0] if first['loc'] else 'message'}: {first['msg']}") from None
+#: The document's error code per dispatcher reason ("Common Error Codes").
+CODES: dict[str, str] = {"malformed": models.INVALID_REQUEST, "oversized": models.INVALID_REQUEST,
+                         "invalid": models.INVALID_REQUEST, "unknown": models.INVALID_REQUEST,
+                         "missing": models.MISSING_PARAMETERS, "throttled": models.RATE_LIMIT_EXCEEDED,
+                         "unauthenticated": models.NOT_AUTHENTICATED, "expired": models.INVALID_TOKEN,
+                         "internal": models.GATEWAY_ERROR}
+#: Its wording per dispatcher reason ({text}: the refusal's own, {name}: the message type).
+TEXTS: dict[str, str] = {"malformed": "Message is not valid JSON: {text}", "unknown": "Unknown message type {name!r}",
+                         "unauthenticated": "Client not authenticated: send auth_request first",
+                         "expired": "Token expired: authenticate again with a fresh token"}
 
 
-class ChargingSession(Session):
-    """One Charging WebSocket API connection on the session engine; :attr:`routes` is the
-    routing table (message type → handler, and whether it needs authentication)."""
+class ChargingSession(RoutedSession):
+    """One Charging WebSocket API connection on the session engine; the routing table is the
+    ``@route`` handlers below ("Message Types")."""
 
     idle_reason = "Session timeout"
 
@@ -78,26 +61,39 @@ class ChargingSession(Session):
         self.interest: set[ConnectorKey] = set()
         self.transactions: dict[ConnectorKey, int] = {}
         self.pending: set[ConnectorKey] = set()
-        self.routes: dict[str, tuple[Callable[[Any, dict[str, Any]], Awaitable[None]], bool]] = {
-            "heartbeat": (self.heartbeat, False), "auth_request": (self.authenticate, False),
-            "start_charging_request": (self.start, True), "stop_charging_request": (self.stop, True)}
 
-    async def send_error(self, code: str, text: str, reply_id: Any = None, details: dict[str, Any] | None = None) -> None:
-        await self.sender.send(codec.error_message(code, text, id_=reply_id, details=details))
+    def envelope(self, message: Any) -> tuple[str, Any]:
+        if not isinstance(message, dict):
+            raise Refusal(models.INVALID_REQUEST, "Message must be a JSON object")
+        envelope = models.RequestEnvelope.model_validate(message)
+        return envelope.type, envelope.data or {}
 
-    async def refuse(self, request_id: Any, text: str) -> None:
-        await self.send_error(models.INVALID_REQUEST, text, request_id)
+    def error(self, request: Request, refusal: Refusal) -> dict[str, Any]:
+        """``error`` with the request's id: :data:`CODES` per dispatcher reason, the
+        document's own codes as raised, a core refusal of a start or stop by
+        :func:`.charging_codec.code_for` (``details.reason`` its kind)."""
+        reason, text, details = refusal.reason, refusal.text, refusal.details
+        if reason in TEXTS:
+            text = TEXTS[reason].format(text=text, name=request.name)
+        if reason in CODES:
+            code = CODES[reason]
+        elif reason in models.ERROR_CODES:
+            code = reason
+        else:
+            code, details = codec.code_for(reason, request.name.split("_")[0]), {"reason": reason, **details}
+        return codec.error_message(code, text, id_=request.id, details=details)
 
     async def run(self, first: str | None) -> None:
         verdict = self.state.limits.connections.hit(self.address)
         if not verdict.allowed:
-            await self.send_error(models.RATE_LIMIT_EXCEEDED, "Too many connections from this address", peek_id(first),
-                                  {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
+            await self.sender.send(self.error(Request(peek_id(first)), Refusal(
+                models.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
+                {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})))
             await self.sender.close(1008, "Rate limit exceeded")
             await self.end()
             return
         self.spawn(self._heartbeats())
-        await self.serve(self.handle, first=first)
+        await self.serve(self.dispatch, first=first)
 
     async def _heartbeats(self) -> None:
         interval = self.settings.charging_heartbeat_interval_s
@@ -107,66 +103,22 @@ class ChargingSession(Session):
             self.server_heartbeats.append(beat["id"])
             await self.sender.send(beat)
 
-    # -- requests -------------------------------------------------------------------------
+    # -- requests ("Message Types") --------------------------------------------------------
 
-    async def handle(self, text: str) -> None:
-        """Parse and route one client message (see the module docstring)."""
-        reply_id = None
-        try:
-            try:
-                msg = loads(text)
-            except BadMessage as exc:
-                raise Refusal(models.INVALID_REQUEST, f"Message is not valid JSON: {exc}") from None
-            if not isinstance(msg, dict):
-                raise Refusal(models.INVALID_REQUEST, "Message must be a JSON object")
-            mid = msg.get("id")
-            reply_id = mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
-            envelope = parse(models.RequestEnvelope, msg)
-            if self.caller is not None:
-                verdict = self.state.limits.messages.hit(f"user:{self.caller.userId}")
-                if not verdict.allowed:
-                    raise Refusal(models.RATE_LIMIT_EXCEEDED, "Too many messages; slow down",
-                                  {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
-            handler, needs_auth = self.routes.get(envelope.type, (None, False))
-            if handler is None:
-                raise Refusal(models.INVALID_REQUEST, f"Unknown message type {envelope.type!r}",
-                              {"type": envelope.type, "supported": list(self.routes)})
-            if not needs_auth:
-                await handler(reply_id, envelope.data or {})
-                return
-            if self.caller is None:
-                raise Refusal(models.NOT_AUTHENTICATED, "Client not authenticated: send auth_request first")
-            if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
-                raise Refusal(models.INVALID_TOKEN, "Token expired: authenticate again with a fresh token")
-        except Refusal as exc:
-            await self.send_error(exc.code, exc.text, reply_id, exc.details)
-            return
-        self.spawn(self._guarded(handler, reply_id, envelope.data or {}, self.caller))
-
-    async def heartbeat(self, reply_id: Any, _: dict[str, Any]) -> None:
+    @route("heartbeat", auth=False)
+    async def heartbeat(self, request: Request, _: Any) -> dict[str, Any] | None:
         """Answer a client heartbeat with its id; a client's echo of ours (same id, or id +
         "-response") is not answered."""
-        if not (isinstance(reply_id, str) and reply_id.removesuffix("-response") in self.server_heartbeats):
-            await self.sender.send(codec.heartbeat(reply_id))
+        echo = isinstance(request.id, str) and request.id.removesuffix("-response") in self.server_heartbeats
+        return None if echo else codec.heartbeat(request.id)
 
-    async def _guarded(self, handler: Any, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
-        try:
-            await handler(reply_id, data, caller)
-        except Refusal as exc:
-            await self.send_error(exc.code, exc.text, reply_id, exc.details)
-        except CoreError as exc:
-            await self.sender.send(codec.core_error(reply_id, exc, "start" if handler == self.start else "stop"))
-        except Exception as exc:  # noqa: BLE001 - reported to the client, the connection lives on
-            logger.exception("charging request failed")
-            await self.send_error(models.GATEWAY_ERROR, f"Internal error: {type(exc).__name__}", reply_id)
-
-    async def authenticate(self, reply_id: Any, data: dict[str, Any]) -> None:
+    @route("auth_request", auth=False)
+    async def authenticate(self, request: Request, data: dict[str, Any]) -> dict[str, Any]:
         """``auth_request``: the token's caller owns the connection and gets the pushes; a
         refusal signs the connection out (except when attempts are throttled)."""
         if not self.state.limits.auth.hit(self.address).allowed:
-            await self.sender.send(codec.auth_failure(reply_id, models.RATE_LIMIT_EXCEEDED,
-                                                      "too many authentication attempts; retry later"))
-            return
+            return codec.auth_failure(request.id, models.RATE_LIMIT_EXCEEDED,
+                                      "too many authentication attempts; retry later")
         previous, token = self.caller, data.get("token")
         try:
             if not isinstance(token, str) or not token:
@@ -180,11 +132,10 @@ class ChargingSession(Session):
                 raise Refusal(models.INVALID_TOKEN, "userId does not match the token")
         except Refusal as exc:
             self._drop_auth()
-            await self.sender.send(codec.auth_failure(reply_id, exc.code, exc.text))
-            return
+            return codec.auth_failure(request.id, exc.reason, exc.text)
         if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
-        await self.sender.send(codec.auth_success(reply_id, caller.userId, self.session_id, self.expires_at))
+        return codec.auth_success(request.id, caller.userId, self.session_id, self.expires_at)
 
     def _drop_auth(self) -> None:
         self.sign_out()
@@ -193,13 +144,16 @@ class ChargingSession(Session):
         self.transactions.clear()
 
     @staticmethod
-    def _own(user_id: str | None, caller: Caller) -> None:
-        if user_id not in (None, caller.userId):
+    def _own(user_id: str | None, request: Request) -> Caller:
+        """The request's caller; a ``userId`` naming someone else is refused."""
+        if user_id not in (None, request.user.userId):
             raise Refusal(models.INVALID_REQUEST, "userId does not match the authenticated user")
+        return request.user
 
-    async def start(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
-        p = parse(models.StartChargingRequestData, data, ("chargePointId", "connectorId"))
-        self._own(p.userId, caller)
+    @route("start_charging_request", models.StartChargingRequestData, required=("chargePointId", "connectorId"),
+           background=True)
+    async def start(self, request: Request, p: models.StartChargingRequestData) -> dict[str, Any]:
+        caller = self._own(p.userId, request)
         key = (p.chargePointId, p.connectorId)
         self.interest.add(key)
         self.pending.add(key)
@@ -215,14 +169,12 @@ class ChargingSession(Session):
         if started:
             assert outcome.session is not None
             self.transactions[key] = outcome.session.transactionId
-            await self.sender.send(codec.start_response(reply_id, outcome.session.transactionId, p.connectorId))
-            return
-        await self.sender.send(self._failure(reply_id, outcome.status, outcome.reason, command.correlationId,
-                                             "Charging could not be started"))
+            return codec.start_response(request.id, outcome.session.transactionId, p.connectorId)
+        raise self._failure(outcome.status, outcome.reason, command.correlationId, "Charging could not be started")
 
-    async def stop(self, reply_id: Any, data: dict[str, Any], caller: Caller) -> None:
-        p = parse(models.StopChargingRequestData, data, ("transactionId",))
-        self._own(p.userId, caller)
+    @route("stop_charging_request", models.StopChargingRequestData, required=("transactionId",), background=True)
+    async def stop(self, request: Request, p: models.StopChargingRequestData) -> dict[str, Any]:
+        caller = self._own(p.userId, request)
         tid, cp = p.transactionId, p.chargePointId
         session = await self.core.active_session(caller, tid)
         if session is None or session.status != "active" or (cp is not None and session.chargePointId != cp):
@@ -231,14 +183,12 @@ class ChargingSession(Session):
         command = await self.core.stop_charging(caller, transaction_id=tid)
         outcome = await command.outcome(self.settings.charging_start_wait_s)
         if outcome.status == "stopped":
-            await self.sender.send(codec.stop_response(reply_id, tid))
-            return
-        await self.sender.send(self._failure(reply_id, outcome.status, outcome.reason, command.correlationId,
-                                             "Charging could not be stopped"))
+            return codec.stop_response(request.id, tid)
+        raise self._failure(outcome.status, outcome.reason, command.correlationId, "Charging could not be stopped")
 
     @staticmethod
-    def _failure(reply_id: Any, status: str, reason: str | None, correlation_id: str, what: str) -> dict[str, Any]:
-        """The error for a command outcome other than started/stopped: offline →
+    def _failure(status: str, reason: str | None, correlation_id: str, what: str) -> Refusal:
+        """The refusal for a command outcome other than started/stopped: offline →
         CHARGE_POINT_OFFLINE; rejected (the charge point said Rejected), timeout, failed →
         GATEWAY_ERROR with ``details.status``."""
         code = models.CHARGE_POINT_OFFLINE if status == "offline" else models.GATEWAY_ERROR
@@ -247,7 +197,7 @@ class ChargingSession(Session):
                 "timeout": f"{what}: no answer from the charge point in time"}.get(status, f"{what}: {reason or status}")
         details = {"status": "Rejected" if status == "rejected" else status, "reason": reason,
                    "correlationId": correlation_id}
-        return codec.error_message(code, text, id_=reply_id, details=details)
+        return Refusal(code, text, details)
 
     # -- pushes ---------------------------------------------------------------------------
 

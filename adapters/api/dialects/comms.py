@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,12 +32,11 @@ from ..caller import Caller, CoreError
 from ..commands import session_from_event
 from ..core import ClientCore
 from ..ws.base import ApiContext, Dialect, LimitPolicy
-from ..ws.session import Session
+from ..ws.router import Handler, Refusal, Request, RoutedSession, route
 from ..ws.state import state_for
-from ..ws.wire import BadMessage, loads
 from . import comms_codec as cc
 from . import comms_models
-from .comms_actions import ActionFailed, command_data, start_session, stop_session
+from .comms_actions import ActionFailed, start_session, stop_session
 from .comms_models import ChargerCommandData
 
 logger = logging.getLogger(__name__)
@@ -51,12 +50,20 @@ SESSION_TYPES = ("transaction.started", "meter.update", "transaction.stopped")
 FAILURE_TYPES = ("command.rejected", "command.failed", "command.timed_out")
 STATION_TYPES = ("connector.status.changed", "station.connected", "station.disconnected", "station.status.changed")
 PUSH_TYPES = SESSION_TYPES + FAILURE_TYPES + STATION_TYPES
-#: Test-guide commands that need a ``charger_id``.
-CHARGER_REQUIRED = ("start_charging", "get_charger_status")
+#: The ``error`` message per refusal of the message itself (section 4.9).
+MESSAGE_ERRORS = {"malformed": "Invalid message format", "oversized": "Invalid message format",
+                  "throttled": "Rate limit exceeded"}
 
 
-class CommsSession(Session):
-    """One push connection (plus the test guide's commands on it) on the session engine."""
+def command(name: str, *, charger: bool = False) -> Callable[[Handler], Handler]:
+    """:func:`~..ws.router.route` of a test-guide command: ``{charger_id, connector_id}``
+    params (``charger_id`` required when ``charger``), run alongside the push stream."""
+    return route(name, ChargerCommandData, required=("charger_id",) if charger else (), background=True)
+
+
+class CommsSession(RoutedSession):
+    """One push connection (plus the test guide's commands on it, the ``@command`` handlers
+    below) on the session engine."""
 
     def __init__(self, websocket: WebSocket, ctx: ApiContext) -> None:
         super().__init__(websocket, ctx, "comms", state_for(ctx.core, ctx.settings).comms_receive)
@@ -65,10 +72,6 @@ class CommsSession(Session):
         self.maintenance: dict[str, bool] = {}
         self.first_soc: dict[int, cc.SocSample] = {}
         self.started: dict[int, dict[str, Any]] = {}
-        self.commands: dict[str, Callable[[Caller, ChargerCommandData], Awaitable[dict[str, Any]]]] = {
-            "start_charging": self.start_charging, "stop_charging": self.stop_charging,
-            "get_charger_status": self.get_charger_status, "get_active_session": self.get_active_session,
-            "list_chargers": self.list_chargers}
 
     async def run(self, first: str | None = None) -> None:
         await self.websocket.accept()
@@ -89,52 +92,44 @@ class CommsSession(Session):
             self.subscribe("pushes", self.core.subscribe(caller, types=PUSH_TYPES, after=after),
                            lambda record: self._push(record, caller))
             self.close_at_expiry(POLICY_VIOLATION, INVALID_TOKEN)
-            await self.serve(self.command)
+            await self.serve(self.dispatch)
         finally:
             await self.end()
 
-    async def refuse(self, request_id: Any, text: str) -> None:
-        await self.sender.send(cc.error("Invalid message format"))
-
     # -- the test guide's commands (docs/dialects.md "Test guide commands") ----------------
 
-    async def command(self, text: str) -> None:
-        """Answer one ``{"action", "data"}`` command; it runs alongside the push stream."""
-        caller = self.caller
-        assert caller is not None
+    def envelope(self, message: Any) -> tuple[str, Any]:
         try:
-            command = comms_models.Command.model_validate(loads(text))
-        except (BadMessage, ValidationError):
-            await self.refuse(None, "not a command")
-            return
-        action, data = command.action, command.data
-        if not self.state.limits.messages.hit(f"user:{caller.userId}").allowed:
-            await self.sender.send(cc.error("Rate limit exceeded"))
-            return
-        handler = self.commands.get(action)
-        if handler is None:
-            await self.sender.send(cc.response(action, {"success": False, "error": f"Unknown action: {action}",
-                                                        "message": f"Supported actions: {', '.join(self.commands)}"}))
-            return
-        self.spawn(self._answer(action, handler, caller, data or {}))
+            command = comms_models.Command.model_validate(message)
+        except ValidationError:
+            raise Refusal("malformed", "not a command {action, data}") from None
+        return command.action, command.data or {}
 
-    async def _answer(self, action: str, handler: Callable[[Caller, ChargerCommandData], Awaitable[dict[str, Any]]],
-                      caller: Caller, data: dict[str, Any]) -> None:
-        try:
-            body = await handler(caller, command_data(data, charger_required=action in CHARGER_REQUIRED))
-        except ActionFailed as exc:
-            body = exc.body()
-        except CoreError as exc:
-            body = ActionFailed(exc.kind, exc.message, exc.correlationId).body()
-        await self.sender.send(cc.response(action, body))
+    def reply(self, request: Request, result: Any) -> dict[str, Any]:
+        return cc.response(request.name, result)
 
-    async def start_charging(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
-        return await start_session(self.core, caller, p.charger_id or "", p.connector_id, self.settings.charging_start_wait_s)
+    def error(self, request: Request, refusal: Refusal) -> dict[str, Any]:
+        """``error`` for a message refused as such (:data:`MESSAGE_ERRORS`), else the command's
+        ``response`` with ``{success: false, error, message}``."""
+        if refusal.reason in MESSAGE_ERRORS:
+            return cc.error(MESSAGE_ERRORS[refusal.reason])
+        if refusal.reason == "unknown":
+            return cc.response(request.name, {"success": False, "error": f"Unknown action: {request.name}",
+                                              "message": f"Supported actions: {', '.join(self.routes)}"})
+        return cc.response(request.name, ActionFailed.of(refusal).body())
 
-    async def stop_charging(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
-        return await stop_session(self.core, caller, p.charger_id, self.settings.charging_start_wait_s)
+    @command("start_charging", charger=True)
+    async def start_charging(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
+        return await start_session(self.core, request.user, p.charger_id or "", p.connector_id,
+                                   self.settings.charging_start_wait_s)
 
-    async def get_charger_status(self, caller: Caller, p: ChargerCommandData) -> dict[str, Any]:
+    @command("stop_charging")
+    async def stop_charging(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
+        return await stop_session(self.core, request.user, p.charger_id, self.settings.charging_start_wait_s)
+
+    @command("get_charger_status", charger=True)
+    async def get_charger_status(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
+        caller = request.user
         cp = await self.charge_point(caller, p.charger_id or "")
         if cp is None:
             raise ActionFailed("charger_not_found", p.charger_id)
@@ -144,13 +139,16 @@ class CommsSession(Session):
                 "station_name": station.station_name, "status": update["status"], "online": cp.online,
                 **update["data"]}
 
-    async def get_active_session(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
+    @command("get_active_session")
+    async def get_active_session(self, request: Request, _: ChargerCommandData) -> dict[str, Any]:
+        caller = request.user
         session = await self.active_session_data(caller, await self.core.active_session(caller))
         return {"success": True, "has_active_session": session is not None,
                 "session": session and session.model_dump()}
 
-    async def list_chargers(self, caller: Caller, _: ChargerCommandData) -> dict[str, Any]:
-        return {"success": True, "chargers": [s.model_dump() for s in await self.stations(caller)]}
+    @command("list_chargers")
+    async def list_chargers(self, request: Request, _: ChargerCommandData) -> dict[str, Any]:
+        return {"success": True, "chargers": [s.model_dump() for s in await self.stations(request.user)]}
 
     # -- views ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from ..caller import Caller, CoreError
 from ..core import ClientCore
+from ..ws.router import Refusal
 from .comms_models import ChargerCommandData, kwh
 
 #: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
@@ -33,7 +34,12 @@ FAILURES: dict[str, tuple[str, str, int]] = {
 }
 
 
-class ActionFailed(Exception):
+#: :class:`FAILURES` kind per other refusal reason (:class:`~..ws.router.Refusal`).
+KINDS = {"missing": "bad_request", "invalid": "bad_request", "unauthenticated": "unauthorized",
+         "expired": "unauthorized"}
+
+
+class ActionFailed(Refusal):
     """A start or stop that did not happen: ``error`` and ``message`` for the body,
     ``status`` for HTTP, ``detail`` (the underlying reason, may be None), ``message_id``."""
 
@@ -42,7 +48,16 @@ class ActionFailed(Exception):
         self.error, self.message, self.status = FAILURES.get(kind, FAILURES["internal"])
         self.detail = detail
         self.message_id = message_id
-        super().__init__(f"{self.error}: {detail or self.message}")
+        super().__init__(kind, f"{self.error}: {detail or self.message}", {"correlationId": message_id})
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> ActionFailed:
+        """A refusal (the dispatcher's or the core's) in this vocabulary (:data:`KINDS`)."""
+        if isinstance(refusal, ActionFailed):
+            return refusal
+        missing = refusal.details.get("missing")
+        detail = f"{', '.join(missing)} is required" if missing else refusal.text
+        return cls(KINDS.get(refusal.reason, refusal.reason), detail, refusal.details.get("correlationId"))
 
     def body(self) -> dict[str, Any]:
         """``{"success": false, "error", "message"}`` (+ ``message_id`` when a command was
