@@ -131,17 +131,12 @@ class ChargingSession(RoutedSession):
             if data.get("userId") not in (None, caller.userId):
                 raise Refusal(models.INVALID_TOKEN, "userId does not match the token")
         except Refusal as exc:
-            self._drop_auth()
+            self.sign_out()
+            self._stop_pushes()
             return codec.auth_failure(request.id, exc.reason, exc.text)
         if previous is None or previous.userId != caller.userId or "pushes" not in self.subscriptions:
             await self._start_pushes(caller)
         return codec.auth_success(request.id, caller.userId, self.session_id, self.expires_at)
-
-    def _drop_auth(self) -> None:
-        self.sign_out()
-        self.unsubscribe("pushes")
-        self.interest.clear()
-        self.transactions.clear()
 
     @staticmethod
     def _own(user_id: str | None, request: Request) -> Caller:
@@ -201,10 +196,13 @@ class ChargingSession(RoutedSession):
 
     # -- pushes ---------------------------------------------------------------------------
 
-    async def _start_pushes(self, caller: Caller) -> None:
+    def _stop_pushes(self) -> None:
         self.unsubscribe("pushes")
         self.interest.clear()
         self.transactions.clear()
+
+    async def _start_pushes(self, caller: Caller) -> None:
+        self._stop_pushes()
         after = await self.core.snapshot_position()  # before reading the sessions: no gap
         for session in await self.core.my_sessions(caller, limit=50):
             if session.status == "active":
