@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from chargelog.adapters.api.caller import CoreError
 from chargelog.adapters.api.dialects import charging_codec as ch
 from chargelog.adapters.api.dialects import charging_models as chm
 
@@ -49,9 +48,6 @@ def test_error_message_format_and_code_mapping() -> None:
     assert ch.code_for("forbidden", "stop") == "TRANSACTION_NOT_FOUND"
     assert ch.code_for("rejected", "start") == "GATEWAY_ERROR"
     assert ch.code_for("timeout", "stop") == "GATEWAY_ERROR"
-    wrapped = ch.core_error("9", CoreError("offline", "CP_X is not connected", "corr-1"), "start")
-    assert wrapped["error"]["code"] == "CHARGE_POINT_OFFLINE"
-    assert wrapped["error"]["details"] == {"reason": "offline", "correlationId": "corr-1"}
     assert chm.ERROR_CODES == {"NOT_AUTHENTICATED", "INVALID_TOKEN", "MISSING_PARAMETERS", "INVALID_REQUEST",
                               "GATEWAY_ERROR", "CHARGE_POINT_OFFLINE", "TRANSACTION_NOT_FOUND",
                               "RATE_LIMIT_EXCEEDED"}

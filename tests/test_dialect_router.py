@@ -40,4 +40,5 @@ async def test_an_expired_token_refuses_requests_until_signed_in_again(log, sett
             await client.authenticate()
             with pytest.raises(ClientError) as offline:
                 await client.start_charging("CP_NONE", 1, "TAG1")
-            assert offline.value.code == "CHARGE_POINT_OFFLINE"
+            assert offline.value.code == "CHARGE_POINT_OFFLINE"  # a core refusal, with its kind
+            assert offline.value.reply["error"]["details"] == {"reason": "not_found"}

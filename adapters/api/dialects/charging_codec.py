@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..caller import CoreError
 from ..ws.timefmt import iso_ms
 from . import charging_models as m
 from .charging_models import (CHARGE_POINT_OFFLINE, GATEWAY_ERROR, INVALID_REQUEST, NOT_AUTHENTICATED,
@@ -82,14 +81,6 @@ def code_for(kind: str, request: str) -> str:
     transaction is not revealed); offline → CHARGE_POINT_OFFLINE; the charge point's refusal,
     a timeout and anything internal → GATEWAY_ERROR."""
     return _CODES.get((kind, request), GATEWAY_ERROR)
-
-
-def core_error(id_: str, exc: CoreError, request: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """An ``error`` reply for a :class:`CoreError` raised by a start or stop request."""
-    extra = {"reason": exc.kind, **(details or {})}
-    if exc.correlationId:
-        extra["correlationId"] = exc.correlationId
-    return error_message(code_for(exc.kind, request), exc.message, id_=id_, details=extra)
 
 
 def charging_status_update(payload: Mapping[str, Any], transaction_id: int | None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ..core import ClientCore
 from ..ws.base import ApiContext, Dialect, LimitPolicy
 from ..ws.router import Handler, Refusal, Request, RoutedSession, route
 from ..ws.state import state_for
+from ..ws.units import kwh
 from . import comms_codec as cc
 from . import comms_models
 from .comms_actions import ActionFailed, start_session, stop_session
@@ -261,7 +262,7 @@ class CommsSession(RoutedSession):
                     cc.active_session_update(await self.active_session_data(caller, remaining)),
                     cc.notification("Charging Stopped", "Your charging session has stopped",
                                     {"session_id": tid, "charger_id": cp_id,
-                                     "energy_delivered": comms_models.kwh(payload.get("energyWh")),
+                                     "energy_delivered": kwh(payload.get("energyWh")),
                                      "cost": payload.get("cost"), "cost_currency": payload.get("currency")},
                                     payload.get("stopTime"))]
         # a command of this user that did not succeed

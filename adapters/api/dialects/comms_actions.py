@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from ..caller import Caller, CoreError
 from ..core import ClientCore
 from ..ws.router import Refusal
-from .comms_models import ChargerCommandData, kwh
+from ..ws.units import kwh
+from .comms_models import ChargerCommandData
 
 #: (error, message, HTTP status) per failure kind — CoreError kinds, command outcomes, and
 #: "no_session" (nothing to stop) / "charger_not_found".

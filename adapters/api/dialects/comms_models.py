@@ -18,7 +18,6 @@ from pydantic.alias_generators import to_camel
 from ..ws.contract import WireModel, model_name
 from ..ws.timefmt import now_s
 from ..ws.units import ChargePointErrorCode, ChargePointId, Kw, Kwh, TimeS, Whole
-from ..ws.units import kwh as kwh  # re-exported: comms.py and comms_actions.py read it from here
 
 Availability = Literal["available", "in_use", "unavailable"]
 
