@@ -131,10 +131,9 @@ class CommsSession(RoutedSession):
     @command("get_charger_status", charger=True)
     async def get_charger_status(self, request: Request, p: ChargerCommandData) -> dict[str, Any]:
         caller = request.user
-        cp = await self.charge_point(caller, p.charger_id or "")
+        cp, station = await self.located(caller, p.charger_id or "")
         if cp is None:
             raise ActionFailed("charger_not_found", p.charger_id)
-        station = await self.station_of(caller, cp, cp.chargePointId)
         update = cc.charger_status_update(cp, station.station_id)
         return {"success": True, "charger_id": cp.chargePointId, "station_id": station.station_id,
                 "station_name": station.station_name, "status": update["status"], "online": cp.online,
@@ -157,23 +156,21 @@ class CommsSession(RoutedSession):
         """The stations of ``charger_list_update`` / the test guide's ``list_chargers``."""
         return cc.stations_list(await self.core.sites(caller), await self.core.stations(caller))
 
-    async def station_of(self, caller: Caller, cp: ChargePointView | None, charge_point_id: str) -> cc.StationInfo:
+    async def located(self, caller: Caller, charge_point_id: str) -> tuple[ChargePointView | None, cc.StationInfo]:
+        """The charge point's view (None when the caller may not see it) and its station."""
+        try:
+            cp: ChargePointView | None = await self.core.station(caller, charge_point_id)
+        except CoreError:
+            cp = None
         site: SiteView | None = None
         if cp is not None and cp.siteId:
             site = next((s for s in await self.core.sites(caller) if s.siteId == cp.siteId), None)
-        return cc.station_info(cp, site, charge_point_id)
-
-    async def charge_point(self, caller: Caller, charge_point_id: str) -> ChargePointView | None:
-        try:
-            return await self.core.station(caller, charge_point_id)
-        except CoreError:
-            return None
+        return cp, cc.station_info(cp, site, charge_point_id)
 
     async def active_session_data(self, caller: Caller, session: SessionView | None) -> comms_models.ActiveSession | None:
         if session is None:
             return None
-        cp = await self.charge_point(caller, session.chargePointId)
-        station = await self.station_of(caller, cp, session.chargePointId)
+        _, station = await self.located(caller, session.chargePointId)
         return cc.active_session_data(session, station.station_id)
 
     async def _snapshot(self, caller: Caller) -> None:
@@ -227,10 +224,8 @@ class CommsSession(RoutedSession):
         """The public view of a charge point and its station once the read models include
         ``record`` (computed once per event for every socket: :meth:`DialectState.shared`)."""
         await self.core.caught_up(record.position)
-        cp = await self.charge_point(caller, cp_id)
-        if cp is None:
-            return None, None
-        return cp, await self.station_of(caller, cp, cp_id)
+        cp, station = await self.located(caller, cp_id)
+        return (cp, station) if cp is not None else (None, None)
 
     async def _session_messages(self, caller: Caller, record: Record, type_: str,
                                 payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -247,8 +242,7 @@ class CommsSession(RoutedSession):
         if type_ == "meter.update":
             await self.core.caught_up(record.position)
             session = await self._session(caller, tid)
-            cp = await self.charge_point(caller, cp_id)
-            station = await self.station_of(caller, cp, cp_id)
+            _, station = await self.located(caller, cp_id)
             soc = payload.get("soc")
             if soc is not None and tid not in self.first_soc:
                 self.first_soc[tid] = cc.SocSample(float(soc), float(payload.get("energyWh") or 0.0))
