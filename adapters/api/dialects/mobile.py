@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chargelog.domain.log import PositionNotAvailable, Record
@@ -65,7 +65,7 @@ class MobileConnection(RoutedSession):
     def reply(self, request: Request, result: Any) -> Any:
         if isinstance(result, Parts):  # pre-encoded pieces (a shared snapshot): only the id is added here
             return Parts((f'{{"id":{json.dumps(request.id)},"result":', *result, "}"))
-        return {"id": request.id, "result": result}
+        return {"id": request.id, "result": result.model_dump() if isinstance(result, BaseModel) else result}
 
     def error(self, request: Request, refusal: Refusal) -> dict[str, Any]:
         """``{"id", "error": {"code", "message"}}`` + ``correlationId``, ``reason``,
@@ -93,17 +93,17 @@ class MobileConnection(RoutedSession):
     # -- actions (sections 2–9) -----------------------------------------------------------
 
     @action("auth", auth=False)
-    async def auth(self, request: Request, p: m.AuthParams) -> dict[str, Any]:
+    async def auth(self, request: Request, p: m.AuthParams) -> m.AuthResult:
         """2.1/2.2: ``apiKey`` (or ``token``, a JWT) → sessionId and scopes."""
         if not (p.apiKey or p.token):
             raise CoreError("unauthorized", "Invalid apiKey")
         caller = await self.verify(api_key=p.apiKey, token=p.token)
         session_id = f"sess-{int(time.time() * 1000)}-{id(self) % 100000:05d}"
-        return {"status": "ok", "sessionId": session_id, "scopes": sorted(caller.scopes)}
+        return m.AuthResult(sessionId=session_id, scopes=sorted(caller.scopes))
 
     @action("ping")
-    async def ping(self, request: Request, _params: Any) -> dict[str, Any]:
-        return {"pong": True, "ts": int(time.time() * 1000)}
+    async def ping(self, request: Request, _params: Any) -> m.PongResult:
+        return m.PongResult(ts=int(time.time() * 1000))
 
     @action("getStations")
     async def get_stations(self, request: Request, _params: Any) -> Parts:
@@ -114,18 +114,18 @@ class MobileConnection(RoutedSession):
         return codec.connector_status_out(await self.core.connector_status(request.user, p.stationId, p.connectorId))
 
     @action("startCharging")
-    async def start_charging(self, request: Request, p: m.StartChargingParams) -> dict[str, Any]:
+    async def start_charging(self, request: Request, p: m.StartChargingParams) -> m.PendingResult:
         return self._follow(request.id, await self.core.start_charging(request.user, p.stationId, p.connectorId, p.idTag))
 
     @action("stopCharging")
-    async def stop_charging(self, request: Request, p: m.StopChargingParams) -> dict[str, Any]:
+    async def stop_charging(self, request: Request, p: m.StopChargingParams) -> m.PendingResult:
         return self._follow(request.id, await self.core.stop_charging(request.user, p.transactionId, p.stationId,
                                                                       p.connectorId))
 
-    def _follow(self, request_id: Any, command: Command) -> dict[str, Any]:
+    def _follow(self, request_id: Any, command: Command) -> m.PendingResult:
         """Answer pending now; push the outcome when it comes (6.3/6.4)."""
         self.spawn(self._deliver_outcome(request_id, command))
-        return {"status": "pending", "correlationId": command.correlationId}
+        return m.PendingResult(correlationId=command.correlationId)
 
     async def _deliver_outcome(self, request_id: Any, command: Command) -> None:
         try:
@@ -185,10 +185,10 @@ class MobileConnection(RoutedSession):
                       f'}},"position":{json.dumps(str(start))}}}'))
 
     @action("unsubscribe")
-    async def unsubscribe_events(self, request: Request, p: m.UnsubscribeParams) -> dict[str, Any]:
+    async def unsubscribe_events(self, request: Request, p: m.UnsubscribeParams) -> m.UnsubscribeResult:
         if not self.unsubscribe(p.subscriptionId):
             raise CoreError("not_found", f"subscription {p.subscriptionId!r} not found")
-        return {"subscriptionId": p.subscriptionId, "status": "ok"}
+        return m.UnsubscribeResult(subscriptionId=p.subscriptionId)
 
     @action("getEventsSince")
     async def get_events_since(self, request: Request, p: m.EventsSinceParams) -> Parts:
