@@ -3,7 +3,8 @@ a connection whose first message is ``{"action": …}`` (normally ``auth``). Req
 ``{"id", "action", "params"}`` are answered ``{"id", "result"}`` or ``{"id", "error": {"code",
 "message", "correlationId"}}`` (section 3) in the order received; pushes (section 7) come
 from subscriptions and from the caller's own commands. Error codes (section 5, :data:`CODES`):
-400 bad request (also rate limit, oversized message, unknown action), 401, 403 (missing scope,
+400 bad request (also rate limit, oversized message, unknown action), 401 (not signed in, bad
+credentials, a JWT past its ``exp``), 403 (missing scope,
 another user's resource), 404, 429 (authentication throttled), 500. A command that fails after
 ``pending`` is pushed as an error with its request ``id``, ``correlationId`` and ``reason``.
 """
