@@ -86,9 +86,9 @@ class ChargingSession(RoutedSession):
     async def run(self, first: str | None) -> None:
         verdict = self.state.limits.connections.hit(self.address)
         if not verdict.allowed:
-            await self.sender.send(self.error(Request(peek_id(first)), Refusal(
+            await self.send_refusal(Request(peek_id(first)), Refusal(
                 models.RATE_LIMIT_EXCEEDED, "Too many connections from this address",
-                {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})))
+                {"limit": verdict.limit, "retryAfter": verdict.retry_after_s}))
             await self.sender.close(1008, "Rate limit exceeded")
             await self.end()
             return

@@ -137,9 +137,9 @@ class MobileConnection(RoutedSession):
                     return  # a subscription delivers it, with its own resume position
                 await self.push(record, with_position=not self.subscriptions)
             elif outcome.status != "accepted":
-                await self.sender.send(self.error(Request(request_id), Refusal(
+                await self.send_refusal(Request(request_id), Refusal(
                     outcome.status, f"{command.kind} {outcome.status}: {outcome.reason or outcome.status}",
-                    {"correlationId": command.correlationId, "reason": outcome.status})))
+                    {"correlationId": command.correlationId, "reason": outcome.status}))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -177,7 +177,7 @@ class MobileConnection(RoutedSession):
         type_set = frozenset(types)
 
         async def gone(exc: PositionNotAvailable) -> None:
-            await self.sender.send(self.error(Request(), Refusal("not_found", str(exc), {"subscriptionId": sub_id})))
+            await self.send_refusal(Request(), Refusal("not_found", str(exc), {"subscriptionId": sub_id}))
 
         self.subscribe(sub_id, self.core.subscribe(caller, station_id=p.stationId, types=types, after=start),
                        self.push, on_gone=gone,

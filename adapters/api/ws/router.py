@@ -16,7 +16,8 @@ does the rest, the same way for all (docs/dialects.md, "Bad input"):
 8. run the handler — inline, so requests are answered in the order received, or alongside
    (``background``) for one that waits for a charge point — and send :meth:`RoutedSession.reply`.
 
-An oversized text is refused as ``oversized`` (:meth:`~.session.Session.serve`). Every refusal, and every :class:`~..caller.CoreError` or other failure a handler raises (an
+An oversized text is refused as ``oversized`` (:meth:`~.session.Session.serve`). Every
+refusal, and every :class:`~..caller.CoreError` or other failure a handler raises (an
 unexpected one is logged and becomes ``internal``), is sent as :meth:`RoutedSession.error`
 gives it, with the request's id; the connection stays open.
 """
@@ -43,8 +44,7 @@ logger = logging.getLogger(__name__)
 class Refusal(Exception):
     """A request answered with the dialect's error. ``reason``: what the dispatcher found
     (malformed, oversized, throttled, unknown, unauthenticated, expired, missing, invalid,
-    internal), a
-    :class:`~..caller.CoreError` kind (bad_request, unauthorized, forbidden, not_found, offline,
+    internal), a :class:`~..caller.CoreError` kind (bad_request, unauthorized, forbidden, not_found, offline,
     rejected, timeout, rate_limited) or a dialect's own code; ``text`` the human-readable part;
     ``details`` a JSON object (``missing``, ``supported``, ``correlationId``, …)."""
 
@@ -146,7 +146,12 @@ class RoutedSession(Session):
                                                     {"limit": verdict.limit, "retryAfter": verdict.retry_after_s})
 
     async def refuse(self, request_id: Any, text: str) -> None:
-        await self.sender.send(self.error(Request(request_id), Refusal("oversized", text)))
+        await self.send_refusal(Request(request_id), Refusal("oversized", text))
+
+    async def send_refusal(self, request: Request, exc: BaseException) -> None:
+        """Send :meth:`error` for ``exc`` (as :meth:`Refusal.of` reads it) refusing ``request``
+        — also for a refusal outside a request's answer (a command's later outcome)."""
+        await self.sender.send(self.error(request, Refusal.of(exc)))
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class RoutedSession(Session):
                 raise Refusal("expired", "token expired")
             params = self._params(entry, raw)
         except (Refusal, ValidationError) as exc:
-            await self.sender.send(self.error(request, Refusal.of(exc)))
+            await self.send_refusal(request, exc)
             return
         if entry.background:
             self.spawn(self._answer(entry, request, params))
@@ -196,7 +201,7 @@ class RoutedSession(Session):
         except Exception as exc:  # noqa: BLE001 - answered in the dialect's form, the connection lives on
             if not isinstance(exc, Refusal | CoreError | ValidationError):
                 logger.exception("%s request %s failed", type(self).__name__, request.name)
-            await self.sender.send(self.error(request, Refusal.of(exc)))
+            await self.send_refusal(request, exc)
             return
         message = self.reply(request, result)
         if message is not None:
