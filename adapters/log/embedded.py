@@ -125,8 +125,9 @@ class _Stream:
         return run
 
     def keep(self, record: Record) -> None:
-        """Keep ``record`` (read from the file) decoded in :attr:`recent` for this process's
-        other readers (the oldest kept record goes past :data:`RECENT_DECODED`)."""
+        """Keep ``record`` (appended by this process or read from the file) decoded in
+        :attr:`recent` for this process's readers (the oldest kept record goes past
+        :data:`RECENT_DECODED`)."""
         self.recent[record.offset + 1] = record
         if len(self.recent) > RECENT_DECODED:
             self.recent.popitem(last=False)
@@ -245,11 +246,9 @@ class EmbeddedLog:
         process's subscriptions (they take the records from :attr:`_Stream.recent`)."""
         peer_wakes = s.peer_wakes
         written = await asyncio.get_running_loop().run_in_executor(s.writer, s.call, self._write, s, events)
-        for n, record in written:
+        for _, record in written:
             if record is not None:
-                s.recent[n] = record
-        while len(s.recent) > RECENT_DECODED:
-            s.recent.popitem(last=False)
+                s.keep(record)
         # the end is known unless another process appended meanwhile (its wake-up came during
         # the write; one that comes later resets it again)
         s.end = written[-1][0] if peer_wakes == s.peer_wakes else None
